@@ -1,0 +1,192 @@
+//! L2 blocks and transactions as the sequencer seals them and the store keeps them.
+
+use std::sync::Arc;
+
+use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header, Transaction, TxEnvelope, transaction::SignerRecoverable};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_primitives::{Address, B256, Bytes};
+use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
+
+/// Largest raw transaction accepted (geth's txMaxSize: 4 slots of 32 KiB).
+pub const MAX_TX_SIZE: usize = 128 * 1024;
+
+/// Why raw transaction bytes were refused. The messages are geth's, so Ethereum
+/// tooling recognises them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxDecodeError {
+    #[error("oversized data")]
+    Oversized,
+    #[error("rlp: {0}")]
+    Rlp(String),
+    #[error("transaction type not supported")]
+    TypeNotSupported,
+    #[error("invalid sender")]
+    InvalidSender,
+}
+
+/// A signed transaction with its sender recovered once, its hash and its
+/// EIP-2718 bytes (what goes into blocks, batches and `eth_getRawTransaction`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredTx {
+    pub envelope: TxEnvelope,
+    pub sender: Address,
+    pub hash: B256,
+    pub encoded: Bytes,
+}
+
+impl RecoveredTx {
+    pub fn nonce(&self) -> u64 {
+        self.envelope.nonce()
+    }
+    pub fn gas_limit(&self) -> u64 {
+        self.envelope.gas_limit()
+    }
+    pub fn max_fee_per_gas(&self) -> u128 {
+        self.envelope.max_fee_per_gas()
+    }
+    pub fn max_priority_fee_per_gas(&self) -> u128 {
+        self.envelope
+            .max_priority_fee_per_gas()
+            .unwrap_or_else(|| self.envelope.max_fee_per_gas())
+    }
+    /// What the sender pays per gas in a block with `base_fee`.
+    pub fn effective_gas_price(&self, base_fee: u64) -> u128 {
+        self.envelope.effective_gas_price(Some(base_fee))
+    }
+    /// Tip per gas that reaches the fee recipient at `base_fee`, `None` if the
+    /// transaction cannot pay the base fee.
+    pub fn effective_tip(&self, base_fee: u64) -> Option<u128> {
+        self.envelope.effective_tip_per_gas(base_fee)
+    }
+}
+
+/// Decode and check the bytes of `eth_sendRawTransaction`.
+pub fn decode_raw_transaction(raw: &[u8]) -> Result<RecoveredTx, TxDecodeError> {
+    if raw.len() > MAX_TX_SIZE {
+        return Err(TxDecodeError::Oversized);
+    }
+    let envelope =
+        TxEnvelope::decode_2718_exact(raw).map_err(|e| TxDecodeError::Rlp(e.to_string()))?;
+    recover(envelope, Bytes::copy_from_slice(raw))
+}
+
+fn recover(envelope: TxEnvelope, encoded: Bytes) -> Result<RecoveredTx, TxDecodeError> {
+    if envelope.is_eip4844() {
+        return Err(TxDecodeError::TypeNotSupported);
+    }
+    let sender = envelope.recover_signer().map_err(|_| TxDecodeError::InvalidSender)?;
+    let hash = *envelope.tx_hash();
+    Ok(RecoveredTx { envelope, sender, hash, encoded })
+}
+
+/// A sealed L2 block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub header: Header,
+    pub hash: B256,
+    pub transactions: Vec<Arc<RecoveredTx>>,
+}
+
+const BLOCK_ENCODING_V1: u8 = 1;
+
+impl Block {
+    pub fn number(&self) -> u64 {
+        self.header.number
+    }
+
+    /// Versioned storage encoding: `0x01 ‖ rlp(header) ‖ rlp([[sender, tx]…])`.
+    /// Senders are kept so that reading a block never re-runs signature recovery.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(600 + self.transactions.len() * 140);
+        out.push(BLOCK_ENCODING_V1);
+        self.header.encode(&mut out);
+        let mut body = Vec::with_capacity(self.transactions.len() * 140);
+        for tx in &self.transactions {
+            let inner_len = tx.sender.length() + tx.encoded.as_ref().length();
+            RlpHeader { list: true, payload_length: inner_len }.encode(&mut body);
+            tx.sender.encode(&mut body);
+            tx.encoded.as_ref().encode(&mut body);
+        }
+        RlpHeader { list: true, payload_length: body.len() }.encode(&mut out);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decode [`Block::encode`] output. Hostile bytes give an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<Self, alloy_rlp::Error> {
+        let (version, mut buf) = bytes.split_first().ok_or(alloy_rlp::Error::InputTooShort)?;
+        if *version != BLOCK_ENCODING_V1 {
+            return Err(alloy_rlp::Error::Custom("unknown block encoding version"));
+        }
+        let header = Header::decode(&mut buf)?;
+        let list = RlpHeader::decode(&mut buf)?;
+        if !list.list || list.payload_length > buf.len() {
+            return Err(alloy_rlp::Error::UnexpectedString);
+        }
+        let (mut body, _) = buf.split_at(list.payload_length);
+        let mut transactions = Vec::new();
+        while !body.is_empty() {
+            let item = RlpHeader::decode(&mut body)?;
+            if !item.list {
+                return Err(alloy_rlp::Error::UnexpectedString);
+            }
+            let sender = Address::decode(&mut body)?;
+            let encoded = Bytes::decode(&mut body)?;
+            let envelope = TxEnvelope::decode_2718_exact(&encoded)
+                .map_err(|_| alloy_rlp::Error::Custom("bad transaction in stored block"))?;
+            let hash = *envelope.tx_hash();
+            transactions.push(Arc::new(RecoveredTx { envelope, sender, hash, encoded }));
+        }
+        let hash = header.hash_slow();
+        Ok(Self { header, hash, transactions })
+    }
+}
+
+/// A header with the fields of the latest Ethereum forks at their neutral values
+/// (no withdrawals, blobs, beacon roots or EL requests on Cairn), so that
+/// Ethereum clients parse it as a current mainnet-shaped header.
+pub fn header_template() -> Header {
+    Header {
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        base_fee_per_gas: Some(0),
+        withdrawals_root: Some(alloy_consensus::EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    }
+}
+
+/// EIP-2718 bytes of an envelope (for building blocks from locally signed txs).
+pub fn encode_envelope(envelope: &TxEnvelope) -> Bytes {
+    envelope.encoded_2718().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_an_rlp_error_not_a_panic() {
+        for raw in [&[][..], &[0x02][..], &[0xf8, 0xff, 0x00][..], &[0x03, 0xc0][..]] {
+            let err = decode_raw_transaction(raw).unwrap_err();
+            assert!(matches!(err, TxDecodeError::Rlp(_)), "{raw:?}: {err:?}");
+        }
+        let big = vec![0u8; MAX_TX_SIZE + 1];
+        assert_eq!(decode_raw_transaction(&big).unwrap_err(), TxDecodeError::Oversized);
+    }
+
+    #[test]
+    fn block_encoding_round_trips_and_rejects_junk() {
+        let mut header = header_template();
+        header.number = 7;
+        let block = Block { hash: header.hash_slow(), header, transactions: vec![] };
+        let bytes = block.encode();
+        assert_eq!(Block::decode(&bytes).expect("decodes"), block);
+        assert!(Block::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(Block::decode(&[9, 1, 2]).is_err());
+        assert!(Block::decode(&[]).is_err());
+    }
+}

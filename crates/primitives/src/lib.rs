@@ -1,0 +1,22 @@
+//! Cairn's shared vocabulary: the chain configuration, L2 blocks and transactions
+//! as they are sealed and stored, receipts, and the BTC/wei unit rules.
+//!
+//! This crate owns types and their versioned encodings only. It does no I/O, runs
+//! no EVM and knows nothing about Bitcoin RPC: every other crate depends on it, so
+//! it must stay small and dependency-light.
+
+mod block;
+mod config;
+mod receipt;
+pub mod units;
+
+pub use block::{
+    Block, MAX_TX_SIZE, RecoveredTx, TxDecodeError, decode_raw_transaction, encode_envelope,
+    header_template,
+};
+pub use config::{ChainSpec, ConfigError, GenesisAccount};
+pub use receipt::{Receipt, ReceiptDecodeError};
+
+/// Re-exported so downstream crates name one version of each.
+pub use alloy_consensus::{Header, TxEnvelope};
+pub use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256};

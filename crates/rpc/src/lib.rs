@@ -1,0 +1,1 @@
+//! Ethereum JSON-RPC (eth_, net_, web3_, txpool_) over HTTP and WebSocket

@@ -1,0 +1,1 @@
+//! Cairn's mempool and block production

@@ -1,0 +1,229 @@
+//! Building one L2 block: system transactions first, then user transactions in
+//! the order the sequencer chose, each executed with revm on top of the last.
+
+use std::sync::Arc;
+
+use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
+use alloy_primitives::{Address, Bloom, U256, keccak256};
+use cairn_primitives::{Block, ChainSpec, Header, Receipt, RecoveredTx, header_template};
+use cairn_storage::{StateChanges, Storage};
+use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction};
+use revm::context::{BlockEnv, CfgEnv, Context};
+use revm::database_interface::WrapDatabaseRef;
+use revm::{ExecuteEvm, MainBuilder, MainContext};
+
+use crate::db::StateDb;
+use crate::env::{block_env, cfg_env, tx_env};
+use crate::fees::next_base_fee;
+use crate::{ExecutionError, Result};
+
+/// A state change that does not come from a signed transaction: the seam for
+/// the peg's deposit mints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemTx {
+    /// Credit `amount` wei to `to`.
+    Mint { to: Address, amount: U256 },
+}
+
+/// Why a transaction was left out of the block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkippedTx {
+    /// Not enough gas left in this block; it may fit the next one.
+    #[error("block gas limit reached")]
+    BlockFull,
+    /// Invalid against the current state (nonce, funds, fee below base fee...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A sealed block with its receipts and state changes, ready to commit.
+#[derive(Debug)]
+pub struct BuiltBlock {
+    pub block: Block,
+    pub receipts: Vec<Receipt>,
+    pub changes: StateChanges,
+}
+
+/// Builds one block on top of the storage head.
+pub struct BlockBuilder<'a> {
+    storage: &'a Storage,
+    db: StateDb<'a>,
+    cfg: CfgEnv,
+    env: BlockEnv,
+    header: Header,
+    transactions: Vec<Arc<RecoveredTx>>,
+    receipts: Vec<Receipt>,
+    cumulative_gas: u64,
+    base_fees: U256,
+}
+
+impl<'a> BlockBuilder<'a> {
+    /// Start the block after `parent` (which must be the storage head).
+    pub fn new(
+        storage: &'a Storage,
+        spec: &ChainSpec,
+        parent: &Block,
+        timestamp: u64,
+        beneficiary: Address,
+    ) -> Self {
+        let mut header = header_template();
+        header.parent_hash = parent.hash;
+        header.number = parent.header.number + 1;
+        header.beneficiary = beneficiary;
+        header.gas_limit = spec.block_gas_limit;
+        header.timestamp = timestamp.max(parent.header.timestamp);
+        header.base_fee_per_gas = Some(next_base_fee(&parent.header, spec.base_fee_floor));
+        // Cairn has no beacon chain: PREVRANDAO is derived from the parent hash.
+        header.mix_hash = keccak256(parent.hash);
+        let env = block_env(&header);
+        Self {
+            storage,
+            db: StateDb::new(storage.latest_state(), storage),
+            cfg: cfg_env(spec.chain_id),
+            env,
+            header,
+            transactions: Vec::new(),
+            receipts: Vec::new(),
+            cumulative_gas: 0,
+            base_fees: U256::ZERO,
+        }
+    }
+
+    pub fn number(&self) -> u64 {
+        self.header.number
+    }
+
+    pub fn base_fee(&self) -> u64 {
+        self.env.basefee
+    }
+
+    pub fn gas_remaining(&self) -> u64 {
+        self.header.gas_limit.saturating_sub(self.cumulative_gas)
+    }
+
+    pub fn transaction_count(&self) -> usize {
+        self.transactions.len()
+    }
+
+    /// Apply a system transaction.
+    pub fn apply_system(&mut self, tx: &SystemTx) {
+        match tx {
+            SystemTx::Mint { to, amount } => {
+                let mut account = self.db.account(to).unwrap_or_default();
+                account.balance = account.balance.saturating_add(*amount);
+                self.db.set_account(*to, account);
+            }
+        }
+    }
+
+    /// Execute `tx` on top of the block so far and include it, or say why not.
+    pub fn push(&mut self, tx: Arc<RecoveredTx>) -> Result<(), SkippedTx> {
+        if tx.gas_limit() > self.gas_remaining() {
+            return Err(SkippedTx::BlockFull);
+        }
+        let mut evm = Context::mainnet()
+            .with_db(WrapDatabaseRef(&self.db))
+            .with_cfg(self.cfg.clone())
+            .with_block(self.env.clone())
+            .build_mainnet();
+        let outcome = match evm.transact(tx_env(&tx)) {
+            Ok(outcome) => outcome,
+            Err(EVMError::Transaction(invalid)) => {
+                return Err(SkippedTx::Invalid(invalid_tx_message(&invalid)));
+            }
+            Err(other) => return Err(SkippedTx::Invalid(other.to_string())),
+        };
+        drop(evm);
+        let result = outcome.result;
+        self.db.commit(outcome.state);
+        let gas_used = result.tx_gas_used();
+        self.cumulative_gas += gas_used;
+        self.base_fees += U256::from(gas_used) * U256::from(self.env.basefee);
+        let contract_address = result.created_address().unwrap_or_default();
+        let success = matches!(result, ExecutionResult::Success { .. });
+        self.receipts.push(Receipt {
+            tx_type: tx.envelope.tx_type() as u8,
+            success,
+            cumulative_gas_used: self.cumulative_gas,
+            gas_used,
+            effective_gas_price: tx.effective_gas_price(self.env.basefee),
+            contract_address,
+            logs: result.into_logs(),
+        });
+        self.transactions.push(tx);
+        Ok(())
+    }
+
+    /// Seal the block: credit the base fees to the fee recipient (they are not
+    /// burned, so L2 supply stays backed by the peg), compute the roots.
+    pub fn finish(self) -> Result<BuiltBlock> {
+        let Self { storage, db, mut header, transactions, receipts, cumulative_gas, base_fees, .. } = self;
+        if !base_fees.is_zero() {
+            let mut account = db.account(&header.beneficiary).unwrap_or_default();
+            account.balance = account.balance.saturating_add(base_fees);
+            db.set_account(header.beneficiary, account);
+        }
+        let changes = db.into_changes();
+        let envelopes: Vec<_> = transactions.iter().map(|tx| tx.envelope.clone()).collect();
+        header.transactions_root = calculate_transaction_root(&envelopes);
+        let consensus_receipts = receipts
+            .iter()
+            .map(Receipt::to_envelope)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ExecutionError::Evm(e.to_string()))?;
+        header.receipts_root = calculate_receipt_root(&consensus_receipts);
+        let mut bloom = Bloom::ZERO;
+        for receipt in &receipts {
+            bloom.accrue_bloom(&receipt.bloom());
+        }
+        header.logs_bloom = bloom;
+        header.gas_used = cumulative_gas;
+        header.state_root = storage.state_root_after(&changes);
+        let hash = header.hash_slow();
+        Ok(BuiltBlock { block: Block { header, hash, transactions }, receipts, changes })
+    }
+}
+
+/// geth's wording for a transaction that cannot run against the current state.
+pub fn invalid_tx_message(invalid: &InvalidTransaction) -> String {
+    match invalid {
+        InvalidTransaction::NonceTooLow { tx, state } => {
+            format!("nonce too low: next nonce {state}, tx nonce {tx}")
+        }
+        InvalidTransaction::NonceTooHigh { tx, state } => {
+            format!("nonce too high: next nonce {state}, tx nonce {tx}")
+        }
+        InvalidTransaction::LackOfFundForMaxFee { fee, balance } => {
+            format!("insufficient funds for gas * price + value: have {balance} want {fee}")
+        }
+        InvalidTransaction::GasPriceLessThanBasefee => {
+            "max fee per gas less than block base fee".to_string()
+        }
+        InvalidTransaction::CallGasCostMoreThanGasLimit { initial_gas, gas_limit } => {
+            format!("intrinsic gas too low: have {gas_limit}, want {initial_gas}")
+        }
+        InvalidTransaction::GasFloorMoreThanGasLimit { gas_floor, gas_limit } => {
+            format!("insufficient gas for floor data gas cost: have {gas_limit}, want {gas_floor}")
+        }
+        InvalidTransaction::CallerGasLimitMoreThanBlock => "exceeds block gas limit".to_string(),
+        InvalidTransaction::TxGasLimitGreaterThanCap { gas_limit, cap } => {
+            format!("transaction gas limit too high (cap: {cap}, tx: {gas_limit})")
+        }
+        InvalidTransaction::InvalidChainId | InvalidTransaction::MissingChainId => {
+            "invalid chain id".to_string()
+        }
+        InvalidTransaction::PriorityFeeGreaterThanMaxFee => {
+            "max priority fee per gas higher than max fee per gas".to_string()
+        }
+        InvalidTransaction::RejectCallerWithCode => {
+            "sender not an eoa".to_string()
+        }
+        InvalidTransaction::CreateInitCodeSizeLimit => "max initcode size exceeded".to_string(),
+        InvalidTransaction::Eip4844NotSupported
+        | InvalidTransaction::Eip7702NotSupported
+        | InvalidTransaction::Eip2930NotSupported
+        | InvalidTransaction::Eip1559NotSupported => "transaction type not supported".to_string(),
+        other => other.to_string(),
+    }
+}
+

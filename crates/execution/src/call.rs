@@ -1,0 +1,295 @@
+//! `eth_call` and `eth_estimateGas`: transactions run against a block's state
+//! and thrown away, with geth's defaults (no nonce check, no base fee when no
+//! price is given, a 50M gas cap) and geth's estimation search.
+
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_rpc_types_eth::TransactionRequest;
+use alloy_rpc_types_eth::state::StateOverride;
+use cairn_primitives::{Block, ChainSpec, Log};
+use cairn_storage::{StorageError, Storage};
+use revm::context::result::{EVMError, ExecutionResult, HaltReason, OutOfGasError};
+use revm::context::{Context, TxEnv};
+use revm::database_interface::WrapDatabaseRef;
+use revm::{ExecuteEvm, MainBuilder, MainContext};
+
+use crate::builder::invalid_tx_message;
+use crate::db::StateDb;
+use crate::env::{block_env, cfg_env};
+
+/// geth's default `--rpc.gascap`.
+pub const RPC_GAS_CAP: u64 = 50_000_000;
+/// EIP-7825 (Osaka): no transaction may use more gas than this.
+pub const TX_GAS_CAP: u64 = 1 << 24;
+
+/// A call's request (alloy's RPC type, as wallets send it).
+pub type CallRequest = TransactionRequest;
+
+/// Why a call did not succeed, in the shape geth reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The EVM reverted: JSON-RPC code 3 with the revert data.
+    #[error("execution reverted")]
+    Revert(Bytes),
+    /// The EVM halted (out of gas, invalid opcode...).
+    #[error("{0}")]
+    Halt(String),
+    /// The transaction is invalid against the state (funds, nonce, gas).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request itself is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A successful call.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    pub output: Bytes,
+    pub gas_used: u64,
+    pub logs: Vec<Log>,
+}
+
+/// Runs calls for the RPC.
+pub struct Caller<'a> {
+    pub storage: &'a Storage,
+    pub spec: &'a ChainSpec,
+}
+
+fn halt_message(reason: &HaltReason) -> String {
+    match reason {
+        HaltReason::OutOfGas(OutOfGasError::Basic | OutOfGasError::Precompile) => "out of gas".into(),
+        HaltReason::OutOfGas(_) => "out of gas".into(),
+        HaltReason::OpcodeNotFound | HaltReason::InvalidFEOpcode => "invalid opcode".into(),
+        HaltReason::StackOverflow => "stack limit reached 1024 (1023)".into(),
+        HaltReason::StackUnderflow => "stack underflow".into(),
+        HaltReason::InvalidJump => "invalid jump destination".into(),
+        HaltReason::CallTooDeep => "max call depth exceeded".into(),
+        HaltReason::OutOfFunds => "insufficient balance for transfer".into(),
+        HaltReason::CreateCollision => "contract address collision".into(),
+        HaltReason::CreateContractSizeLimit => "max code size exceeded".into(),
+        HaltReason::NonceOverflow => "nonce uint64 overflow".into(),
+        HaltReason::StateChangeDuringStaticCall => "write protection".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+struct Prepared<'a> {
+    db: StateDb<'a>,
+    tx: TxEnv,
+    block: revm::context::BlockEnv,
+    chain_id: u64,
+    no_fee: bool,
+    nonce_given: bool,
+}
+
+impl<'a> Caller<'a> {
+    fn prepare(
+        &self,
+        block: &Block,
+        request: &CallRequest,
+        overrides: Option<&StateOverride>,
+        default_gas: u64,
+    ) -> Result<Prepared<'a>, CallError> {
+        let view = self.storage.state_at(block.number())?;
+        let db = StateDb::new(view, self.storage);
+        if let Some(overrides) = overrides {
+            apply_overrides(&db, overrides)?;
+        }
+        let from = request.from.unwrap_or(Address::ZERO);
+        let no_fee = request.gas_price.is_none()
+            && request.max_fee_per_gas.is_none()
+            && request.max_priority_fee_per_gas.is_none();
+        let mut block_env = block_env(&block.header);
+        if no_fee {
+            block_env.basefee = 0;
+        }
+        let gas_price = request.gas_price.or(request.max_fee_per_gas).unwrap_or_default();
+        let is_1559 = request.max_fee_per_gas.is_some() || request.max_priority_fee_per_gas.is_some();
+        let tx_type = if request.authorization_list.is_some() {
+            4
+        } else if is_1559 {
+            2
+        } else if request.access_list.is_some() {
+            1
+        } else {
+            0
+        };
+        let nonce = match request.nonce {
+            Some(n) => n,
+            None => db.account(&from).map(|a| a.nonce).unwrap_or_default(),
+        };
+        let mut tx = TxEnv {
+            tx_type,
+            caller: from,
+            gas_limit: request.gas.unwrap_or(default_gas),
+            gas_price: if is_1559 { request.max_fee_per_gas.unwrap_or(gas_price) } else { gas_price },
+            gas_priority_fee: is_1559.then(|| request.max_priority_fee_per_gas.unwrap_or_default()),
+            kind: request.to.unwrap_or(TxKind::Create),
+            value: request.value.unwrap_or_default(),
+            data: request.input.input().cloned().unwrap_or_default(),
+            nonce,
+            chain_id: request.chain_id.or(Some(self.spec.chain_id)),
+            access_list: request.access_list.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        if let Some(list) = &request.authorization_list {
+            tx.set_signed_authorization(list.clone());
+        }
+        Ok(Prepared {
+            db,
+            tx,
+            block: block_env,
+            chain_id: self.spec.chain_id,
+            no_fee,
+            nonce_given: request.nonce.is_some(),
+        })
+    }
+
+    /// Execute `request` on the state after `block`.
+    pub fn call(
+        &self,
+        block: &Block,
+        request: &CallRequest,
+        overrides: Option<&StateOverride>,
+    ) -> Result<CallOutcome, CallError> {
+        let prepared = self.prepare(block, request, overrides, RPC_GAS_CAP)?;
+        if prepared.tx.gas_limit > RPC_GAS_CAP {
+            return Err(CallError::BadRequest(format!(
+                "gas limit {} exceeds the RPC gas cap {RPC_GAS_CAP}",
+                prepared.tx.gas_limit
+            )));
+        }
+        run(&prepared, prepared.tx.clone(), RPC_GAS_CAP)
+    }
+
+    /// The smallest gas limit with which `request` succeeds (geth's search).
+    pub fn estimate_gas(
+        &self,
+        block: &Block,
+        request: &CallRequest,
+        overrides: Option<&StateOverride>,
+    ) -> Result<u64, CallError> {
+        let mut hi = request.gas.unwrap_or(block.header.gas_limit.min(TX_GAS_CAP));
+        let prepared = self.prepare(block, request, overrides, hi)?;
+        // Cap by what the sender can pay at the given fee cap.
+        let fee_cap = prepared.tx.gas_price;
+        if fee_cap > 0 {
+            let balance = prepared.db.account(&prepared.tx.caller).map(|a| a.balance).unwrap_or_default();
+            let available = balance.checked_sub(prepared.tx.value).ok_or_else(|| {
+                CallError::Invalid("insufficient funds for transfer".to_string())
+            })?;
+            let allowance = available / U256::from(fee_cap);
+            if allowance < U256::from(hi) {
+                hi = allowance.to::<u64>();
+            }
+        }
+        let attempt = |gas: u64| -> Result<CallOutcome, CallError> {
+            let mut tx = prepared.tx.clone();
+            tx.gas_limit = gas;
+            run(&prepared, tx, TX_GAS_CAP)
+        };
+        let first = match attempt(hi) {
+            Ok(outcome) => outcome,
+            Err(CallError::Halt(reason)) if reason == "out of gas" => {
+                return Err(CallError::Invalid(format!("gas required exceeds allowance ({hi})")));
+            }
+            Err(e) => return Err(e),
+        };
+        // Plain transfers to accounts without code need exactly 21000.
+        if let TxKind::Call(to) = prepared.tx.kind {
+            let no_code = prepared.db.account(&to).is_none_or(|a| !a.has_code());
+            if no_code && prepared.tx.data.is_empty() && first.gas_used == 21_000 {
+                return Ok(21_000);
+            }
+        }
+        let mut lo = first.gas_used.saturating_sub(1);
+        // Most calls succeed with what they used plus the 63/64 call reserve.
+        let optimistic = (first.gas_used + 2_300) * 64 / 63;
+        if optimistic < hi && attempt(optimistic).is_ok() {
+            hi = optimistic;
+        }
+        while lo + 1 < hi {
+            if (hi - lo) as f64 / hi as f64 <= 0.015 {
+                break;
+            }
+            let mut mid = lo + (hi - lo) / 2;
+            if mid > lo * 2 {
+                mid = lo * 2;
+            }
+            match attempt(mid) {
+                Ok(_) => hi = mid,
+                Err(CallError::Storage(e)) => return Err(CallError::Storage(e)),
+                Err(_) => lo = mid,
+            }
+        }
+        Ok(hi)
+    }
+}
+
+fn run(prepared: &Prepared<'_>, tx: TxEnv, gas_cap: u64) -> Result<CallOutcome, CallError> {
+    let mut cfg = cfg_env(prepared.chain_id);
+    cfg.tx_gas_limit_cap = Some(gas_cap);
+    cfg.disable_nonce_check = !prepared.nonce_given;
+    cfg.disable_base_fee = prepared.no_fee;
+    cfg.disable_block_gas_limit = true;
+    cfg.disable_eip3607 = true;
+    let mut evm = Context::mainnet()
+        .with_db(WrapDatabaseRef(&prepared.db))
+        .with_cfg(cfg)
+        .with_block(prepared.block.clone())
+        .build_mainnet();
+    let outcome = match evm.transact(tx) {
+        Ok(outcome) => outcome,
+        Err(EVMError::Transaction(invalid)) => {
+            return Err(CallError::Invalid(invalid_tx_message(&invalid)));
+        }
+        Err(EVMError::Database(e)) => return Err(CallError::Internal(e.to_string())),
+        Err(other) => return Err(CallError::Internal(other.to_string())),
+    };
+    match outcome.result {
+        ExecutionResult::Success { output, gas, logs, .. } => Ok(CallOutcome {
+            output: output.into_data(),
+            gas_used: gas.tx_gas_used(),
+            logs,
+        }),
+        ExecutionResult::Revert { output, .. } => Err(CallError::Revert(output)),
+        ExecutionResult::Halt { reason, .. } => Err(CallError::Halt(halt_message(&reason))),
+    }
+}
+
+fn apply_overrides(db: &StateDb<'_>, overrides: &StateOverride) -> Result<(), CallError> {
+    for (address, o) in overrides.iter() {
+        if o.state.is_some() && o.state_diff.is_some() {
+            return Err(CallError::BadRequest(format!(
+                "account {address} has both 'state' and 'stateDiff'"
+            )));
+        }
+        let mut account = db.account(address).unwrap_or_default();
+        if let Some(balance) = o.balance {
+            account.balance = balance;
+        }
+        if let Some(nonce) = o.nonce {
+            account.nonce = nonce;
+        }
+        db.set_account(*address, account);
+        if let Some(code) = &o.code {
+            db.set_code(*address, code.clone());
+        }
+        if let Some(state) = &o.state {
+            db.clear_storage(*address);
+            for (slot, value) in state {
+                db.set_storage(*address, U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
+            }
+        }
+        if let Some(diff) = &o.state_diff {
+            for (slot, value) in diff {
+                db.set_storage(*address, U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
+            }
+        }
+    }
+    Ok(())
+}

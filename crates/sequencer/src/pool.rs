@@ -1,0 +1,419 @@
+//! The mempool, with geth's admission rules and error messages.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use alloy_consensus::Transaction;
+use alloy_primitives::{Address, B256, U256};
+use cairn_execution::{fees::next_base_fee, intrinsic_gas};
+use cairn_primitives::{ChainSpec, RecoveredTx, decode_raw_transaction};
+use cairn_storage::Storage;
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+use crate::journal::Journal;
+
+/// Mempool limits (geth's names in brackets).
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Most transactions in the pool [GlobalSlots + GlobalQueue].
+    pub max_transactions: usize,
+    /// Most transactions one sender may have in the pool.
+    pub max_per_sender: usize,
+    /// Most future-nonce (queued) transactions per sender [AccountQueue].
+    pub max_queued_per_sender: usize,
+    /// Minimum fee bump, in percent, to replace a transaction [PriceBump].
+    pub price_bump_percent: u128,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_transactions: 200_000,
+            max_per_sender: 1_000,
+            max_queued_per_sender: 64,
+            price_bump_percent: 10,
+        }
+    }
+}
+
+/// Why a transaction was refused, worded as geth words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    #[error("{0}")]
+    Decode(#[from] cairn_primitives::TxDecodeError),
+    #[error("already known")]
+    AlreadyKnown,
+    #[error("nonce too low: next nonce {state}, tx nonce {tx}")]
+    NonceTooLow { state: u64, tx: u64 },
+    #[error("replacement transaction underpriced")]
+    ReplacementUnderpriced,
+    #[error("insufficient funds for gas * price + value: balance {balance}, tx cost {cost}, overshot {overshot}")]
+    InsufficientFunds { balance: U256, cost: U256, overshot: U256 },
+    #[error("intrinsic gas too low: gas {gas}, minimum needed {needed}")]
+    IntrinsicGas { gas: u64, needed: u64 },
+    #[error("exceeds block gas limit")]
+    GasLimit,
+    #[error("invalid chain id")]
+    InvalidChainId,
+    #[error("only replay-protected (EIP-155) transactions allowed over RPC")]
+    Unprotected,
+    #[error("max fee per gas less than block base fee: address {sender}, maxFeePerGas: {fee_cap}, baseFee: {base_fee}")]
+    FeeCapBelowBaseFee { sender: Address, fee_cap: u128, base_fee: u64 },
+    #[error("max priority fee per gas higher than max fee per gas")]
+    TipAboveFeeCap,
+    #[error("txpool is full")]
+    PoolFull,
+    #[error("account limit exceeded")]
+    AccountLimit,
+    #[error("transaction gas limit too high (cap: {cap}, tx: {gas})")]
+    GasLimitAboveCap { cap: u64, gas: u64 },
+    #[error("mempool journal write failed: {0}")]
+    Journal(String),
+}
+
+/// Counts for `txpool_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    pub pending: usize,
+    pub queued: usize,
+}
+
+struct Inner {
+    by_hash: HashMap<B256, Arc<RecoveredTx>>,
+    senders: HashMap<Address, BTreeMap<u64, Arc<RecoveredTx>>>,
+    journal: Option<Journal>,
+    live_bytes: u64,
+}
+
+/// The mempool.
+pub struct Pool {
+    config: PoolConfig,
+    spec: ChainSpec,
+    storage: Arc<Storage>,
+    inner: Mutex<Inner>,
+    pending_hashes: broadcast::Sender<B256>,
+}
+
+/// EIP-7825 cap on any transaction's gas.
+const TX_GAS_CAP: u64 = 1 << 24;
+
+impl Pool {
+    /// A pool over `storage`; with `journal`, accepted transactions are
+    /// journaled there and the journal's transactions are re-admitted now.
+    pub fn new(
+        config: PoolConfig,
+        spec: ChainSpec,
+        storage: Arc<Storage>,
+        journal: Option<&Path>,
+    ) -> std::io::Result<Self> {
+        let (journal, replay) = match journal {
+            Some(path) => {
+                let (journal, entries) = Journal::open(path)?;
+                (Some(journal), entries)
+            }
+            None => (None, Vec::new()),
+        };
+        let (pending_hashes, _) = broadcast::channel(65_536);
+        let pool = Self {
+            config,
+            spec,
+            storage,
+            inner: Mutex::new(Inner {
+                by_hash: HashMap::new(),
+                senders: HashMap::new(),
+                journal: None,
+                live_bytes: 0,
+            }),
+            pending_hashes,
+        };
+        let mut restored = 0usize;
+        for raw in &replay {
+            if let Ok(tx) = decode_raw_transaction(raw) {
+                if pool.add(Arc::new(tx)).is_ok() {
+                    restored += 1;
+                }
+            }
+        }
+        let mut inner = pool.inner.lock();
+        inner.journal = journal;
+        let live: Vec<_> = inner.by_hash.values().map(|tx| tx.encoded.clone()).collect();
+        if let Some(journal) = inner.journal.as_mut() {
+            journal.rewrite(live.iter().map(|b| b.as_ref()))?;
+        }
+        drop(inner);
+        if !replay.is_empty() {
+            tracing::info!(target: "cairn::sequencer::pool", journaled = replay.len(), restored, "restored mempool from journal");
+        }
+        Ok(pool)
+    }
+
+    /// New pending transaction hashes, for subscriptions and filters.
+    pub fn subscribe_hashes(&self) -> broadcast::Receiver<B256> {
+        self.pending_hashes.subscribe()
+    }
+
+    /// Decode, validate and admit raw transaction bytes.
+    pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, PoolError> {
+        let tx = decode_raw_transaction(raw)?;
+        self.add(Arc::new(tx))
+    }
+
+    /// Validate and admit a decoded transaction.
+    pub fn add(&self, tx: Arc<RecoveredTx>) -> Result<B256, PoolError> {
+        self.check_stateless(&tx)?;
+        let head = self.storage.head();
+        let base_fee = next_base_fee(&head.block.header, self.spec.base_fee_floor);
+        if tx.max_fee_per_gas() < base_fee as u128 {
+            return Err(PoolError::FeeCapBelowBaseFee {
+                sender: tx.sender,
+                fee_cap: tx.max_fee_per_gas(),
+                base_fee,
+            });
+        }
+        let account = self.storage.latest_state().account(&tx.sender).unwrap_or_default();
+        if tx.nonce() < account.nonce {
+            return Err(PoolError::NonceTooLow { state: account.nonce, tx: tx.nonce() });
+        }
+        let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.envelope.value();
+        if account.balance < cost {
+            return Err(PoolError::InsufficientFunds {
+                balance: account.balance,
+                cost,
+                overshot: cost - account.balance,
+            });
+        }
+
+        let mut inner = self.inner.lock();
+        if inner.by_hash.contains_key(&tx.hash) {
+            return Err(PoolError::AlreadyKnown);
+        }
+        let queue = inner.senders.get(&tx.sender);
+        let replaced = queue.and_then(|q| q.get(&tx.nonce())).cloned();
+        if let Some(old) = &replaced {
+            let bump = 100 + self.config.price_bump_percent;
+            if tx.max_fee_per_gas() * 100 < old.max_fee_per_gas() * bump
+                || tx.max_priority_fee_per_gas() * 100 < old.max_priority_fee_per_gas() * bump
+            {
+                return Err(PoolError::ReplacementUnderpriced);
+            }
+        } else {
+            let len = queue.map_or(0, BTreeMap::len);
+            if len >= self.config.max_per_sender {
+                return Err(PoolError::AccountLimit);
+            }
+            if inner.by_hash.len() >= self.config.max_transactions {
+                return Err(PoolError::PoolFull);
+            }
+            // A gap in nonces makes the transaction queued; bound those.
+            if let Some(q) = queue {
+                let expected = contiguous_end(q, account.nonce);
+                if tx.nonce() > expected {
+                    let queued = q.range(expected..).count();
+                    if queued >= self.config.max_queued_per_sender {
+                        return Err(PoolError::AccountLimit);
+                    }
+                }
+            }
+        }
+        if let Some(journal) = inner.journal.as_mut() {
+            journal.append(&tx.encoded).map_err(|e| PoolError::Journal(e.to_string()))?;
+        }
+        inner.live_bytes += 4 + tx.encoded.len() as u64;
+        if let Some(old) = replaced {
+            inner.by_hash.remove(&old.hash);
+            inner.live_bytes -= 4 + old.encoded.len() as u64;
+        }
+        inner.by_hash.insert(tx.hash, tx.clone());
+        inner.senders.entry(tx.sender).or_default().insert(tx.nonce(), tx.clone());
+        drop(inner);
+        let _ = self.pending_hashes.send(tx.hash);
+        Ok(tx.hash)
+    }
+
+    fn check_stateless(&self, tx: &RecoveredTx) -> Result<(), PoolError> {
+        match tx.envelope.chain_id() {
+            Some(id) if id != self.spec.chain_id => return Err(PoolError::InvalidChainId),
+            None => return Err(PoolError::Unprotected),
+            _ => {}
+        }
+        if tx.gas_limit() > self.spec.block_gas_limit {
+            return Err(PoolError::GasLimit);
+        }
+        if tx.gas_limit() > TX_GAS_CAP {
+            return Err(PoolError::GasLimitAboveCap { cap: TX_GAS_CAP, gas: tx.gas_limit() });
+        }
+        if let Some(tip) = tx.envelope.max_priority_fee_per_gas() {
+            if tip > tx.max_fee_per_gas() {
+                return Err(PoolError::TipAboveFeeCap);
+            }
+        }
+        let (intrinsic, floor) = intrinsic_gas(tx);
+        let needed = intrinsic.max(floor);
+        if tx.gas_limit() < needed {
+            return Err(PoolError::IntrinsicGas { gas: tx.gas_limit(), needed });
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, hash: &B256) -> Option<Arc<RecoveredTx>> {
+        self.inner.lock().by_hash.get(hash).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The nonce a sender's next transaction should use, counting its
+    /// transactions already waiting in the pool (`eth_getTransactionCount` at
+    /// `pending`).
+    pub fn pending_nonce(&self, sender: &Address, state_nonce: u64) -> u64 {
+        match self.inner.lock().senders.get(sender) {
+            Some(q) => contiguous_end(q, state_nonce),
+            None => state_nonce,
+        }
+    }
+
+    /// Pending (executable) and queued (future-nonce) transactions by sender.
+    #[allow(clippy::type_complexity)]
+    pub fn content(&self) -> (Vec<(Address, Vec<Arc<RecoveredTx>>)>, Vec<(Address, Vec<Arc<RecoveredTx>>)>) {
+        let state = self.storage.latest_state();
+        let inner = self.inner.lock();
+        let mut pending = Vec::new();
+        let mut queued = Vec::new();
+        for (sender, q) in &inner.senders {
+            let nonce = state.account(sender).map(|a| a.nonce).unwrap_or_default();
+            let end = contiguous_end(q, nonce);
+            let p: Vec<_> = q.range(..end).map(|(_, tx)| tx.clone()).collect();
+            let f: Vec<_> = q.range(end..).map(|(_, tx)| tx.clone()).collect();
+            if !p.is_empty() {
+                pending.push((*sender, p));
+            }
+            if !f.is_empty() {
+                queued.push((*sender, f));
+            }
+        }
+        (pending, queued)
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let (pending, queued) = self.content();
+        PoolStatus {
+            pending: pending.iter().map(|(_, v)| v.len()).sum(),
+            queued: queued.iter().map(|(_, v)| v.len()).sum(),
+        }
+    }
+
+    /// Executable transactions, best first: per sender in nonce order, across
+    /// senders by the tip they pay at `base_fee` (geth's price-and-nonce order).
+    pub fn best(&self, base_fee: u64, max_count: usize) -> Vec<Arc<RecoveredTx>> {
+        let state = self.storage.latest_state();
+        let inner = self.inner.lock();
+        let mut runs: Vec<Vec<Arc<RecoveredTx>>> = Vec::new();
+        for (sender, q) in &inner.senders {
+            let nonce = state.account(sender).map(|a| a.nonce).unwrap_or_default();
+            let run: Vec<_> = q.range(nonce..).map_while({
+                let mut next = nonce;
+                move |(n, tx)| {
+                    (*n == next).then(|| {
+                        next += 1;
+                        tx.clone()
+                    })
+                }
+            }).collect();
+            if !run.is_empty() {
+                runs.push(run);
+            }
+        }
+        drop(inner);
+        drop(state);
+        // Heap of (tip, earliest arrival proxy: lower hash tiebreak, run index, position).
+        let mut heap = BinaryHeap::new();
+        for (i, run) in runs.iter().enumerate() {
+            if let Some(tip) = run[0].effective_tip(base_fee) {
+                heap.push((tip, std::cmp::Reverse(run[0].sender), i, 0usize));
+            }
+        }
+        let mut out = Vec::new();
+        while let Some((_, _, i, pos)) = heap.pop() {
+            out.push(runs[i][pos].clone());
+            if out.len() >= max_count {
+                break;
+            }
+            if let Some(next) = runs[i].get(pos + 1) {
+                if let Some(tip) = next.effective_tip(base_fee) {
+                    heap.push((tip, std::cmp::Reverse(next.sender), i, pos + 1));
+                }
+            }
+        }
+        out
+    }
+
+    /// Drop what a new block made stale: included transactions and any with a
+    /// nonce below its sender's new nonce. Then compact the journal if needed.
+    pub fn on_block(&self, included: &[Arc<RecoveredTx>], invalid: &[B256]) {
+        let state = self.storage.latest_state();
+        let mut inner = self.inner.lock();
+        let mut touched: Vec<Address> = included.iter().map(|tx| tx.sender).collect();
+        for hash in invalid {
+            if let Some(tx) = inner.by_hash.remove(hash) {
+                inner.live_bytes -= 4 + tx.encoded.len() as u64;
+                if let Some(q) = inner.senders.get_mut(&tx.sender) {
+                    q.remove(&tx.nonce());
+                }
+                touched.push(tx.sender);
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for sender in touched {
+            let nonce = state.account(&sender).map(|a| a.nonce).unwrap_or_default();
+            let Some(q) = inner.senders.get_mut(&sender) else { continue };
+            let stale: Vec<u64> = q.range(..nonce).map(|(n, _)| *n).collect();
+            let mut removed = Vec::new();
+            for n in stale {
+                if let Some(tx) = q.remove(&n) {
+                    removed.push(tx);
+                }
+            }
+            if q.is_empty() {
+                inner.senders.remove(&sender);
+            }
+            for tx in removed {
+                inner.by_hash.remove(&tx.hash);
+                inner.live_bytes -= 4 + tx.encoded.len() as u64;
+            }
+        }
+        drop(state);
+        let live_bytes = inner.live_bytes;
+        let needs_compaction = inner
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.bytes > 2 * live_bytes + (4 << 20));
+        if needs_compaction {
+            let live: Vec<_> = inner.by_hash.values().map(|tx| tx.encoded.clone()).collect();
+            if let Some(journal) = inner.journal.as_mut() {
+                if let Err(e) = journal.rewrite(live.iter().map(|b| b.as_ref())) {
+                    tracing::error!(target: "cairn::sequencer::pool", error = %e, "journal compaction failed");
+                }
+            }
+        }
+    }
+}
+
+/// First nonce at or after `from` that the sender's queue does not hold.
+fn contiguous_end(q: &BTreeMap<u64, Arc<RecoveredTx>>, from: u64) -> u64 {
+    let mut next = from;
+    for (n, _) in q.range(from..) {
+        if *n != next {
+            break;
+        }
+        next += 1;
+    }
+    next
+}

@@ -1,0 +1,157 @@
+//! The block producer: seals a block every `block_time` when transactions are
+//! waiting, and an empty block every `empty_block_interval` when idle, so that
+//! timestamps and `eth_blockNumber` still move.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::Address;
+use cairn_execution::{BlockBuilder, SkippedTx, SystemTx};
+use cairn_primitives::ChainSpec;
+use cairn_storage::{BlockWithReceipts, Storage};
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+use crate::{Pool, Result};
+
+/// Block production settings.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    pub block_time: Duration,
+    pub empty_block_interval: Duration,
+    /// Receives priority fees and base fees.
+    pub fee_recipient: Address,
+}
+
+/// Seals blocks on top of the storage head.
+pub struct Producer {
+    storage: Arc<Storage>,
+    pool: Arc<Pool>,
+    spec: ChainSpec,
+    config: ProducerConfig,
+    blocks: broadcast::Sender<BlockWithReceipts>,
+    system: Mutex<Vec<SystemTx>>,
+    stop: AtomicBool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+impl Producer {
+    pub fn new(storage: Arc<Storage>, pool: Arc<Pool>, spec: ChainSpec, config: ProducerConfig) -> Self {
+        let (blocks, _) = broadcast::channel(1024);
+        Self { storage, pool, spec, config, blocks, system: Mutex::new(Vec::new()), stop: AtomicBool::new(false) }
+    }
+
+    /// Sealed blocks, as they are committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<BlockWithReceipts> {
+        self.blocks.subscribe()
+    }
+
+    /// Queue a system transaction for the next block (the peg's deposits).
+    pub fn queue_system(&self, tx: SystemTx) {
+        self.system.lock().push(tx);
+    }
+
+    /// Build and commit one block if there is anything to put in it (or `force`).
+    pub fn produce(&self, force: bool) -> Result<Option<BlockWithReceipts>> {
+        let head = self.storage.head();
+        let started = Instant::now();
+        let mut builder = BlockBuilder::new(
+            &self.storage,
+            &self.spec,
+            &head.block,
+            unix_now(),
+            self.config.fee_recipient,
+        );
+        let system: Vec<SystemTx> = std::mem::take(&mut *self.system.lock());
+        for tx in &system {
+            builder.apply_system(tx);
+        }
+        let max_count = (self.spec.block_gas_limit / 21_000) as usize;
+        let candidates = self.pool.best(builder.base_fee(), max_count);
+        let mut invalid = Vec::new();
+        let mut skipped_sender: Option<Address> = None;
+        for tx in candidates {
+            if skipped_sender == Some(tx.sender) {
+                continue;
+            }
+            match builder.push(tx.clone()) {
+                Ok(()) => {}
+                Err(SkippedTx::BlockFull) => {
+                    if builder.gas_remaining() < 21_000 {
+                        break;
+                    }
+                    skipped_sender = Some(tx.sender);
+                }
+                Err(SkippedTx::Invalid(reason)) => {
+                    tracing::debug!(target: "cairn::sequencer", hash = %tx.hash, %reason, "dropping invalid transaction");
+                    invalid.push(tx.hash);
+                    skipped_sender = Some(tx.sender);
+                }
+            }
+        }
+        if builder.transaction_count() == 0 && system.is_empty() && !force {
+            drop(builder);
+            if !invalid.is_empty() {
+                self.pool.on_block(&[], &invalid);
+            }
+            return Ok(None);
+        }
+        let built = builder.finish()?;
+        let executed = started.elapsed();
+        let included = built.block.transactions.clone();
+        let committed = self.storage.commit(built.block, built.receipts, built.changes)?;
+        self.pool.on_block(&included, &invalid);
+        let header = &committed.block.header;
+        tracing::info!(
+            target: "cairn::sequencer",
+            number = header.number,
+            hash = %committed.block.hash,
+            txs = included.len(),
+            gas_used = header.gas_used,
+            base_fee = header.base_fee_per_gas.unwrap_or_default(),
+            build_ms = executed.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "sealed block"
+        );
+        let _ = self.blocks.send(committed.clone());
+        Ok(Some(committed))
+    }
+
+    /// Ask the production loop to stop after its current block.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Run the production loop on the current thread until [`stop`](Self::stop).
+    pub fn run(&self) {
+        let mut last_block = Instant::now();
+        let mut next_tick = Instant::now() + self.config.block_time;
+        while !self.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now < next_tick {
+                std::thread::sleep(next_tick - now);
+            }
+            next_tick += self.config.block_time;
+            if next_tick < Instant::now() {
+                // Building took longer than a block time: don't try to catch up.
+                next_tick = Instant::now() + self.config.block_time;
+            }
+            let idle_due = last_block.elapsed() >= self.config.empty_block_interval;
+            if self.pool.is_empty() && !idle_due && self.system.lock().is_empty() {
+                continue;
+            }
+            match self.produce(idle_due) {
+                Ok(Some(_)) => last_block = Instant::now(),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(target: "cairn::sequencer", error = %e, "block production failed; retrying");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The on-disk layout: one fjall keyspace per table, big-endian numeric keys,
+//! versioned values.
+
+use std::path::Path;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
+use crate::state::{Account, FlatState};
+use crate::{Result, StorageError};
+
+const ACCOUNT_V1: u8 = 1;
+
+pub(crate) struct Tables {
+    pub db: Database,
+    /// "head" → block number; "chain" → chain spec JSON.
+    pub meta: Keyspace,
+    /// block number → encoded block.
+    pub blocks: Keyspace,
+    /// block hash → block number.
+    pub hashes: Keyspace,
+    /// block number → encoded receipts.
+    pub receipts: Keyspace,
+    /// tx hash → block number ‖ index.
+    pub txs: Keyspace,
+    /// address → versioned account.
+    pub accounts: Keyspace,
+    /// address ‖ slot → value (zero values are absent).
+    pub storage: Keyspace,
+    /// code hash → code.
+    pub code: Keyspace,
+}
+
+impl Tables {
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Database::builder(path).open()?;
+        let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        Ok(Self {
+            meta: ks("meta")?,
+            blocks: ks("blocks")?,
+            hashes: ks("hashes")?,
+            receipts: ks("receipts")?,
+            txs: ks("txs")?,
+            accounts: ks("accounts")?,
+            storage: ks("storage")?,
+            code: ks("code")?,
+            db,
+        })
+    }
+
+    pub fn head(&self) -> Result<Option<u64>> {
+        match self.meta.get("head")? {
+            None => Ok(None),
+            Some(v) => Ok(Some(decode_u64(&v, "meta")?)),
+        }
+    }
+
+    /// Load the whole flat state into memory.
+    pub fn load_state(&self) -> Result<FlatState> {
+        let mut state = FlatState::default();
+        for item in self.accounts.iter() {
+            let (k, v) = item.into_inner()?;
+            let address = Address::try_from(k.as_ref()).map_err(|_| corrupt("accounts", "key"))?;
+            state.accounts.insert(address, decode_account(&v)?);
+        }
+        for item in self.storage.iter() {
+            let (k, v) = item.into_inner()?;
+            if k.len() != 52 || v.len() != 32 {
+                return Err(corrupt("storage", "entry length"));
+            }
+            let address = Address::from_slice(&k[..20]);
+            let slot = U256::from_be_slice(&k[20..]);
+            state.storage.entry(address).or_default().insert(slot, U256::from_be_slice(&v));
+        }
+        for item in self.code.iter() {
+            let (k, v) = item.into_inner()?;
+            let hash = B256::try_from(k.as_ref()).map_err(|_| corrupt("code", "key"))?;
+            state.codes.insert(hash, Bytes::copy_from_slice(&v));
+        }
+        Ok(state)
+    }
+}
+
+pub(crate) fn corrupt(table: &'static str, reason: &str) -> StorageError {
+    StorageError::Corrupt { table, reason: reason.to_string() }
+}
+
+pub(crate) fn decode_u64(bytes: &[u8], table: &'static str) -> Result<u64> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| corrupt(table, "expected 8 bytes"))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+pub(crate) fn encode_account(account: &Account) -> [u8; 73] {
+    let mut out = [0u8; 73];
+    out[0] = ACCOUNT_V1;
+    out[1..9].copy_from_slice(&account.nonce.to_be_bytes());
+    out[9..41].copy_from_slice(&account.balance.to_be_bytes::<32>());
+    out[41..73].copy_from_slice(account.code_hash.as_slice());
+    out
+}
+
+pub(crate) fn decode_account(bytes: &[u8]) -> Result<Account> {
+    if bytes.len() != 73 || bytes[0] != ACCOUNT_V1 {
+        return Err(corrupt("accounts", "unknown account encoding"));
+    }
+    let nonce = decode_u64(&bytes[1..9], "accounts")?;
+    Ok(Account {
+        nonce,
+        balance: U256::from_be_slice(&bytes[9..41]),
+        code_hash: B256::from_slice(&bytes[41..73]),
+    })
+}
+
+pub(crate) fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
+    let mut key = [0u8; 52];
+    key[..20].copy_from_slice(address.as_slice());
+    key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_codec_round_trips_and_refuses_junk() {
+        let account = Account { nonce: 7, balance: U256::from(99), code_hash: B256::repeat_byte(3) };
+        assert_eq!(decode_account(&encode_account(&account)).expect("decodes"), account);
+        assert!(decode_account(&[1, 2, 3]).is_err());
+        let mut wrong_version = encode_account(&account);
+        wrong_version[0] = 9;
+        assert!(decode_account(&wrong_version).is_err());
+    }
+}

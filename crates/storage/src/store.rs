@@ -1,0 +1,304 @@
+//! [`Storage`]: the database, the latest state in memory, recent blocks, and the
+//! commitment, behind one handle shared by the sequencer and the RPC.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+
+use alloy_consensus::EMPTY_ROOT_HASH;
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use cairn_primitives::{Block, ChainSpec, Receipt, header_template};
+use fjall::PersistMode;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+
+use crate::commitment::Commitment;
+use crate::db::{Tables, corrupt, decode_u64, encode_account, storage_key};
+use crate::state::{Account, ChangeSet, FlatState, StateChanges, account_at, storage_at};
+use crate::{Result, StorageError};
+
+/// Tuning of the storage layer.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// How many recent blocks' state stays readable (geth keeps 128).
+    pub history_blocks: usize,
+    /// How many recent blocks stay decoded in memory.
+    pub cached_blocks: usize,
+    /// fsync every block commit (survives power loss, not only process crashes).
+    pub sync_writes: bool,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        Self { history_blocks: 128, cached_blocks: 512, sync_writes: true }
+    }
+}
+
+/// A block and its receipts.
+#[derive(Debug, Clone)]
+pub struct BlockWithReceipts {
+    pub block: Arc<Block>,
+    pub receipts: Arc<Vec<Receipt>>,
+}
+
+/// The node's storage handle.
+pub struct Storage {
+    tables: Tables,
+    options: StorageOptions,
+    state: RwLock<FlatState>,
+    commitment: Mutex<Commitment>,
+    recent: RwLock<VecDeque<BlockWithReceipts>>,
+}
+
+/// A read view of the state as of one block.
+pub struct StateView<'a> {
+    flat: RwLockReadGuard<'a, FlatState>,
+    sets: Vec<Arc<ChangeSet>>,
+}
+
+impl StateView<'_> {
+    pub fn account(&self, address: &Address) -> Option<Account> {
+        account_at(&self.flat, &self.sets, address)
+    }
+    pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
+        storage_at(&self.flat, &self.sets, address, slot)
+    }
+    pub fn code(&self, hash: &B256) -> Option<Bytes> {
+        self.flat.code(hash)
+    }
+}
+
+
+impl Storage {
+    /// Open (or create, with the genesis of `spec`) the database at `path`.
+    pub fn open(path: &Path, spec: &ChainSpec, options: StorageOptions) -> Result<Self> {
+        let tables = Tables::open(path)?;
+        let spec_json = serde_json::to_vec(spec).map_err(|e| corrupt("meta", &e.to_string()))?;
+        let storage = match tables.head()? {
+            None => Self::create(tables, spec, &spec_json, options)?,
+            Some(head) => Self::load(tables, spec, &spec_json, head, options)?,
+        };
+        Ok(storage)
+    }
+
+    fn create(tables: Tables, spec: &ChainSpec, spec_json: &[u8], options: StorageOptions) -> Result<Self> {
+        let mut changes = StateChanges::default();
+        for (address, genesis) in &spec.alloc {
+            let mut account = Account { balance: genesis.balance, ..Default::default() };
+            if let Some(code) = genesis.code.as_ref().filter(|c| !c.is_empty()) {
+                account.code_hash = keccak256(code);
+                changes.codes.push((account.code_hash, code.clone()));
+            }
+            changes.accounts.push((*address, Some(account)));
+        }
+        let mut commitment = Commitment::default();
+        let state_root = commitment.apply(&changes);
+        let mut header = header_template();
+        header.number = 0;
+        header.state_root = state_root;
+        header.transactions_root = EMPTY_ROOT_HASH;
+        header.receipts_root = EMPTY_ROOT_HASH;
+        header.gas_limit = spec.block_gas_limit;
+        header.base_fee_per_gas = Some(spec.base_fee_floor);
+        header.timestamp = spec.genesis_timestamp;
+        let block = Block { hash: header.hash_slow(), header, transactions: vec![] };
+        tables.meta.insert("chain", spec_json)?;
+        let storage = Self {
+            tables,
+            options,
+            state: RwLock::new(FlatState::default()),
+            commitment: Mutex::new(commitment),
+            recent: RwLock::new(VecDeque::new()),
+        };
+        storage.commit(block, Vec::new(), changes)?;
+        tracing::info!(target: "cairn::storage", %state_root, accounts = spec.alloc.len(), "created genesis");
+        Ok(storage)
+    }
+
+    fn load(tables: Tables, spec: &ChainSpec, spec_json: &[u8], head: u64, options: StorageOptions) -> Result<Self> {
+        let stored = tables.meta.get("chain")?.ok_or_else(|| corrupt("meta", "no chain"))?;
+        if stored.as_ref() != spec_json {
+            let stored: ChainSpec = serde_json::from_slice(&stored)
+                .map_err(|e| corrupt("meta", &e.to_string()))?;
+            return Err(StorageError::WrongChain(format!(
+                "the data dir holds chain id {} (gas limit {}, base fee floor {}); the config says chain id {} (gas limit {}, base fee floor {})",
+                stored.chain_id, stored.block_gas_limit, stored.base_fee_floor,
+                spec.chain_id, spec.block_gas_limit, spec.base_fee_floor
+            )));
+        }
+        let started = std::time::Instant::now();
+        let state = tables.load_state()?;
+        let mut commitment = Commitment::from_state(&state);
+        let root = commitment.root();
+        let storage = Self {
+            tables,
+            options,
+            state: RwLock::new(state),
+            commitment: Mutex::new(commitment),
+            recent: RwLock::new(VecDeque::new()),
+        };
+        let head_block = storage.read_block(head)?.ok_or(StorageError::BlockNotFound(head))?;
+        if head_block.block.header.state_root != root {
+            return Err(StorageError::RootMismatch {
+                block: head,
+                expected: head_block.block.header.state_root,
+                actual: root,
+            });
+        }
+        storage.recent.write().push_back(head_block);
+        tracing::info!(
+            target: "cairn::storage", head, %root,
+            accounts = storage.state.read().account_count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded state and verified the state root"
+        );
+        Ok(storage)
+    }
+
+    /// Fold `changes` into the commitment and return the state root they give.
+    /// The caller must then [`commit`](Self::commit) a block with that root:
+    /// blocks are built one at a time, on top of the head.
+    pub fn state_root_after(&self, changes: &StateChanges) -> B256 {
+        self.commitment.lock().apply(changes)
+    }
+
+    /// Persist a block atomically (block, receipts, indexes, state, head), then
+    /// make it the head in memory.
+    pub fn commit(&self, block: Block, receipts: Vec<Receipt>, changes: StateChanges) -> Result<BlockWithReceipts> {
+        let t = &self.tables;
+        let number = block.number();
+        let mut batch = t.db.batch();
+        batch.insert(&t.blocks, number.to_be_bytes(), block.encode());
+        batch.insert(&t.hashes, block.hash.as_slice(), number.to_be_bytes());
+        batch.insert(&t.receipts, number.to_be_bytes(), Receipt::encode_block(&receipts));
+        for (index, tx) in block.transactions.iter().enumerate() {
+            let mut location = [0u8; 12];
+            location[..8].copy_from_slice(&number.to_be_bytes());
+            location[8..].copy_from_slice(&(index as u32).to_be_bytes());
+            batch.insert(&t.txs, tx.hash.as_slice(), location);
+        }
+        for (hash, code) in &changes.codes {
+            batch.insert(&t.code, hash.as_slice(), code.as_ref());
+        }
+        {
+            let state = self.state.read();
+            for (address, info) in &changes.accounts {
+                match info {
+                    Some(account) => batch.insert(&t.accounts, address.as_slice(), encode_account(account)),
+                    None => {
+                        batch.remove(&t.accounts, address.as_slice());
+                        if let Some(slots) = state.storage.get(address) {
+                            for slot in slots.keys() {
+                                batch.remove(&t.storage, storage_key(address, slot));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (address, slot, value) in &changes.storage {
+            let key = storage_key(address, slot);
+            if value.is_zero() {
+                batch.remove(&t.storage, key);
+            } else {
+                batch.insert(&t.storage, key, value.to_be_bytes::<32>());
+            }
+        }
+        batch.insert(&t.meta, "head", number.to_be_bytes());
+        batch.commit()?;
+        if self.options.sync_writes {
+            t.db.persist(PersistMode::SyncData)?;
+        }
+
+        self.state.write().apply(number, &changes, self.options.history_blocks);
+        let entry = BlockWithReceipts { block: Arc::new(block), receipts: Arc::new(receipts) };
+        let mut recent = self.recent.write();
+        recent.push_back(entry.clone());
+        while recent.len() > self.options.cached_blocks.max(1) {
+            recent.pop_front();
+        }
+        Ok(entry)
+    }
+
+    /// The latest sealed block.
+    pub fn head(&self) -> BlockWithReceipts {
+        self.recent.read().back().cloned().expect("storage always holds at least the genesis block")
+    }
+
+    pub fn head_number(&self) -> u64 {
+        self.head().block.number()
+    }
+
+    /// A read view of the latest state.
+    pub fn latest_state(&self) -> StateView<'_> {
+        StateView { flat: self.state.read(), sets: Vec::new() }
+    }
+
+    /// A read view of the state after block `number`, if still kept.
+    pub fn state_at(&self, number: u64) -> Result<StateView<'_>> {
+        let flat = self.state.read();
+        let head = self.head_number();
+        let sets = flat.changes_after(number, head).ok_or(StorageError::HistoryUnavailable {
+            requested: number,
+            kept: self.options.history_blocks as u64,
+        })?;
+        Ok(StateView { flat, sets })
+    }
+
+    /// The oldest block whose state can be read.
+    pub fn oldest_state_block(&self) -> u64 {
+        let head = self.head_number();
+        self.state.read().oldest_readable(head)
+    }
+
+    pub fn block_by_number(&self, number: u64) -> Result<Option<BlockWithReceipts>> {
+        {
+            let recent = self.recent.read();
+            if let (Some(first), Some(last)) = (recent.front(), recent.back()) {
+                let first = first.block.number();
+                if number > last.block.number() {
+                    return Ok(None);
+                }
+                if number >= first {
+                    return Ok(recent.get((number - first) as usize).cloned());
+                }
+            }
+        }
+        self.read_block(number)
+    }
+
+    pub fn block_number_by_hash(&self, hash: &B256) -> Result<Option<u64>> {
+        match self.tables.hashes.get(hash.as_slice())? {
+            None => Ok(None),
+            Some(v) => Ok(Some(decode_u64(&v, "hashes")?)),
+        }
+    }
+
+    pub fn block_by_hash(&self, hash: &B256) -> Result<Option<BlockWithReceipts>> {
+        match self.block_number_by_hash(hash)? {
+            None => Ok(None),
+            Some(n) => self.block_by_number(n),
+        }
+    }
+
+    /// Where a transaction was included: `(block number, index)`.
+    pub fn transaction_location(&self, hash: &B256) -> Result<Option<(u64, usize)>> {
+        match self.tables.txs.get(hash.as_slice())? {
+            None => Ok(None),
+            Some(v) if v.len() == 12 => {
+                let number = decode_u64(&v[..8], "txs")?;
+                let index = u32::from_be_bytes([v[8], v[9], v[10], v[11]]) as usize;
+                Ok(Some((number, index)))
+            }
+            Some(_) => Err(corrupt("txs", "expected 12 bytes")),
+        }
+    }
+
+    fn read_block(&self, number: u64) -> Result<Option<BlockWithReceipts>> {
+        let key = number.to_be_bytes();
+        let Some(raw) = self.tables.blocks.get(key)? else { return Ok(None) };
+        let block = Block::decode(&raw).map_err(|e| corrupt("blocks", &e.to_string()))?;
+        let raw = self.tables.receipts.get(key)?.ok_or_else(|| corrupt("receipts", "missing"))?;
+        let receipts = Receipt::decode_block(&raw).map_err(|e| corrupt("receipts", &e.to_string()))?;
+        Ok(Some(BlockWithReceipts { block: Arc::new(block), receipts: Arc::new(receipts) }))
+    }
+}

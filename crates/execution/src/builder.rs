@@ -157,7 +157,16 @@ impl<'a> BlockBuilder<'a> {
     /// Seal the block: credit the base fees to the fee recipient (they are not
     /// burned, so L2 supply stays backed by the peg), compute the roots.
     pub fn finish(self) -> Result<BuiltBlock> {
-        let Self { storage, db, mut header, transactions, receipts, cumulative_gas, base_fees, .. } = self;
+        let Self {
+            storage,
+            db,
+            mut header,
+            transactions,
+            receipts,
+            cumulative_gas,
+            base_fees,
+            ..
+        } = self;
         if !base_fees.is_zero() {
             let mut account = db.account(&header.beneficiary).unwrap_or_default();
             account.balance = account.balance.saturating_add(base_fees);
@@ -180,7 +189,15 @@ impl<'a> BlockBuilder<'a> {
         header.gas_used = cumulative_gas;
         header.state_root = storage.state_root_after(&changes);
         let hash = header.hash_slow();
-        Ok(BuiltBlock { block: Block { header, hash, transactions }, receipts, changes })
+        Ok(BuiltBlock {
+            block: Block {
+                header,
+                hash,
+                transactions,
+            },
+            receipts,
+            changes,
+        })
     }
 }
 
@@ -199,10 +216,16 @@ pub fn invalid_tx_message(invalid: &InvalidTransaction) -> String {
         InvalidTransaction::GasPriceLessThanBasefee => {
             "max fee per gas less than block base fee".to_string()
         }
-        InvalidTransaction::CallGasCostMoreThanGasLimit { initial_gas, gas_limit } => {
+        InvalidTransaction::CallGasCostMoreThanGasLimit {
+            initial_gas,
+            gas_limit,
+        } => {
             format!("intrinsic gas too low: have {gas_limit}, want {initial_gas}")
         }
-        InvalidTransaction::GasFloorMoreThanGasLimit { gas_floor, gas_limit } => {
+        InvalidTransaction::GasFloorMoreThanGasLimit {
+            gas_floor,
+            gas_limit,
+        } => {
             format!("insufficient gas for floor data gas cost: have {gas_limit}, want {gas_floor}")
         }
         InvalidTransaction::CallerGasLimitMoreThanBlock => "exceeds block gas limit".to_string(),
@@ -215,9 +238,7 @@ pub fn invalid_tx_message(invalid: &InvalidTransaction) -> String {
         InvalidTransaction::PriorityFeeGreaterThanMaxFee => {
             "max priority fee per gas higher than max fee per gas".to_string()
         }
-        InvalidTransaction::RejectCallerWithCode => {
-            "sender not an eoa".to_string()
-        }
+        InvalidTransaction::RejectCallerWithCode => "sender not an eoa".to_string(),
         InvalidTransaction::CreateInitCodeSizeLimit => "max initcode size exceeded".to_string(),
         InvalidTransaction::Eip4844NotSupported
         | InvalidTransaction::Eip7702NotSupported
@@ -226,4 +247,3 @@ pub fn invalid_tx_message(invalid: &InvalidTransaction) -> String {
         other => other.to_string(),
     }
 }
-

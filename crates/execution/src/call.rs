@@ -6,7 +6,7 @@ use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_rpc_types_eth::TransactionRequest;
 use alloy_rpc_types_eth::state::StateOverride;
 use cairn_primitives::{Block, ChainSpec, Log};
-use cairn_storage::{StorageError, Storage};
+use cairn_storage::{Storage, StorageError};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, OutOfGasError};
 use revm::context::{Context, TxEnv};
 use revm::database_interface::WrapDatabaseRef;
@@ -61,7 +61,9 @@ pub struct Caller<'a> {
 
 fn halt_message(reason: &HaltReason) -> String {
     match reason {
-        HaltReason::OutOfGas(OutOfGasError::Basic | OutOfGasError::Precompile) => "out of gas".into(),
+        HaltReason::OutOfGas(OutOfGasError::Basic | OutOfGasError::Precompile) => {
+            "out of gas".into()
+        }
         HaltReason::OutOfGas(_) => "out of gas".into(),
         HaltReason::OpcodeNotFound | HaltReason::InvalidFEOpcode => "invalid opcode".into(),
         HaltReason::StackOverflow => "stack limit reached 1024 (1023)".into(),
@@ -107,8 +109,12 @@ impl<'a> Caller<'a> {
         if no_fee {
             block_env.basefee = 0;
         }
-        let gas_price = request.gas_price.or(request.max_fee_per_gas).unwrap_or_default();
-        let is_1559 = request.max_fee_per_gas.is_some() || request.max_priority_fee_per_gas.is_some();
+        let gas_price = request
+            .gas_price
+            .or(request.max_fee_per_gas)
+            .unwrap_or_default();
+        let is_1559 =
+            request.max_fee_per_gas.is_some() || request.max_priority_fee_per_gas.is_some();
         let tx_type = if request.authorization_list.is_some() {
             4
         } else if is_1559 {
@@ -126,7 +132,11 @@ impl<'a> Caller<'a> {
             tx_type,
             caller: from,
             gas_limit: request.gas.unwrap_or(default_gas),
-            gas_price: if is_1559 { request.max_fee_per_gas.unwrap_or(gas_price) } else { gas_price },
+            gas_price: if is_1559 {
+                request.max_fee_per_gas.unwrap_or(gas_price)
+            } else {
+                gas_price
+            },
             gas_priority_fee: is_1559.then(|| request.max_priority_fee_per_gas.unwrap_or_default()),
             kind: request.to.unwrap_or(TxKind::Create),
             value: request.value.unwrap_or_default(),
@@ -173,15 +183,21 @@ impl<'a> Caller<'a> {
         request: &CallRequest,
         overrides: Option<&StateOverride>,
     ) -> Result<u64, CallError> {
-        let mut hi = request.gas.unwrap_or(block.header.gas_limit.min(TX_GAS_CAP));
+        let mut hi = request
+            .gas
+            .unwrap_or(block.header.gas_limit.min(TX_GAS_CAP));
         let prepared = self.prepare(block, request, overrides, hi)?;
         // Cap by what the sender can pay at the given fee cap.
         let fee_cap = prepared.tx.gas_price;
         if fee_cap > 0 {
-            let balance = prepared.db.account(&prepared.tx.caller).map(|a| a.balance).unwrap_or_default();
-            let available = balance.checked_sub(prepared.tx.value).ok_or_else(|| {
-                CallError::Invalid("insufficient funds for transfer".to_string())
-            })?;
+            let balance = prepared
+                .db
+                .account(&prepared.tx.caller)
+                .map(|a| a.balance)
+                .unwrap_or_default();
+            let available = balance
+                .checked_sub(prepared.tx.value)
+                .ok_or_else(|| CallError::Invalid("insufficient funds for transfer".to_string()))?;
             let allowance = available / U256::from(fee_cap);
             if allowance < U256::from(hi) {
                 hi = allowance.to::<u64>();
@@ -195,7 +211,9 @@ impl<'a> Caller<'a> {
         let first = match attempt(hi) {
             Ok(outcome) => outcome,
             Err(CallError::Halt(reason)) if reason == "out of gas" => {
-                return Err(CallError::Invalid(format!("gas required exceeds allowance ({hi})")));
+                return Err(CallError::Invalid(format!(
+                    "gas required exceeds allowance ({hi})"
+                )));
             }
             Err(e) => return Err(e),
         };
@@ -251,7 +269,9 @@ fn run(prepared: &Prepared<'_>, tx: TxEnv, gas_cap: u64) -> Result<CallOutcome, 
         Err(other) => return Err(CallError::Internal(other.to_string())),
     };
     match outcome.result {
-        ExecutionResult::Success { output, gas, logs, .. } => Ok(CallOutcome {
+        ExecutionResult::Success {
+            output, gas, logs, ..
+        } => Ok(CallOutcome {
             output: output.into_data(),
             gas_used: gas.tx_gas_used(),
             logs,
@@ -282,12 +302,20 @@ fn apply_overrides(db: &StateDb<'_>, overrides: &StateOverride) -> Result<(), Ca
         if let Some(state) = &o.state {
             db.clear_storage(*address);
             for (slot, value) in state {
-                db.set_storage(*address, U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
+                db.set_storage(
+                    *address,
+                    U256::from_be_bytes(slot.0),
+                    U256::from_be_bytes(value.0),
+                );
             }
         }
         if let Some(diff) = &o.state_diff {
             for (slot, value) in diff {
-                db.set_storage(*address, U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
+                db.set_storage(
+                    *address,
+                    U256::from_be_bytes(slot.0),
+                    U256::from_be_bytes(value.0),
+                );
             }
         }
     }

@@ -64,7 +64,9 @@ impl<'a> StateDb<'a> {
 
     /// Replace an account's fields (state overrides, system transactions).
     pub fn set_account(&self, address: Address, account: Account) {
-        self.overlay.borrow_mut().set_account(address, Some(account));
+        self.overlay
+            .borrow_mut()
+            .set_account(address, Some(account));
     }
 
     /// Replace an account's code (state overrides).
@@ -79,7 +81,10 @@ impl<'a> StateDb<'a> {
 
     /// Set one storage slot (state overrides).
     pub fn set_storage(&self, address: Address, slot: U256, value: U256) {
-        self.overlay.borrow_mut().storage.insert((address, slot), value);
+        self.overlay
+            .borrow_mut()
+            .storage
+            .insert((address, slot), value);
     }
 
     /// Forget all stored slots of an account (a full `state` override).
@@ -118,10 +123,16 @@ impl<'a> StateDb<'a> {
             }
             overlay.set_account(
                 address,
-                Some(Account { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash }),
+                Some(Account {
+                    nonce: info.nonce,
+                    balance: info.balance,
+                    code_hash: info.code_hash,
+                }),
             );
             for (slot, value) in account.changed_storage_slots() {
-                overlay.storage.insert((address, *slot), value.present_value);
+                overlay
+                    .storage
+                    .insert((address, *slot), value.present_value);
             }
         }
     }
@@ -196,6 +207,10 @@ impl DatabaseRef for StateDb<'_> {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
-        Ok(self.storage.block_by_number(number)?.map(|b| b.block.hash).unwrap_or_default())
+        Ok(self
+            .storage
+            .block_by_number(number)?
+            .map(|b| b.block.hash)
+            .unwrap_or_default())
     }
 }

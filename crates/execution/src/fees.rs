@@ -20,14 +20,31 @@ mod tests {
     use super::*;
 
     fn parent(gas_used: u64, base: u64) -> Header {
-        Header { gas_used, gas_limit: 1_000_000, base_fee_per_gas: Some(base), ..Default::default() }
+        Header {
+            gas_used,
+            gas_limit: 1_000_000,
+            base_fee_per_gas: Some(base),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn base_fee_moves_with_load_and_respects_the_floor() {
-        assert_eq!(next_base_fee(&parent(500_000, 1000), 10), 1000, "at target: unchanged");
-        assert_eq!(next_base_fee(&parent(1_000_000, 1000), 10), 1125, "full: +12.5%");
+        assert_eq!(
+            next_base_fee(&parent(500_000, 1000), 10),
+            1000,
+            "at target: unchanged"
+        );
+        assert_eq!(
+            next_base_fee(&parent(1_000_000, 1000), 10),
+            1125,
+            "full: +12.5%"
+        );
         assert_eq!(next_base_fee(&parent(0, 1000), 10), 875, "empty: -12.5%");
-        assert_eq!(next_base_fee(&parent(0, 10), 10), 10, "never below the floor");
+        assert_eq!(
+            next_base_fee(&parent(0, 10), 10),
+            10,
+            "never below the floor"
+        );
     }
 }

@@ -10,8 +10,8 @@ mod builder;
 mod call;
 mod db;
 mod env;
-mod intrinsic;
 pub mod fees;
+mod intrinsic;
 
 pub use builder::{BlockBuilder, BuiltBlock, SkippedTx, SystemTx, invalid_tx_message};
 pub use call::{CallError, CallOutcome, CallRequest, Caller, RPC_GAS_CAP};

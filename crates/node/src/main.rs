@@ -1,1 +1,18 @@
-fn main() {}
+//! The `cairn` binary: parse, build, launch.
+
+use clap::Parser;
+
+use cairn_node::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
+        .with_target(true)
+        .init();
+    match cli.command {
+        Command::Dev(args) => cairn_node::cli::run_dev(args).await,
+        Command::Bench(args) => cairn_node::bench::run(args).await,
+    }
+}

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header, Transaction, TxEnvelope, transaction::SignerRecoverable};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Header, Transaction, TxEnvelope, transaction::SignerRecoverable,
+};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_primitives::{Address, B256, Bytes};
@@ -75,9 +77,16 @@ fn recover(envelope: TxEnvelope, encoded: Bytes) -> Result<RecoveredTx, TxDecode
     if envelope.is_eip4844() {
         return Err(TxDecodeError::TypeNotSupported);
     }
-    let sender = envelope.recover_signer().map_err(|_| TxDecodeError::InvalidSender)?;
+    let sender = envelope
+        .recover_signer()
+        .map_err(|_| TxDecodeError::InvalidSender)?;
     let hash = *envelope.tx_hash();
-    Ok(RecoveredTx { envelope, sender, hash, encoded })
+    Ok(RecoveredTx {
+        envelope,
+        sender,
+        hash,
+        encoded,
+    })
 }
 
 /// A sealed L2 block.
@@ -104,11 +113,19 @@ impl Block {
         let mut body = Vec::with_capacity(self.transactions.len() * 140);
         for tx in &self.transactions {
             let inner_len = tx.sender.length() + tx.encoded.as_ref().length();
-            RlpHeader { list: true, payload_length: inner_len }.encode(&mut body);
+            RlpHeader {
+                list: true,
+                payload_length: inner_len,
+            }
+            .encode(&mut body);
             tx.sender.encode(&mut body);
             tx.encoded.as_ref().encode(&mut body);
         }
-        RlpHeader { list: true, payload_length: body.len() }.encode(&mut out);
+        RlpHeader {
+            list: true,
+            payload_length: body.len(),
+        }
+        .encode(&mut out);
         out.extend_from_slice(&body);
         out
     }
@@ -136,10 +153,19 @@ impl Block {
             let envelope = TxEnvelope::decode_2718_exact(&encoded)
                 .map_err(|_| alloy_rlp::Error::Custom("bad transaction in stored block"))?;
             let hash = *envelope.tx_hash();
-            transactions.push(Arc::new(RecoveredTx { envelope, sender, hash, encoded }));
+            transactions.push(Arc::new(RecoveredTx {
+                envelope,
+                sender,
+                hash,
+                encoded,
+            }));
         }
         let hash = header.hash_slow();
-        Ok(Self { header, hash, transactions })
+        Ok(Self {
+            header,
+            hash,
+            transactions,
+        })
     }
 }
 
@@ -170,19 +196,31 @@ mod tests {
 
     #[test]
     fn garbage_is_an_rlp_error_not_a_panic() {
-        for raw in [&[][..], &[0x02][..], &[0xf8, 0xff, 0x00][..], &[0x03, 0xc0][..]] {
+        for raw in [
+            &[][..],
+            &[0x02][..],
+            &[0xf8, 0xff, 0x00][..],
+            &[0x03, 0xc0][..],
+        ] {
             let err = decode_raw_transaction(raw).unwrap_err();
             assert!(matches!(err, TxDecodeError::Rlp(_)), "{raw:?}: {err:?}");
         }
         let big = vec![0u8; MAX_TX_SIZE + 1];
-        assert_eq!(decode_raw_transaction(&big).unwrap_err(), TxDecodeError::Oversized);
+        assert_eq!(
+            decode_raw_transaction(&big).unwrap_err(),
+            TxDecodeError::Oversized
+        );
     }
 
     #[test]
     fn block_encoding_round_trips_and_rejects_junk() {
         let mut header = header_template();
         header.number = 7;
-        let block = Block { hash: header.hash_slow(), header, transactions: vec![] };
+        let block = Block {
+            hash: header.hash_slow(),
+            header,
+            transactions: vec![],
+        };
         let bytes = block.encode();
         assert_eq!(Block::decode(&bytes).expect("decodes"), block);
         assert!(Block::decode(&bytes[..bytes.len() - 1]).is_err());

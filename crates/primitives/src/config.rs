@@ -70,7 +70,9 @@ impl ChainSpec {
             )));
         }
         if self.base_fee_floor == 0 {
-            return Err(ConfigError::Invalid("baseFeeFloor must be at least 1 wei".into()));
+            return Err(ConfigError::Invalid(
+                "baseFeeFloor must be at least 1 wei".into(),
+            ));
         }
         Ok(())
     }
@@ -91,13 +93,19 @@ mod tests {
         let mut alloc = BTreeMap::new();
         alloc.insert(
             Address::repeat_byte(1),
-            GenesisAccount { balance: U256::from(5), code: None },
+            GenesisAccount {
+                balance: U256::from(5),
+                code: None,
+            },
         );
         let spec = ChainSpec::dev(31337, alloc);
         let json = serde_json::to_vec(&spec).expect("serializes");
         assert_eq!(ChainSpec::from_json(&json).expect("parses"), spec);
 
-        let bad = ChainSpec { chain_id: 0, ..spec };
+        let bad = ChainSpec {
+            chain_id: 0,
+            ..spec
+        };
         let err = ChainSpec::from_json(&serde_json::to_vec(&bad).expect("serializes"));
         assert!(err.unwrap_err().to_string().contains("chainId"));
     }

@@ -14,7 +14,9 @@ pub use block::{
     Block, MAX_TX_SIZE, RecoveredTx, TxDecodeError, decode_raw_transaction, encode_envelope,
     header_template,
 };
-pub use config::{ChainSpec, ConfigError, GenesisAccount};
+pub use config::{
+    ChainSpec, ConfigError, DEFAULT_BASE_FEE_FLOOR, DEFAULT_BLOCK_GAS_LIMIT, GenesisAccount,
+};
 pub use receipt::{Receipt, ReceiptDecodeError};
 
 /// Re-exported so downstream crates name one version of each.

@@ -41,14 +41,17 @@ impl Receipt {
 
     /// The consensus receipt (what the receipts root commits to).
     pub fn to_envelope(&self) -> Result<ReceiptEnvelope, ReceiptDecodeError> {
-        let tx_type = TxType::try_from(self.tx_type)
-            .map_err(|_| ReceiptDecodeError::TxType(self.tx_type))?;
+        let tx_type =
+            TxType::try_from(self.tx_type).map_err(|_| ReceiptDecodeError::TxType(self.tx_type))?;
         let receipt = alloy_consensus::Receipt {
             status: Eip658Value::Eip658(self.success),
             cumulative_gas_used: self.cumulative_gas_used,
             logs: self.logs.clone(),
         };
-        let with_bloom = ReceiptWithBloom { logs_bloom: self.bloom(), receipt };
+        let with_bloom = ReceiptWithBloom {
+            logs_bloom: self.bloom(),
+            receipt,
+        };
         Ok(match tx_type {
             TxType::Legacy => ReceiptEnvelope::Legacy(with_bloom),
             TxType::Eip2930 => ReceiptEnvelope::Eip2930(with_bloom),
@@ -67,8 +70,7 @@ impl Receipt {
     }
 
     pub fn decode_block(bytes: &[u8]) -> Result<Vec<Self>, ReceiptDecodeError> {
-        let (version, mut rest) =
-            bytes.split_first().ok_or(alloy_rlp::Error::InputTooShort)?;
+        let (version, mut rest) = bytes.split_first().ok_or(alloy_rlp::Error::InputTooShort)?;
         if *version != RECEIPTS_ENCODING_V1 {
             return Err(ReceiptDecodeError::Version(*version));
         }
@@ -99,7 +101,14 @@ mod tests {
         let bytes = Receipt::encode_block(&receipts);
         assert_eq!(Receipt::decode_block(&bytes).expect("decodes"), receipts);
         assert!(Receipt::decode_block(&bytes[..bytes.len() - 2]).is_err());
-        assert!(matches!(Receipt::decode_block(&[7]), Err(ReceiptDecodeError::Version(7))));
-        assert!(receipts[0].bloom().contains_input(alloy_primitives::BloomInput::Raw(&[9; 20])));
+        assert!(matches!(
+            Receipt::decode_block(&[7]),
+            Err(ReceiptDecodeError::Version(7))
+        ));
+        assert!(
+            receipts[0]
+                .bloom()
+                .contains_input(alloy_primitives::BloomInput::Raw(&[9; 20]))
+        );
     }
 }

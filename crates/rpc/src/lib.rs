@@ -1,1 +1,18 @@
-//! Ethereum JSON-RPC (eth_, net_, web3_, txpool_) over HTTP and WebSocket
+//! Cairn's Ethereum JSON-RPC: geth-compatible `eth_`, `net_`, `web3_` and
+//! `txpool_` methods over HTTP and WebSocket on one port, with filters,
+//! subscriptions and batch requests, and geth's error codes and messages.
+//!
+//! The RPC reads from storage and submits to the mempool; it must never write
+//! state itself or block the async runtime with execution (calls, estimates and
+//! log queries run on blocking threads).
+
+mod api;
+mod convert;
+mod error;
+mod filters;
+mod pubsub;
+mod server;
+
+pub use api::RpcContext;
+pub use error::RpcError;
+pub use server::{RpcConfig, start};

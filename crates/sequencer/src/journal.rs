@@ -21,7 +21,14 @@ impl Journal {
         let entries = read_all(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let bytes = file.metadata()?.len();
-        Ok((Self { path: path.to_path_buf(), file, bytes }, entries))
+        Ok((
+            Self {
+                path: path.to_path_buf(),
+                file,
+                bytes,
+            },
+            entries,
+        ))
     }
 
     pub(crate) fn append(&mut self, raw: &[u8]) -> io::Result<()> {
@@ -92,7 +99,12 @@ mod tests {
         j.append(b"two").expect("append");
         drop(j);
         // A torn write: a length prefix promising more than is there.
-        OpenOptions::new().append(true).open(&path).expect("open").write_all(&[0, 0, 0, 9, 1]).expect("write");
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open")
+            .write_all(&[0, 0, 0, 9, 1])
+            .expect("write");
         let (mut j, entries) = Journal::open(&path).expect("reopen");
         assert_eq!(entries, vec![b"one".to_vec(), b"two".to_vec()]);
         j.rewrite([&b"two"[..]].into_iter()).expect("rewrite");

@@ -49,8 +49,14 @@ pub enum PoolError {
     NonceTooLow { state: u64, tx: u64 },
     #[error("replacement transaction underpriced")]
     ReplacementUnderpriced,
-    #[error("insufficient funds for gas * price + value: balance {balance}, tx cost {cost}, overshot {overshot}")]
-    InsufficientFunds { balance: U256, cost: U256, overshot: U256 },
+    #[error(
+        "insufficient funds for gas * price + value: balance {balance}, tx cost {cost}, overshot {overshot}"
+    )]
+    InsufficientFunds {
+        balance: U256,
+        cost: U256,
+        overshot: U256,
+    },
     #[error("intrinsic gas too low: gas {gas}, minimum needed {needed}")]
     IntrinsicGas { gas: u64, needed: u64 },
     #[error("exceeds block gas limit")]
@@ -59,8 +65,14 @@ pub enum PoolError {
     InvalidChainId,
     #[error("only replay-protected (EIP-155) transactions allowed over RPC")]
     Unprotected,
-    #[error("max fee per gas less than block base fee: address {sender}, maxFeePerGas: {fee_cap}, baseFee: {base_fee}")]
-    FeeCapBelowBaseFee { sender: Address, fee_cap: u128, base_fee: u64 },
+    #[error(
+        "max fee per gas less than block base fee: address {sender}, maxFeePerGas: {fee_cap}, baseFee: {base_fee}"
+    )]
+    FeeCapBelowBaseFee {
+        sender: Address,
+        fee_cap: u128,
+        base_fee: u64,
+    },
     #[error("max priority fee per gas higher than max fee per gas")]
     TipAboveFeeCap,
     #[error("txpool is full")]
@@ -138,7 +150,11 @@ impl Pool {
         }
         let mut inner = pool.inner.lock();
         inner.journal = journal;
-        let live: Vec<_> = inner.by_hash.values().map(|tx| tx.encoded.clone()).collect();
+        let live: Vec<_> = inner
+            .by_hash
+            .values()
+            .map(|tx| tx.encoded.clone())
+            .collect();
         if let Some(journal) = inner.journal.as_mut() {
             journal.rewrite(live.iter().map(|b| b.as_ref()))?;
         }
@@ -172,11 +188,19 @@ impl Pool {
                 base_fee,
             });
         }
-        let account = self.storage.latest_state().account(&tx.sender).unwrap_or_default();
+        let account = self
+            .storage
+            .latest_state()
+            .account(&tx.sender)
+            .unwrap_or_default();
         if tx.nonce() < account.nonce {
-            return Err(PoolError::NonceTooLow { state: account.nonce, tx: tx.nonce() });
+            return Err(PoolError::NonceTooLow {
+                state: account.nonce,
+                tx: tx.nonce(),
+            });
         }
-        let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.envelope.value();
+        let cost =
+            U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.envelope.value();
         if account.balance < cost {
             return Err(PoolError::InsufficientFunds {
                 balance: account.balance,
@@ -218,7 +242,9 @@ impl Pool {
             }
         }
         if let Some(journal) = inner.journal.as_mut() {
-            journal.append(&tx.encoded).map_err(|e| PoolError::Journal(e.to_string()))?;
+            journal
+                .append(&tx.encoded)
+                .map_err(|e| PoolError::Journal(e.to_string()))?;
         }
         inner.live_bytes += 4 + tx.encoded.len() as u64;
         if let Some(old) = replaced {
@@ -226,7 +252,11 @@ impl Pool {
             inner.live_bytes -= 4 + old.encoded.len() as u64;
         }
         inner.by_hash.insert(tx.hash, tx.clone());
-        inner.senders.entry(tx.sender).or_default().insert(tx.nonce(), tx.clone());
+        inner
+            .senders
+            .entry(tx.sender)
+            .or_default()
+            .insert(tx.nonce(), tx.clone());
         drop(inner);
         let _ = self.pending_hashes.send(tx.hash);
         Ok(tx.hash)
@@ -242,7 +272,10 @@ impl Pool {
             return Err(PoolError::GasLimit);
         }
         if tx.gas_limit() > TX_GAS_CAP {
-            return Err(PoolError::GasLimitAboveCap { cap: TX_GAS_CAP, gas: tx.gas_limit() });
+            return Err(PoolError::GasLimitAboveCap {
+                cap: TX_GAS_CAP,
+                gas: tx.gas_limit(),
+            });
         }
         if let Some(tip) = tx.envelope.max_priority_fee_per_gas() {
             if tip > tx.max_fee_per_gas() {
@@ -252,7 +285,10 @@ impl Pool {
         let (intrinsic, floor) = intrinsic_gas(tx);
         let needed = intrinsic.max(floor);
         if tx.gas_limit() < needed {
-            return Err(PoolError::IntrinsicGas { gas: tx.gas_limit(), needed });
+            return Err(PoolError::IntrinsicGas {
+                gas: tx.gas_limit(),
+                needed,
+            });
         }
         Ok(())
     }
@@ -281,7 +317,12 @@ impl Pool {
 
     /// Pending (executable) and queued (future-nonce) transactions by sender.
     #[allow(clippy::type_complexity)]
-    pub fn content(&self) -> (Vec<(Address, Vec<Arc<RecoveredTx>>)>, Vec<(Address, Vec<Arc<RecoveredTx>>)>) {
+    pub fn content(
+        &self,
+    ) -> (
+        Vec<(Address, Vec<Arc<RecoveredTx>>)>,
+        Vec<(Address, Vec<Arc<RecoveredTx>>)>,
+    ) {
         let state = self.storage.latest_state();
         let inner = self.inner.lock();
         let mut pending = Vec::new();
@@ -317,15 +358,18 @@ impl Pool {
         let mut runs: Vec<Vec<Arc<RecoveredTx>>> = Vec::new();
         for (sender, q) in &inner.senders {
             let nonce = state.account(sender).map(|a| a.nonce).unwrap_or_default();
-            let run: Vec<_> = q.range(nonce..).map_while({
-                let mut next = nonce;
-                move |(n, tx)| {
-                    (*n == next).then(|| {
-                        next += 1;
-                        tx.clone()
-                    })
-                }
-            }).collect();
+            let run: Vec<_> = q
+                .range(nonce..)
+                .map_while({
+                    let mut next = nonce;
+                    move |(n, tx)| {
+                        (*n == next).then(|| {
+                            next += 1;
+                            tx.clone()
+                        })
+                    }
+                })
+                .collect();
             if !run.is_empty() {
                 runs.push(run);
             }
@@ -373,7 +417,9 @@ impl Pool {
         touched.dedup();
         for sender in touched {
             let nonce = state.account(&sender).map(|a| a.nonce).unwrap_or_default();
-            let Some(q) = inner.senders.get_mut(&sender) else { continue };
+            let Some(q) = inner.senders.get_mut(&sender) else {
+                continue;
+            };
             let stale: Vec<u64> = q.range(..nonce).map(|(n, _)| *n).collect();
             let mut removed = Vec::new();
             for n in stale {
@@ -396,7 +442,11 @@ impl Pool {
             .as_ref()
             .is_some_and(|j| j.bytes > 2 * live_bytes + (4 << 20));
         if needs_compaction {
-            let live: Vec<_> = inner.by_hash.values().map(|tx| tx.encoded.clone()).collect();
+            let live: Vec<_> = inner
+                .by_hash
+                .values()
+                .map(|tx| tx.encoded.clone())
+                .collect();
             if let Some(journal) = inner.journal.as_mut() {
                 if let Err(e) = journal.rewrite(live.iter().map(|b| b.as_ref())) {
                     tracing::error!(target: "cairn::sequencer::pool", error = %e, "journal compaction failed");

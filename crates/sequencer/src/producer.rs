@@ -36,18 +36,39 @@ pub struct Producer {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 impl Producer {
-    pub fn new(storage: Arc<Storage>, pool: Arc<Pool>, spec: ChainSpec, config: ProducerConfig) -> Self {
+    pub fn new(
+        storage: Arc<Storage>,
+        pool: Arc<Pool>,
+        spec: ChainSpec,
+        config: ProducerConfig,
+    ) -> Self {
         let (blocks, _) = broadcast::channel(1024);
-        Self { storage, pool, spec, config, blocks, system: Mutex::new(Vec::new()), stop: AtomicBool::new(false) }
+        Self {
+            storage,
+            pool,
+            spec,
+            config,
+            blocks,
+            system: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        }
     }
 
     /// Sealed blocks, as they are committed.
     pub fn subscribe(&self) -> broadcast::Receiver<BlockWithReceipts> {
         self.blocks.subscribe()
+    }
+
+    /// A handle to create more block subscriptions from.
+    pub fn block_sender(&self) -> broadcast::Sender<BlockWithReceipts> {
+        self.blocks.clone()
     }
 
     /// Queue a system transaction for the next block (the peg's deposits).
@@ -103,7 +124,9 @@ impl Producer {
         let built = builder.finish()?;
         let executed = started.elapsed();
         let included = built.block.transactions.clone();
-        let committed = self.storage.commit(built.block, built.receipts, built.changes)?;
+        let committed = self
+            .storage
+            .commit(built.block, built.receipts, built.changes)?;
         self.pool.on_block(&included, &invalid);
         let header = &committed.block.header;
         tracing::info!(

@@ -41,12 +41,17 @@ impl Commitment {
         let mut storages: FastMap<Address, Trie> = FastMap::default();
         for (address, slots) in &state.storage {
             let trie = Trie::from_entries(
-                slots.iter().map(|(slot, value)| (slot_key(slot), alloy_rlp::encode(value))),
+                slots
+                    .iter()
+                    .map(|(slot, value)| (slot_key(slot), alloy_rlp::encode(value))),
             );
             storages.insert(*address, trie);
         }
         let accounts = Trie::from_entries(state.accounts.iter().map(|(address, account)| {
-            let root = storages.get_mut(address).map(Trie::root).unwrap_or(EMPTY_ROOT);
+            let root = storages
+                .get_mut(address)
+                .map(Trie::root)
+                .unwrap_or(EMPTY_ROOT);
             (keccak256(address), account_leaf(account, root))
         }));
         Self { accounts, storages }

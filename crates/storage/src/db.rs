@@ -70,7 +70,11 @@ impl Tables {
             }
             let address = Address::from_slice(&k[..20]);
             let slot = U256::from_be_slice(&k[20..]);
-            state.storage.entry(address).or_default().insert(slot, U256::from_be_slice(&v));
+            state
+                .storage
+                .entry(address)
+                .or_default()
+                .insert(slot, U256::from_be_slice(&v));
         }
         for item in self.code.iter() {
             let (k, v) = item.into_inner()?;
@@ -82,11 +86,16 @@ impl Tables {
 }
 
 pub(crate) fn corrupt(table: &'static str, reason: &str) -> StorageError {
-    StorageError::Corrupt { table, reason: reason.to_string() }
+    StorageError::Corrupt {
+        table,
+        reason: reason.to_string(),
+    }
 }
 
 pub(crate) fn decode_u64(bytes: &[u8], table: &'static str) -> Result<u64> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| corrupt(table, "expected 8 bytes"))?;
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt(table, "expected 8 bytes"))?;
     Ok(u64::from_be_bytes(arr))
 }
 
@@ -124,8 +133,15 @@ mod tests {
 
     #[test]
     fn account_codec_round_trips_and_refuses_junk() {
-        let account = Account { nonce: 7, balance: U256::from(99), code_hash: B256::repeat_byte(3) };
-        assert_eq!(decode_account(&encode_account(&account)).expect("decodes"), account);
+        let account = Account {
+            nonce: 7,
+            balance: U256::from(99),
+            code_hash: B256::repeat_byte(3),
+        };
+        assert_eq!(
+            decode_account(&encode_account(&account)).expect("decodes"),
+            account
+        );
         assert!(decode_account(&[1, 2, 3]).is_err());
         let mut wrong_version = encode_account(&account);
         wrong_version[0] = 9;

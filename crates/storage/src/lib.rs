@@ -32,8 +32,14 @@ pub enum StorageError {
     #[error(
         "state root mismatch at block {block}: header says {expected}, rebuilt state gives {actual}"
     )]
-    RootMismatch { block: u64, expected: alloy_primitives::B256, actual: alloy_primitives::B256 },
-    #[error("historical state unavailable for block {requested}: this node keeps the last {kept} blocks")]
+    RootMismatch {
+        block: u64,
+        expected: alloy_primitives::B256,
+        actual: alloy_primitives::B256,
+    },
+    #[error(
+        "historical state unavailable for block {requested}: this node keeps the last {kept} blocks"
+    )]
     HistoryUnavailable { requested: u64, kept: u64 },
     #[error("block {0} not found")]
     BlockNotFound(u64),

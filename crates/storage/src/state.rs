@@ -19,7 +19,11 @@ pub struct Account {
 
 impl Default for Account {
     fn default() -> Self {
-        Self { nonce: 0, balance: U256::ZERO, code_hash: KECCAK_EMPTY }
+        Self {
+            nonce: 0,
+            balance: U256::ZERO,
+            code_hash: KECCAK_EMPTY,
+        }
     }
 }
 
@@ -65,7 +69,11 @@ impl FlatState {
     }
 
     pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
-        self.storage.get(address).and_then(|s| s.get(slot)).copied().unwrap_or_default()
+        self.storage
+            .get(address)
+            .and_then(|s| s.get(slot))
+            .copied()
+            .unwrap_or_default()
     }
 
     pub fn code(&self, hash: &B256) -> Option<Bytes> {
@@ -85,12 +93,21 @@ impl FlatState {
         if block + 1 < first {
             return None;
         }
-        Some(self.history.iter().filter(|(n, _)| *n > block).map(|(_, c)| c.clone()).collect())
+        Some(
+            self.history
+                .iter()
+                .filter(|(n, _)| *n > block)
+                .map(|(_, c)| c.clone())
+                .collect(),
+        )
     }
 
     /// The oldest block whose state can still be read.
     pub(crate) fn oldest_readable(&self, head: u64) -> u64 {
-        self.history.front().map(|(n, _)| n.saturating_sub(1)).unwrap_or(head)
+        self.history
+            .front()
+            .map(|(n, _)| n.saturating_sub(1))
+            .unwrap_or(head)
     }
 
     /// Apply a block's changes and remember what they overwrote.
@@ -175,7 +192,10 @@ mod tests {
     fn history_reads_see_old_values() {
         let a = Address::repeat_byte(1);
         let mut flat = FlatState::default();
-        let acct = |n| Account { nonce: n, ..Default::default() };
+        let acct = |n| Account {
+            nonce: n,
+            ..Default::default()
+        };
         let block = |n: u64, v: u64| StateChanges {
             accounts: vec![(a, Some(acct(n)))],
             storage: vec![(a, U256::from(1), U256::from(v))],
@@ -191,7 +211,10 @@ mod tests {
         assert_eq!(storage_at(&flat, &sets, &a, &U256::from(1)), U256::from(10));
         let sets = flat.changes_after(2, 3).expect("kept");
         assert_eq!(storage_at(&flat, &sets, &a, &U256::from(1)), U256::from(20));
-        assert!(flat.changes_after(0, 3).is_none(), "block 1's changes were dropped");
+        assert!(
+            flat.changes_after(0, 3).is_none(),
+            "block 1's changes were dropped"
+        );
         assert_eq!(flat.oldest_readable(3), 1);
     }
 }

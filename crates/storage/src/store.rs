@@ -29,7 +29,11 @@ pub struct StorageOptions {
 
 impl Default for StorageOptions {
     fn default() -> Self {
-        Self { history_blocks: 128, cached_blocks: 512, sync_writes: true }
+        Self {
+            history_blocks: 128,
+            cached_blocks: 512,
+            sync_writes: true,
+        }
     }
 }
 
@@ -67,7 +71,6 @@ impl StateView<'_> {
     }
 }
 
-
 impl Storage {
     /// Open (or create, with the genesis of `spec`) the database at `path`.
     pub fn open(path: &Path, spec: &ChainSpec, options: StorageOptions) -> Result<Self> {
@@ -80,10 +83,18 @@ impl Storage {
         Ok(storage)
     }
 
-    fn create(tables: Tables, spec: &ChainSpec, spec_json: &[u8], options: StorageOptions) -> Result<Self> {
+    fn create(
+        tables: Tables,
+        spec: &ChainSpec,
+        spec_json: &[u8],
+        options: StorageOptions,
+    ) -> Result<Self> {
         let mut changes = StateChanges::default();
         for (address, genesis) in &spec.alloc {
-            let mut account = Account { balance: genesis.balance, ..Default::default() };
+            let mut account = Account {
+                balance: genesis.balance,
+                ..Default::default()
+            };
             if let Some(code) = genesis.code.as_ref().filter(|c| !c.is_empty()) {
                 account.code_hash = keccak256(code);
                 changes.codes.push((account.code_hash, code.clone()));
@@ -100,7 +111,11 @@ impl Storage {
         header.gas_limit = spec.block_gas_limit;
         header.base_fee_per_gas = Some(spec.base_fee_floor);
         header.timestamp = spec.genesis_timestamp;
-        let block = Block { hash: header.hash_slow(), header, transactions: vec![] };
+        let block = Block {
+            hash: header.hash_slow(),
+            header,
+            transactions: vec![],
+        };
         tables.meta.insert("chain", spec_json)?;
         let storage = Self {
             tables,
@@ -114,15 +129,28 @@ impl Storage {
         Ok(storage)
     }
 
-    fn load(tables: Tables, spec: &ChainSpec, spec_json: &[u8], head: u64, options: StorageOptions) -> Result<Self> {
-        let stored = tables.meta.get("chain")?.ok_or_else(|| corrupt("meta", "no chain"))?;
+    fn load(
+        tables: Tables,
+        spec: &ChainSpec,
+        spec_json: &[u8],
+        head: u64,
+        options: StorageOptions,
+    ) -> Result<Self> {
+        let stored = tables
+            .meta
+            .get("chain")?
+            .ok_or_else(|| corrupt("meta", "no chain"))?;
         if stored.as_ref() != spec_json {
-            let stored: ChainSpec = serde_json::from_slice(&stored)
-                .map_err(|e| corrupt("meta", &e.to_string()))?;
+            let stored: ChainSpec =
+                serde_json::from_slice(&stored).map_err(|e| corrupt("meta", &e.to_string()))?;
             return Err(StorageError::WrongChain(format!(
                 "the data dir holds chain id {} (gas limit {}, base fee floor {}); the config says chain id {} (gas limit {}, base fee floor {})",
-                stored.chain_id, stored.block_gas_limit, stored.base_fee_floor,
-                spec.chain_id, spec.block_gas_limit, spec.base_fee_floor
+                stored.chain_id,
+                stored.block_gas_limit,
+                stored.base_fee_floor,
+                spec.chain_id,
+                spec.block_gas_limit,
+                spec.base_fee_floor
             )));
         }
         let started = std::time::Instant::now();
@@ -136,7 +164,9 @@ impl Storage {
             commitment: Mutex::new(commitment),
             recent: RwLock::new(VecDeque::new()),
         };
-        let head_block = storage.read_block(head)?.ok_or(StorageError::BlockNotFound(head))?;
+        let head_block = storage
+            .read_block(head)?
+            .ok_or(StorageError::BlockNotFound(head))?;
         if head_block.block.header.state_root != root {
             return Err(StorageError::RootMismatch {
                 block: head,
@@ -163,13 +193,22 @@ impl Storage {
 
     /// Persist a block atomically (block, receipts, indexes, state, head), then
     /// make it the head in memory.
-    pub fn commit(&self, block: Block, receipts: Vec<Receipt>, changes: StateChanges) -> Result<BlockWithReceipts> {
+    pub fn commit(
+        &self,
+        block: Block,
+        receipts: Vec<Receipt>,
+        changes: StateChanges,
+    ) -> Result<BlockWithReceipts> {
         let t = &self.tables;
         let number = block.number();
         let mut batch = t.db.batch();
         batch.insert(&t.blocks, number.to_be_bytes(), block.encode());
         batch.insert(&t.hashes, block.hash.as_slice(), number.to_be_bytes());
-        batch.insert(&t.receipts, number.to_be_bytes(), Receipt::encode_block(&receipts));
+        batch.insert(
+            &t.receipts,
+            number.to_be_bytes(),
+            Receipt::encode_block(&receipts),
+        );
         for (index, tx) in block.transactions.iter().enumerate() {
             let mut location = [0u8; 12];
             location[..8].copy_from_slice(&number.to_be_bytes());
@@ -183,7 +222,9 @@ impl Storage {
             let state = self.state.read();
             for (address, info) in &changes.accounts {
                 match info {
-                    Some(account) => batch.insert(&t.accounts, address.as_slice(), encode_account(account)),
+                    Some(account) => {
+                        batch.insert(&t.accounts, address.as_slice(), encode_account(account))
+                    }
                     None => {
                         batch.remove(&t.accounts, address.as_slice());
                         if let Some(slots) = state.storage.get(address) {
@@ -209,8 +250,13 @@ impl Storage {
             t.db.persist(PersistMode::SyncData)?;
         }
 
-        self.state.write().apply(number, &changes, self.options.history_blocks);
-        let entry = BlockWithReceipts { block: Arc::new(block), receipts: Arc::new(receipts) };
+        self.state
+            .write()
+            .apply(number, &changes, self.options.history_blocks);
+        let entry = BlockWithReceipts {
+            block: Arc::new(block),
+            receipts: Arc::new(receipts),
+        };
         let mut recent = self.recent.write();
         recent.push_back(entry.clone());
         while recent.len() > self.options.cached_blocks.max(1) {
@@ -221,7 +267,11 @@ impl Storage {
 
     /// The latest sealed block.
     pub fn head(&self) -> BlockWithReceipts {
-        self.recent.read().back().cloned().expect("storage always holds at least the genesis block")
+        self.recent
+            .read()
+            .back()
+            .cloned()
+            .expect("storage always holds at least the genesis block")
     }
 
     pub fn head_number(&self) -> u64 {
@@ -230,17 +280,22 @@ impl Storage {
 
     /// A read view of the latest state.
     pub fn latest_state(&self) -> StateView<'_> {
-        StateView { flat: self.state.read(), sets: Vec::new() }
+        StateView {
+            flat: self.state.read(),
+            sets: Vec::new(),
+        }
     }
 
     /// A read view of the state after block `number`, if still kept.
     pub fn state_at(&self, number: u64) -> Result<StateView<'_>> {
         let flat = self.state.read();
         let head = self.head_number();
-        let sets = flat.changes_after(number, head).ok_or(StorageError::HistoryUnavailable {
-            requested: number,
-            kept: self.options.history_blocks as u64,
-        })?;
+        let sets = flat
+            .changes_after(number, head)
+            .ok_or(StorageError::HistoryUnavailable {
+                requested: number,
+                kept: self.options.history_blocks as u64,
+            })?;
         Ok(StateView { flat, sets })
     }
 
@@ -295,10 +350,20 @@ impl Storage {
 
     fn read_block(&self, number: u64) -> Result<Option<BlockWithReceipts>> {
         let key = number.to_be_bytes();
-        let Some(raw) = self.tables.blocks.get(key)? else { return Ok(None) };
+        let Some(raw) = self.tables.blocks.get(key)? else {
+            return Ok(None);
+        };
         let block = Block::decode(&raw).map_err(|e| corrupt("blocks", &e.to_string()))?;
-        let raw = self.tables.receipts.get(key)?.ok_or_else(|| corrupt("receipts", "missing"))?;
-        let receipts = Receipt::decode_block(&raw).map_err(|e| corrupt("receipts", &e.to_string()))?;
-        Ok(Some(BlockWithReceipts { block: Arc::new(block), receipts: Arc::new(receipts) }))
+        let raw = self
+            .tables
+            .receipts
+            .get(key)?
+            .ok_or_else(|| corrupt("receipts", "missing"))?;
+        let receipts =
+            Receipt::decode_block(&raw).map_err(|e| corrupt("receipts", &e.to_string()))?;
+        Ok(Some(BlockWithReceipts {
+            block: Arc::new(block),
+            receipts: Arc::new(receipts),
+        }))
     }
 }

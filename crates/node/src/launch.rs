@@ -1,0 +1,124 @@
+//! Starting and stopping a node.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::Address;
+use anyhow::Context as _;
+use cairn_primitives::ChainSpec;
+use cairn_rpc::{RpcConfig, RpcContext};
+use cairn_sequencer::{Pool, PoolConfig, Producer, ProducerConfig};
+use cairn_storage::{Storage, StorageOptions};
+use jsonrpsee::server::ServerHandle;
+
+/// Everything needed to run a sequencer node.
+#[derive(Debug, Clone)]
+pub struct LaunchConfig {
+    pub data_dir: PathBuf,
+    pub spec: ChainSpec,
+    pub http_addr: SocketAddr,
+    pub block_time: Duration,
+    pub empty_block_interval: Duration,
+    pub fee_recipient: Address,
+    /// fsync each block (off only for benchmarks that measure without it).
+    pub sync_writes: bool,
+    pub pool: PoolConfig,
+}
+
+/// A running node.
+pub struct Node {
+    pub rpc_addr: SocketAddr,
+    pub storage: Arc<Storage>,
+    pub pool: Arc<Pool>,
+    pub producer: Arc<Producer>,
+    server: ServerHandle,
+    producer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
+    }
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.rpc_addr)
+    }
+
+    /// Stop block production (after the block in progress) and the RPC server.
+    pub async fn shutdown(mut self) {
+        self.producer.stop();
+        if let Some(thread) = self.producer_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        let _ = self.server.stop();
+        self.server.stopped().await;
+    }
+}
+
+/// Open storage, restore the mempool, start block production and the RPC.
+pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
+    config.spec.validate()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let db_path = config.data_dir.join("db");
+    let options = StorageOptions {
+        sync_writes: config.sync_writes,
+        ..Default::default()
+    };
+    let spec = config.spec.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&db_path, &spec, options))
+        .await?
+        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
+    let storage = Arc::new(storage);
+    let head = storage.head();
+    tracing::info!(
+        target: "cairn::node",
+        head = head.block.number(),
+        hash = %head.block.hash,
+        chain_id = config.spec.chain_id,
+        "chain ready"
+    );
+    let pool = Arc::new(
+        Pool::new(
+            config.pool.clone(),
+            config.spec.clone(),
+            storage.clone(),
+            Some(&config.data_dir.join("mempool.journal")),
+        )
+        .context("cannot open the mempool journal")?,
+    );
+    let producer = Arc::new(Producer::new(
+        storage.clone(),
+        pool.clone(),
+        config.spec.clone(),
+        ProducerConfig {
+            block_time: config.block_time,
+            empty_block_interval: config.empty_block_interval,
+            fee_recipient: config.fee_recipient,
+        },
+    ));
+    let ctx = Arc::new(RpcContext::new(
+        storage.clone(),
+        pool.clone(),
+        config.spec.clone(),
+        producer.block_sender(),
+        format!("cairn/v{}", env!("CARGO_PKG_VERSION")),
+    ));
+    let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
+        .await
+        .with_context(|| format!("cannot serve JSON-RPC on {}", config.http_addr))?;
+    let runner = producer.clone();
+    let producer_thread = std::thread::Builder::new()
+        .name("cairn-producer".into())
+        .spawn(move || runner.run())
+        .context("cannot start the block producer")?;
+    Ok(Node {
+        rpc_addr,
+        storage,
+        pool,
+        producer,
+        server,
+        producer_thread: Some(producer_thread),
+    })
+}

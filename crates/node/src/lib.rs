@@ -1,0 +1,13 @@
+//! The `cairn` node: configuration, wiring of storage, mempool, block producer
+//! and RPC, and the subcommands of the `cairn` binary. Tests start whole nodes
+//! in-process through [`launch`].
+//!
+//! This crate wires components together; it must not contain chain logic of its
+//! own (that lives in execution, sequencer and storage).
+
+pub mod bench;
+pub mod cli;
+pub mod dev;
+mod launch;
+
+pub use launch::{LaunchConfig, Node, launch};

@@ -1,0 +1,546 @@
+//! The method table: every `eth_`, `net_`, `web3_` and `txpool_` method.
+
+use std::sync::Arc;
+
+use alloy_eips::{BlockId, BlockNumberOrTag};
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use alloy_rpc_types_eth::state::StateOverride;
+use alloy_rpc_types_eth::{FeeHistory, Filter, FilterBlockOption, Log as RpcLog, SyncStatus};
+use cairn_execution::{CallRequest, Caller, fees::next_base_fee};
+use cairn_primitives::ChainSpec;
+use cairn_sequencer::Pool;
+use cairn_storage::{BlockWithReceipts, Storage};
+use jsonrpsee::RpcModule;
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use tokio::sync::broadcast;
+
+use crate::convert;
+use crate::error::RpcError;
+use crate::filters::Filters;
+
+type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// The widest block range one `eth_getLogs` may scan.
+pub const MAX_LOG_RANGE: u64 = 100_000;
+/// Most blocks one `eth_feeHistory` may cover (geth's limit).
+pub const MAX_FEE_HISTORY: u64 = 1024;
+
+/// What the RPC serves from.
+pub struct RpcContext {
+    pub storage: Arc<Storage>,
+    pub pool: Arc<Pool>,
+    pub spec: ChainSpec,
+    pub blocks: broadcast::Sender<BlockWithReceipts>,
+    pub client_version: String,
+    pub(crate) filters: Filters,
+}
+
+impl RpcContext {
+    pub fn new(
+        storage: Arc<Storage>,
+        pool: Arc<Pool>,
+        spec: ChainSpec,
+        blocks: broadcast::Sender<BlockWithReceipts>,
+        client_version: String,
+    ) -> Self {
+        Self {
+            storage,
+            pool,
+            spec,
+            blocks,
+            client_version,
+            filters: Filters::default(),
+        }
+    }
+
+    /// Block number a tag or number names; `None` if beyond the head.
+    pub(crate) fn resolve_number(&self, tag: BlockNumberOrTag) -> Option<u64> {
+        let head = self.storage.head_number();
+        // Until Bitcoin settlement lands, `safe` and `finalized` are the head.
+        let n = match tag {
+            BlockNumberOrTag::Latest
+            | BlockNumberOrTag::Pending
+            | BlockNumberOrTag::Safe
+            | BlockNumberOrTag::Finalized => head,
+            BlockNumberOrTag::Earliest => 0,
+            BlockNumberOrTag::Number(n) => n,
+        };
+        (n <= head).then_some(n)
+    }
+
+    fn block_for(&self, id: BlockId) -> Result<Option<BlockWithReceipts>, RpcError> {
+        match id {
+            BlockId::Hash(h) => Ok(self.storage.block_by_hash(&h.block_hash)?),
+            BlockId::Number(tag) => match self.resolve_number(tag) {
+                Some(n) => Ok(self.storage.block_by_number(n)?),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The block whose post-state a state query reads; geth's "header not found".
+    fn state_block(&self, id: Option<BlockId>) -> Result<BlockWithReceipts, RpcError> {
+        self.block_for(id.unwrap_or_default())?
+            .ok_or_else(|| RpcError::Server("header not found".into()))
+    }
+
+    fn suggested_tip(&self) -> u128 {
+        // Blocks are rarely full: a token tip is enough for inclusion.
+        1_000
+    }
+
+    pub(crate) fn logs(&self, filter: &Filter) -> Result<Vec<RpcLog>, RpcError> {
+        let (from, to) = match filter.block_option {
+            FilterBlockOption::AtBlockHash(hash) => {
+                let n = self
+                    .storage
+                    .block_number_by_hash(&hash)?
+                    .ok_or_else(|| RpcError::Server("unknown block".into()))?;
+                (n, n)
+            }
+            FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => {
+                let head = self.storage.head_number();
+                let resolve = |tag: Option<BlockNumberOrTag>| match tag.unwrap_or_default() {
+                    BlockNumberOrTag::Number(n) => n,
+                    other => self.resolve_number(other).unwrap_or(head),
+                };
+                let from = resolve(from_block);
+                let to = resolve(to_block).min(head);
+                if from > resolve(to_block) {
+                    return Err(RpcError::InvalidParams("invalid block range params".into()));
+                }
+                (from, to)
+            }
+        };
+        if to.saturating_sub(from) >= MAX_LOG_RANGE {
+            return Err(RpcError::InvalidParams(format!(
+                "query exceeds max block range {MAX_LOG_RANGE}"
+            )));
+        }
+        let mut out = Vec::new();
+        if from > to {
+            return Ok(out);
+        }
+        for n in from..=to {
+            let Some(entry) = self.storage.block_by_number(n)? else {
+                break;
+            };
+            if !filter.matches_bloom(entry.block.header.logs_bloom) {
+                continue;
+            }
+            out.extend(convert::block_logs(&entry).filter(|log| filter.matches(&log.inner)));
+        }
+        Ok(out)
+    }
+}
+
+fn ok<T>(r: Result<T, RpcError>) -> RpcResult<T> {
+    r.map_err(Into::into)
+}
+
+/// Build the method table.
+pub fn module(
+    ctx: Arc<RpcContext>,
+) -> Result<RpcModule<RpcContext>, jsonrpsee::core::RegisterMethodError> {
+    let mut m = RpcModule::from_arc(ctx);
+
+    m.register_method("web3_clientVersion", |_, c, _| -> RpcResult<String> {
+        Ok(c.client_version.clone())
+    })?;
+    m.register_method("web3_sha3", |p: Params, _, _| -> RpcResult<B256> {
+        let data: Bytes = p.one()?;
+        Ok(alloy_primitives::keccak256(&data))
+    })?;
+    m.register_method("net_version", |_, c, _| -> RpcResult<String> {
+        Ok(c.spec.chain_id.to_string())
+    })?;
+    m.register_method("net_listening", |_, _, _| -> RpcResult<bool> { Ok(true) })?;
+    m.register_method("net_peerCount", |_, _, _| -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    })?;
+    m.register_method("eth_chainId", |_, c, _| -> RpcResult<U64> {
+        Ok(U64::from(c.spec.chain_id))
+    })?;
+    m.register_method("eth_blockNumber", |_, c, _| -> RpcResult<U64> {
+        Ok(U64::from(c.storage.head_number()))
+    })?;
+    m.register_method("eth_syncing", |_, _, _| -> RpcResult<SyncStatus> {
+        Ok(SyncStatus::None)
+    })?;
+    m.register_method("eth_accounts", |_, _, _| -> RpcResult<Vec<Address>> {
+        Ok(vec![])
+    })?;
+    m.register_method("eth_mining", |_, _, _| -> RpcResult<bool> { Ok(false) })?;
+    m.register_method("eth_hashrate", |_, _, _| -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    })?;
+    m.register_method("eth_coinbase", |_, _, _| -> RpcResult<Address> {
+        Err(RpcError::Server("etherbase must be explicitly specified".into()).into())
+    })?;
+
+    m.register_method("eth_gasPrice", |_, c, _| -> RpcResult<U256> {
+        let head = c.storage.head();
+        let base = next_base_fee(&head.block.header, c.spec.base_fee_floor) as u128;
+        Ok(U256::from(base + c.suggested_tip()))
+    })?;
+    m.register_method("eth_maxPriorityFeePerGas", |_, c, _| -> RpcResult<U256> {
+        Ok(U256::from(c.suggested_tip()))
+    })?;
+    m.register_method("eth_blobBaseFee", |_, _, _| -> RpcResult<U256> {
+        Ok(U256::from(1))
+    })?;
+    m.register_blocking_method("eth_feeHistory", |p, c, _| -> RpcResult<FeeHistory> {
+        let mut seq = p.sequence();
+        let count: U64 = seq.next()?;
+        let newest: BlockNumberOrTag = seq.next()?;
+        let percentiles: Option<Vec<f64>> = seq.optional_next()?;
+        ok(fee_history(&c, count.to::<u64>(), newest, percentiles))
+    })?;
+
+    m.register_method("eth_getBalance", |p, c, _| -> RpcResult<U256> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let block = ok(c.state_block(id))?;
+        let state = ok(c.storage.state_at(block.block.number()).map_err(Into::into))?;
+        Ok(state
+            .account(&address)
+            .map(|a| a.balance)
+            .unwrap_or_default())
+    })?;
+    m.register_method("eth_getTransactionCount", |p, c, _| -> RpcResult<U64> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let block = ok(c.state_block(id))?;
+        let state = ok(c.storage.state_at(block.block.number()).map_err(Into::into))?;
+        let nonce = state.account(&address).map(|a| a.nonce).unwrap_or_default();
+        drop(state);
+        if id == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
+            return Ok(U64::from(c.pool.pending_nonce(&address, nonce)));
+        }
+        Ok(U64::from(nonce))
+    })?;
+    m.register_method("eth_getCode", |p, c, _| -> RpcResult<Bytes> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let block = ok(c.state_block(id))?;
+        let state = ok(c.storage.state_at(block.block.number()).map_err(Into::into))?;
+        Ok(state
+            .account(&address)
+            .filter(|a| a.has_code())
+            .and_then(|a| state.code(&a.code_hash))
+            .unwrap_or_default())
+    })?;
+    m.register_method("eth_getStorageAt", |p, c, _| -> RpcResult<B256> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let slot: U256 = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let block = ok(c.state_block(id))?;
+        let state = ok(c.storage.state_at(block.block.number()).map_err(Into::into))?;
+        Ok(B256::from(state.storage(&address, &slot)))
+    })?;
+
+    m.register_blocking_method("eth_call", |p, c, _| -> RpcResult<Bytes> {
+        let mut seq = p.sequence();
+        let request: CallRequest = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        let block = ok(c.state_block(id))?;
+        let caller = Caller {
+            storage: &c.storage,
+            spec: &c.spec,
+        };
+        let outcome = ok(caller
+            .call(&block.block, &request, overrides.as_ref())
+            .map_err(Into::into))?;
+        Ok(outcome.output)
+    })?;
+    m.register_blocking_method("eth_estimateGas", |p, c, _| -> RpcResult<U64> {
+        let mut seq = p.sequence();
+        let request: CallRequest = seq.next()?;
+        let id: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        let block = ok(c.state_block(id))?;
+        let caller = Caller {
+            storage: &c.storage,
+            spec: &c.spec,
+        };
+        let gas = ok(caller
+            .estimate_gas(&block.block, &request, overrides.as_ref())
+            .map_err(Into::into))?;
+        Ok(U64::from(gas))
+    })?;
+
+    m.register_method("eth_sendRawTransaction", |p, c, _| -> RpcResult<B256> {
+        let raw: Bytes = p.one()?;
+        ok(c.pool.submit_raw(&raw).map_err(Into::into))
+    })?;
+    m.register_method("eth_sendTransaction", |_, _, _| -> RpcResult<B256> {
+        Err(RpcError::Server("unknown account".into()).into())
+    })?;
+    m.register_method("eth_sign", |_, _, _| -> RpcResult<Bytes> {
+        Err(RpcError::Server("unknown account".into()).into())
+    })?;
+
+    m.register_method(
+        "eth_getTransactionByHash",
+        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Transaction>> {
+            let hash: B256 = p.one()?;
+            if let Some((number, index)) =
+                ok(c.storage.transaction_location(&hash).map_err(Into::into))?
+            {
+                if let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? {
+                    if let Some(tx) = entry.block.transactions.get(index) {
+                        return Ok(Some(convert::transaction(tx, Some((&entry.block, index)))));
+                    }
+                }
+            }
+            Ok(c.pool.get(&hash).map(|tx| convert::transaction(&tx, None)))
+        },
+    )?;
+    m.register_method(
+        "eth_getRawTransactionByHash",
+        |p, c, _| -> RpcResult<Option<Bytes>> {
+            let hash: B256 = p.one()?;
+            if let Some((number, index)) =
+                ok(c.storage.transaction_location(&hash).map_err(Into::into))?
+            {
+                if let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? {
+                    return Ok(entry
+                        .block
+                        .transactions
+                        .get(index)
+                        .map(|t| t.encoded.clone()));
+                }
+            }
+            Ok(c.pool.get(&hash).map(|tx| tx.encoded.clone()))
+        },
+    )?;
+    m.register_method(
+        "eth_getTransactionReceipt",
+        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::TransactionReceipt>> {
+            let hash: B256 = p.one()?;
+            let Some((number, index)) =
+                ok(c.storage.transaction_location(&hash).map_err(Into::into))?
+            else {
+                return Ok(None);
+            };
+            let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? else {
+                return Ok(None);
+            };
+            ok(convert::receipt(&entry, index))
+        },
+    )?;
+
+    m.register_blocking_method(
+        "eth_getBlockByNumber",
+        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Block>> {
+            let mut seq = p.sequence();
+            let tag: BlockNumberOrTag = seq.next()?;
+            let full: Option<bool> = seq.optional_next()?;
+            let entry = ok(c.block_for(BlockId::Number(tag)))?;
+            Ok(entry.map(|e| convert::block(&e.block, full.unwrap_or(false))))
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getBlockByHash",
+        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Block>> {
+            let mut seq = p.sequence();
+            let hash: B256 = seq.next()?;
+            let full: Option<bool> = seq.optional_next()?;
+            let entry = ok(c.storage.block_by_hash(&hash).map_err(Into::into))?;
+            Ok(entry.map(|e| convert::block(&e.block, full.unwrap_or(false))))
+        },
+    )?;
+    m.register_method(
+        "eth_getBlockTransactionCountByNumber",
+        |p, c, _| -> RpcResult<Option<U64>> {
+            let tag: BlockNumberOrTag = p.one()?;
+            let entry = ok(c.block_for(BlockId::Number(tag)))?;
+            Ok(entry.map(|e| U64::from(e.block.transactions.len())))
+        },
+    )?;
+    m.register_method(
+        "eth_getBlockTransactionCountByHash",
+        |p, c, _| -> RpcResult<Option<U64>> {
+            let hash: B256 = p.one()?;
+            let entry = ok(c.storage.block_by_hash(&hash).map_err(Into::into))?;
+            Ok(entry.map(|e| U64::from(e.block.transactions.len())))
+        },
+    )?;
+    m.register_method(
+        "eth_getTransactionByBlockNumberAndIndex",
+        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Transaction>> {
+            let mut seq = p.sequence();
+            let tag: BlockNumberOrTag = seq.next()?;
+            let index: U64 = seq.next()?;
+            let entry = ok(c.block_for(BlockId::Number(tag)))?;
+            Ok(entry.and_then(|e| {
+                let i = index.to::<usize>();
+                e.block
+                    .transactions
+                    .get(i)
+                    .map(|tx| convert::transaction(tx, Some((&e.block, i))))
+            }))
+        },
+    )?;
+    m.register_method(
+        "eth_getTransactionByBlockHashAndIndex",
+        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Transaction>> {
+            let mut seq = p.sequence();
+            let hash: B256 = seq.next()?;
+            let index: U64 = seq.next()?;
+            let entry = ok(c.storage.block_by_hash(&hash).map_err(Into::into))?;
+            Ok(entry.and_then(|e| {
+                let i = index.to::<usize>();
+                e.block
+                    .transactions
+                    .get(i)
+                    .map(|tx| convert::transaction(tx, Some((&e.block, i))))
+            }))
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getBlockReceipts",
+        |p, c, _| -> RpcResult<Option<Vec<alloy_rpc_types_eth::TransactionReceipt>>> {
+            let id: BlockId = p.one()?;
+            let Some(entry) = ok(c.block_for(id))? else {
+                return Ok(None);
+            };
+            let mut out = Vec::with_capacity(entry.receipts.len());
+            for i in 0..entry.receipts.len() {
+                if let Some(r) = ok(convert::receipt(&entry, i))? {
+                    out.push(r);
+                }
+            }
+            Ok(Some(out))
+        },
+    )?;
+    m.register_method(
+        "eth_getUncleCountByBlockNumber",
+        |_, _, _| -> RpcResult<U64> { Ok(U64::ZERO) },
+    )?;
+    m.register_method(
+        "eth_getUncleCountByBlockHash",
+        |_, _, _| -> RpcResult<U64> { Ok(U64::ZERO) },
+    )?;
+
+    m.register_blocking_method("eth_getLogs", |p, c, _| -> RpcResult<Vec<RpcLog>> {
+        let filter: Filter = p.one()?;
+        ok(c.logs(&filter))
+    })?;
+
+    m.register_method("txpool_status", |_, c, _| -> RpcResult<serde_json::Value> {
+        let status = c.pool.status();
+        Ok(serde_json::json!({
+            "pending": U64::from(status.pending),
+            "queued": U64::from(status.queued),
+        }))
+    })?;
+    m.register_blocking_method(
+        "txpool_content",
+        |_, c, _| -> RpcResult<serde_json::Value> {
+            let (pending, queued) = c.pool.content();
+            Ok(serde_json::json!({
+                "pending": convert::pool_section(&pending),
+                "queued": convert::pool_section(&queued),
+            }))
+        },
+    )?;
+
+    crate::filters::register(&mut m)?;
+    crate::pubsub::register(&mut m)?;
+    Ok(m)
+}
+
+fn fee_history(
+    c: &RpcContext,
+    count: u64,
+    newest: BlockNumberOrTag,
+    percentiles: Option<Vec<f64>>,
+) -> Result<FeeHistory, RpcError> {
+    if let Some(p) = &percentiles {
+        if p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]) {
+            return Err(RpcError::InvalidParams("invalid reward percentiles".into()));
+        }
+    }
+    let count = count.min(MAX_FEE_HISTORY);
+    let newest = c
+        .resolve_number(newest)
+        .ok_or_else(|| RpcError::InvalidParams("request beyond head block".into()))?;
+    if count == 0 {
+        return Ok(FeeHistory {
+            oldest_block: newest,
+            ..Default::default()
+        });
+    }
+    let oldest = newest.saturating_sub(count - 1);
+    let mut history = FeeHistory {
+        oldest_block: oldest,
+        ..Default::default()
+    };
+    let mut rewards = Vec::new();
+    let mut last = None;
+    for n in oldest..=newest {
+        let entry = c
+            .storage
+            .block_by_number(n)?
+            .ok_or(cairn_storage::StorageError::BlockNotFound(n))?;
+        let header = &entry.block.header;
+        let base = header.base_fee_per_gas.unwrap_or_default();
+        history.base_fee_per_gas.push(base as u128);
+        history
+            .gas_used_ratio
+            .push(header.gas_used as f64 / header.gas_limit as f64);
+        history.base_fee_per_blob_gas.push(1);
+        history.blob_gas_used_ratio.push(0.0);
+        if let Some(p) = &percentiles {
+            rewards.push(block_rewards(&entry, base, p));
+        }
+        last = Some(entry);
+    }
+    if let Some(entry) = last {
+        history
+            .base_fee_per_gas
+            .push(next_base_fee(&entry.block.header, c.spec.base_fee_floor) as u128);
+        history.base_fee_per_blob_gas.push(1);
+    }
+    if percentiles.is_some() {
+        history.reward = Some(rewards);
+    }
+    Ok(history)
+}
+
+/// Tips at the requested gas-weighted percentiles of one block (geth's method).
+fn block_rewards(entry: &BlockWithReceipts, base_fee: u64, percentiles: &[f64]) -> Vec<u128> {
+    let mut tips: Vec<(u128, u64)> = entry
+        .block
+        .transactions
+        .iter()
+        .zip(entry.receipts.iter())
+        .map(|(tx, r)| (tx.effective_tip(base_fee).unwrap_or_default(), r.gas_used))
+        .collect();
+    if tips.is_empty() {
+        return vec![0; percentiles.len()];
+    }
+    tips.sort_unstable();
+    let total: u64 = entry.block.header.gas_used.max(1);
+    let mut out = Vec::with_capacity(percentiles.len());
+    let mut i = 0;
+    let mut cumulative = tips[0].1;
+    for p in percentiles {
+        let threshold = (total as f64 * p / 100.0) as u64;
+        while cumulative < threshold && i + 1 < tips.len() {
+            i += 1;
+            cumulative += tips[i].1;
+        }
+        out.push(tips[i].0);
+    }
+    out
+}

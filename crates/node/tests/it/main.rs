@@ -1,0 +1,8 @@
+//! Integration tests: whole nodes started in-process on random ports with temp
+//! dirs, driven through alloy like any Ethereum client would.
+
+mod chain;
+mod errors;
+mod harness;
+mod recovery;
+mod subscriptions;

@@ -113,13 +113,12 @@ impl<'a> StateDb<'a> {
                 overlay.storage.retain(|(a, _), _| *a != address);
             }
             let info = &account.info;
-            if info.code_hash != revm::primitives::KECCAK_EMPTY
+            if let Some(code) = &info.code
+                && info.code_hash != revm::primitives::KECCAK_EMPTY
                 && !overlay.codes.contains_key(&info.code_hash)
                 && self.view.code(&info.code_hash).is_none()
             {
-                if let Some(code) = &info.code {
-                    overlay.codes.insert(info.code_hash, code.original_bytes());
-                }
+                overlay.codes.insert(info.code_hash, code.original_bytes());
             }
             overlay.set_account(
                 address,
@@ -160,7 +159,7 @@ impl<'a> StateDb<'a> {
             })
             .map(|((address, slot), value)| (address, slot, value))
             .collect();
-        storage.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        storage.sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
         changes.storage = storage;
         let mut codes: Vec<_> = overlay.codes.into_iter().collect();
         codes.sort_unstable_by_key(|(hash, _)| *hash);

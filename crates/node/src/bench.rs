@@ -397,7 +397,7 @@ async fn drive(
             .max_response_size(32 << 20)
             .request_timeout(Duration::from_secs(120))
             .build(node.http_url())?;
-        let pace = (opts.rate > 0).then(|| Pace {
+        let pace = (opts.rate > 0).then_some(Pace {
             start,
             lane,
             lanes: connections,

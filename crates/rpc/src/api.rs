@@ -294,13 +294,10 @@ pub fn module(
             let hash: B256 = p.one()?;
             if let Some((number, index)) =
                 ok(c.storage.transaction_location(&hash).map_err(Into::into))?
-            {
-                if let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? {
-                    if let Some(tx) = entry.block.transactions.get(index) {
+                && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))?
+                    && let Some(tx) = entry.block.transactions.get(index) {
                         return Ok(Some(convert::transaction(tx, Some((&entry.block, index)))));
                     }
-                }
-            }
             Ok(c.pool.get(&hash).map(|tx| convert::transaction(&tx, None)))
         },
     )?;
@@ -310,15 +307,13 @@ pub fn module(
             let hash: B256 = p.one()?;
             if let Some((number, index)) =
                 ok(c.storage.transaction_location(&hash).map_err(Into::into))?
-            {
-                if let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? {
+                && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? {
                     return Ok(entry
                         .block
                         .transactions
                         .get(index)
                         .map(|t| t.encoded.clone()));
                 }
-            }
             Ok(c.pool.get(&hash).map(|tx| tx.encoded.clone()))
         },
     )?;
@@ -465,11 +460,10 @@ fn fee_history(
     newest: BlockNumberOrTag,
     percentiles: Option<Vec<f64>>,
 ) -> Result<FeeHistory, RpcError> {
-    if let Some(p) = &percentiles {
-        if p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]) {
+    if let Some(p) = &percentiles
+        && (p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1])) {
             return Err(RpcError::InvalidParams("invalid reward percentiles".into()));
         }
-    }
     let count = count.min(MAX_FEE_HISTORY);
     let newest = c
         .resolve_number(newest)

@@ -142,11 +142,10 @@ impl Pool {
         };
         let mut restored = 0usize;
         for raw in &replay {
-            if let Ok(tx) = decode_raw_transaction(raw) {
-                if pool.add(Arc::new(tx)).is_ok() {
+            if let Ok(tx) = decode_raw_transaction(raw)
+                && pool.add(Arc::new(tx)).is_ok() {
                     restored += 1;
                 }
-            }
         }
         let mut inner = pool.inner.lock();
         inner.journal = journal;
@@ -277,11 +276,10 @@ impl Pool {
                 gas: tx.gas_limit(),
             });
         }
-        if let Some(tip) = tx.envelope.max_priority_fee_per_gas() {
-            if tip > tx.max_fee_per_gas() {
+        if let Some(tip) = tx.envelope.max_priority_fee_per_gas()
+            && tip > tx.max_fee_per_gas() {
                 return Err(PoolError::TipAboveFeeCap);
             }
-        }
         let (intrinsic, floor) = intrinsic_gas(tx);
         let needed = intrinsic.max(floor);
         if tx.gas_limit() < needed {
@@ -389,11 +387,10 @@ impl Pool {
             if out.len() >= max_count {
                 break;
             }
-            if let Some(next) = runs[i].get(pos + 1) {
-                if let Some(tip) = next.effective_tip(base_fee) {
+            if let Some(next) = runs[i].get(pos + 1)
+                && let Some(tip) = next.effective_tip(base_fee) {
                     heap.push((tip, std::cmp::Reverse(next.sender), i, pos + 1));
                 }
-            }
         }
         out
     }
@@ -447,11 +444,10 @@ impl Pool {
                 .values()
                 .map(|tx| tx.encoded.clone())
                 .collect();
-            if let Some(journal) = inner.journal.as_mut() {
-                if let Err(e) = journal.rewrite(live.iter().map(|b| b.as_ref())) {
+            if let Some(journal) = inner.journal.as_mut()
+                && let Err(e) = journal.rewrite(live.iter().map(|b| b.as_ref())) {
                     tracing::error!(target: "cairn::sequencer::pool", error = %e, "journal compaction failed");
                 }
-            }
         }
     }
 }

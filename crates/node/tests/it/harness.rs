@@ -72,6 +72,7 @@ impl TestNode {
 }
 
 /// Sign an EIP-1559 transaction.
+#[allow(clippy::too_many_arguments)]
 pub fn sign_1559(
     signer: &PrivateKeySigner,
     nonce: u64,

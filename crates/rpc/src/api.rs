@@ -295,9 +295,10 @@ pub fn module(
             if let Some((number, index)) =
                 ok(c.storage.transaction_location(&hash).map_err(Into::into))?
                 && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))?
-                    && let Some(tx) = entry.block.transactions.get(index) {
-                        return Ok(Some(convert::transaction(tx, Some((&entry.block, index)))));
-                    }
+                && let Some(tx) = entry.block.transactions.get(index)
+            {
+                return Ok(Some(convert::transaction(tx, Some((&entry.block, index)))));
+            }
             Ok(c.pool.get(&hash).map(|tx| convert::transaction(&tx, None)))
         },
     )?;
@@ -307,13 +308,14 @@ pub fn module(
             let hash: B256 = p.one()?;
             if let Some((number, index)) =
                 ok(c.storage.transaction_location(&hash).map_err(Into::into))?
-                && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? {
-                    return Ok(entry
-                        .block
-                        .transactions
-                        .get(index)
-                        .map(|t| t.encoded.clone()));
-                }
+                && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))?
+            {
+                return Ok(entry
+                    .block
+                    .transactions
+                    .get(index)
+                    .map(|t| t.encoded.clone()));
+            }
             Ok(c.pool.get(&hash).map(|tx| tx.encoded.clone()))
         },
     )?;
@@ -461,9 +463,10 @@ fn fee_history(
     percentiles: Option<Vec<f64>>,
 ) -> Result<FeeHistory, RpcError> {
     if let Some(p) = &percentiles
-        && (p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1])) {
-            return Err(RpcError::InvalidParams("invalid reward percentiles".into()));
-        }
+        && (p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]))
+    {
+        return Err(RpcError::InvalidParams("invalid reward percentiles".into()));
+    }
     let count = count.min(MAX_FEE_HISTORY);
     let newest = c
         .resolve_number(newest)

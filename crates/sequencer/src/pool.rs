@@ -99,6 +99,20 @@ struct Inner {
     live_bytes: u64,
 }
 
+impl Inner {
+    fn remove(&mut self, tx: &RecoveredTx) {
+        if self.by_hash.remove(&tx.hash).is_some() {
+            self.live_bytes -= 4 + tx.encoded.len() as u64;
+        }
+        if let Some(q) = self.senders.get_mut(&tx.sender) {
+            q.remove(&tx.nonce());
+            if q.is_empty() {
+                self.senders.remove(&tx.sender);
+            }
+        }
+    }
+}
+
 /// The mempool.
 pub struct Pool {
     config: PoolConfig,
@@ -143,9 +157,10 @@ impl Pool {
         let mut restored = 0usize;
         for raw in &replay {
             if let Ok(tx) = decode_raw_transaction(raw)
-                && pool.add(Arc::new(tx)).is_ok() {
-                    restored += 1;
-                }
+                && pool.add(Arc::new(tx)).is_ok()
+            {
+                restored += 1;
+            }
         }
         let mut inner = pool.inner.lock();
         inner.journal = journal;
@@ -226,18 +241,29 @@ impl Pool {
             if len >= self.config.max_per_sender {
                 return Err(PoolError::AccountLimit);
             }
-            if inner.by_hash.len() >= self.config.max_transactions {
-                return Err(PoolError::PoolFull);
-            }
             // A gap in nonces makes the transaction queued; bound those.
             if let Some(q) = queue {
                 let expected = contiguous_end(q, account.nonce);
-                if tx.nonce() > expected {
-                    let queued = q.range(expected..).count();
-                    if queued >= self.config.max_queued_per_sender {
-                        return Err(PoolError::AccountLimit);
-                    }
+                if tx.nonce() > expected
+                    && q.range(expected..).count() >= self.config.max_queued_per_sender
+                {
+                    return Err(PoolError::AccountLimit);
                 }
+            }
+            if inner.by_hash.len() >= self.config.max_transactions {
+                // Full: make room only by evicting a cheaper transaction, taken
+                // from the end of a sender's queue so no nonce gap is left.
+                let victim = inner
+                    .senders
+                    .values()
+                    .filter_map(|q| q.values().next_back())
+                    .filter(|last| last.sender != tx.sender)
+                    .min_by_key(|last| last.max_fee_per_gas())
+                    .filter(|last| last.max_fee_per_gas() < tx.max_fee_per_gas())
+                    .cloned()
+                    .ok_or(PoolError::PoolFull)?;
+                inner.remove(&victim);
+                tracing::debug!(target: "cairn::sequencer::pool", evicted = %victim.hash, "pool full: evicted the cheapest transaction");
             }
         }
         if let Some(journal) = inner.journal.as_mut() {
@@ -277,9 +303,10 @@ impl Pool {
             });
         }
         if let Some(tip) = tx.envelope.max_priority_fee_per_gas()
-            && tip > tx.max_fee_per_gas() {
-                return Err(PoolError::TipAboveFeeCap);
-            }
+            && tip > tx.max_fee_per_gas()
+        {
+            return Err(PoolError::TipAboveFeeCap);
+        }
         let (intrinsic, floor) = intrinsic_gas(tx);
         let needed = intrinsic.max(floor);
         if tx.gas_limit() < needed {
@@ -388,9 +415,10 @@ impl Pool {
                 break;
             }
             if let Some(next) = runs[i].get(pos + 1)
-                && let Some(tip) = next.effective_tip(base_fee) {
-                    heap.push((tip, std::cmp::Reverse(next.sender), i, pos + 1));
-                }
+                && let Some(tip) = next.effective_tip(base_fee)
+            {
+                heap.push((tip, std::cmp::Reverse(next.sender), i, pos + 1));
+            }
         }
         out
     }
@@ -445,9 +473,10 @@ impl Pool {
                 .map(|tx| tx.encoded.clone())
                 .collect();
             if let Some(journal) = inner.journal.as_mut()
-                && let Err(e) = journal.rewrite(live.iter().map(|b| b.as_ref())) {
-                    tracing::error!(target: "cairn::sequencer::pool", error = %e, "journal compaction failed");
-                }
+                && let Err(e) = journal.rewrite(live.iter().map(|b| b.as_ref()))
+            {
+                tracing::error!(target: "cairn::sequencer::pool", error = %e, "journal compaction failed");
+            }
         }
     }
 }
@@ -462,4 +491,118 @@ fn contiguous_end(q: &BTreeMap<u64, Arc<RecoveredTx>>, from: u64) -> u64 {
         next += 1;
     }
     next
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_network::TxSignerSync;
+    use alloy_primitives::{Bytes, TxKind};
+    use alloy_signer_local::PrivateKeySigner;
+    use cairn_primitives::{GenesisAccount, units::btc_to_wei};
+    use cairn_storage::StorageOptions;
+
+    use super::*;
+
+    const FLOOR: u128 = cairn_primitives::DEFAULT_BASE_FEE_FLOOR as u128;
+
+    fn raw(signer: &PrivateKeySigner, nonce: u64, max_fee: u128) -> Vec<u8> {
+        let mut tx = TxEip1559 {
+            chain_id: 7,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(Address::repeat_byte(0xee)),
+            value: U256::from(1),
+            input: Bytes::new(),
+            access_list: Default::default(),
+        };
+        let sig = signer.sign_transaction_sync(&mut tx).expect("sign");
+        TxEnvelope::from(tx.into_signed(sig)).encoded_2718()
+    }
+
+    fn setup(dir: &Path, n: usize) -> (Arc<Storage>, ChainSpec, Vec<PrivateKeySigner>) {
+        let signers: Vec<_> = (0..n).map(|_| PrivateKeySigner::random()).collect();
+        let alloc: BTreeMap<_, _> = signers
+            .iter()
+            .map(|s| {
+                (
+                    s.address(),
+                    GenesisAccount {
+                        balance: btc_to_wei(1),
+                        code: None,
+                    },
+                )
+            })
+            .collect();
+        let spec = ChainSpec::dev(7, alloc);
+        let storage =
+            Storage::open(&dir.join("db"), &spec, StorageOptions::default()).expect("open");
+        (Arc::new(storage), spec, signers)
+    }
+
+    #[test]
+    fn limits_eviction_pending_nonce_and_journal_replay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (storage, spec, s) = setup(dir.path(), 3);
+        let config = PoolConfig {
+            max_transactions: 3,
+            max_queued_per_sender: 1,
+            ..Default::default()
+        };
+        let journal = dir.path().join("pool.journal");
+        let pool = Pool::new(
+            config.clone(),
+            spec.clone(),
+            storage.clone(),
+            Some(&journal),
+        )
+        .expect("pool");
+
+        pool.submit_raw(&raw(&s[0], 0, 2 * FLOOR)).expect("pending");
+        pool.submit_raw(&raw(&s[0], 5, 2 * FLOOR))
+            .expect("one queued");
+        assert_eq!(
+            pool.submit_raw(&raw(&s[0], 7, 2 * FLOOR)),
+            Err(PoolError::AccountLimit)
+        );
+        assert_eq!(pool.pending_nonce(&s[0].address(), 0), 1);
+        assert_eq!(
+            pool.status(),
+            PoolStatus {
+                pending: 1,
+                queued: 1
+            }
+        );
+
+        pool.submit_raw(&raw(&s[1], 0, 2 * FLOOR))
+            .expect("fills the pool");
+        // Full: a cheaper transaction is refused, a dearer one evicts the cheapest tail.
+        assert_eq!(
+            pool.submit_raw(&raw(&s[2], 0, FLOOR)),
+            Err(PoolError::PoolFull)
+        );
+        let dear = pool.submit_raw(&raw(&s[2], 0, 5 * FLOOR)).expect("evicts");
+        assert_eq!(pool.len(), 3);
+        assert!(pool.get(&dear).is_some());
+
+        // A restart restores exactly what was live.
+        let live: Vec<B256> = {
+            let (p, q) = pool.content();
+            p.iter()
+                .chain(q.iter())
+                .flat_map(|(_, txs)| txs.iter().map(|t| t.hash))
+                .collect()
+        };
+        drop(pool);
+        let pool = Pool::new(config, spec, storage, Some(&journal)).expect("reopen");
+        assert_eq!(pool.len(), 3);
+        for hash in live {
+            assert!(pool.get(&hash).is_some(), "{hash} restored");
+        }
+    }
 }

@@ -439,3 +439,72 @@ async fn block_tags_and_fee_endpoints() {
     );
     node.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn eip7702_delegation_sets_the_authority_code() {
+    use alloy::consensus::{SignableTransaction, TxEip7702, TxEnvelope};
+    use alloy::eips::eip2718::Encodable2718;
+    use alloy::eips::eip7702::Authorization;
+    use alloy::network::TxSignerSync;
+    use alloy::signers::SignerSync;
+
+    let node = TestNode::start().await;
+    let counter = deploy_counter(&node, 6).await;
+    let p = node.provider(6);
+    let authority = node.signer(7);
+    let auth = Authorization {
+        chain_id: U256::from(CHAIN_ID),
+        address: counter,
+        nonce: 0,
+    };
+    let sig = authority
+        .sign_hash_sync(&auth.signature_hash())
+        .expect("sign auth");
+    let nonce = p
+        .get_transaction_count(node.address(6))
+        .await
+        .expect("nonce");
+    let mut tx = TxEip7702 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 100_000,
+        max_fee_per_gas: MAX_FEE,
+        max_priority_fee_per_gas: TIP,
+        to: node.address(7),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        authorization_list: vec![auth.into_signed(sig)],
+        // The authority now runs Counter's code: inc() writes its own storage.
+        input: Counter::incCall { by: U256::from(4) }.abi_encode().into(),
+    };
+    let sig = node.signer(6).sign_transaction_sync(&mut tx).expect("sign");
+    let raw: Bytes = TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into();
+    let hash = *p
+        .send_raw_transaction(&raw)
+        .await
+        .expect("accepted")
+        .tx_hash();
+    let r = receipt(&p, hash).await;
+    assert!(r.status());
+    let code = p.get_code_at(node.address(7)).await.expect("code");
+    let mut expected = vec![0xef, 0x01, 0x00];
+    expected.extend_from_slice(counter.as_slice());
+    assert_eq!(code.to_vec(), expected, "delegation designator");
+    assert_eq!(
+        p.get_transaction_count(node.address(7))
+            .await
+            .expect("nonce"),
+        1
+    );
+    assert_eq!(
+        p.get_storage_at(node.address(7), U256::ZERO)
+            .await
+            .expect("slot"),
+        U256::from(4)
+    );
+    assert_eq!(
+        p.get_storage_at(counter, U256::ZERO).await.expect("slot"),
+        U256::ZERO
+    );
+    node.node.shutdown().await;
+}

@@ -84,6 +84,20 @@ impl RpcContext {
             .ok_or_else(|| RpcError::Server("header not found".into()))
     }
 
+    /// The state after the block `id` names (default `latest`).
+    fn state(&self, id: Option<BlockId>) -> Result<cairn_storage::StateView<'_>, RpcError> {
+        let block = self.state_block(id)?;
+        Ok(self.storage.state_at(block.block.number())?)
+    }
+
+    /// A call runner over this chain.
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            storage: &self.storage,
+            spec: &self.spec,
+        }
+    }
+
     fn suggested_tip(&self) -> u128 {
         // Blocks are rarely full: a token tip is enough for inclusion.
         1_000
@@ -204,8 +218,7 @@ pub fn module(
         let mut seq = p.sequence();
         let address: Address = seq.next()?;
         let id: Option<BlockId> = seq.optional_next()?;
-        let block = ok(c.state_block(id))?;
-        let state = ok(c.storage.state_at(block.block.number()).map_err(Into::into))?;
+        let state = ok(c.state(id))?;
         Ok(state
             .account(&address)
             .map(|a| a.balance)
@@ -215,8 +228,7 @@ pub fn module(
         let mut seq = p.sequence();
         let address: Address = seq.next()?;
         let id: Option<BlockId> = seq.optional_next()?;
-        let block = ok(c.state_block(id))?;
-        let state = ok(c.storage.state_at(block.block.number()).map_err(Into::into))?;
+        let state = ok(c.state(id))?;
         let nonce = state.account(&address).map(|a| a.nonce).unwrap_or_default();
         drop(state);
         if id == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
@@ -228,8 +240,7 @@ pub fn module(
         let mut seq = p.sequence();
         let address: Address = seq.next()?;
         let id: Option<BlockId> = seq.optional_next()?;
-        let block = ok(c.state_block(id))?;
-        let state = ok(c.storage.state_at(block.block.number()).map_err(Into::into))?;
+        let state = ok(c.state(id))?;
         Ok(state
             .account(&address)
             .filter(|a| a.has_code())
@@ -241,8 +252,7 @@ pub fn module(
         let address: Address = seq.next()?;
         let slot: U256 = seq.next()?;
         let id: Option<BlockId> = seq.optional_next()?;
-        let block = ok(c.state_block(id))?;
-        let state = ok(c.storage.state_at(block.block.number()).map_err(Into::into))?;
+        let state = ok(c.state(id))?;
         Ok(B256::from(state.storage(&address, &slot)))
     })?;
 
@@ -252,11 +262,8 @@ pub fn module(
         let id: Option<BlockId> = seq.optional_next()?;
         let overrides: Option<StateOverride> = seq.optional_next()?;
         let block = ok(c.state_block(id))?;
-        let caller = Caller {
-            storage: &c.storage,
-            spec: &c.spec,
-        };
-        let outcome = ok(caller
+        let outcome = ok(c
+            .caller()
             .call(&block.block, &request, overrides.as_ref())
             .map_err(Into::into))?;
         Ok(outcome.output)
@@ -267,11 +274,8 @@ pub fn module(
         let id: Option<BlockId> = seq.optional_next()?;
         let overrides: Option<StateOverride> = seq.optional_next()?;
         let block = ok(c.state_block(id))?;
-        let caller = Caller {
-            storage: &c.storage,
-            spec: &c.spec,
-        };
-        let gas = ok(caller
+        let gas = ok(c
+            .caller()
             .estimate_gas(&block.block, &request, overrides.as_ref())
             .map_err(Into::into))?;
         Ok(U64::from(gas))

@@ -103,25 +103,7 @@ async fn contract_deploy_call_logs_and_reverts() {
         .await
         .expect("estimate");
     assert!(gas > 21_000 && gas < 100_000, "estimate {gas}");
-    let nonce = p
-        .get_transaction_count(node.address(2))
-        .await
-        .expect("nonce");
-    let raw = sign_1559(
-        &node.signer(2),
-        nonce,
-        TxKind::Call(counter),
-        U256::ZERO,
-        call.into(),
-        gas,
-        MAX_FEE,
-        TIP,
-    );
-    let hash = *p
-        .send_raw_transaction(&raw)
-        .await
-        .expect("accepted")
-        .tx_hash();
+    let hash = send_call(&node, 2, counter, call, gas).await;
     let r = receipt(&p, hash).await;
     assert!(r.status());
     assert_eq!(r.gas_used, r.gas_used.min(gas), "estimate was enough");
@@ -212,26 +194,8 @@ async fn filters_report_new_blocks_and_logs() {
         .new_filter(&Filter::new().address(counter))
         .await
         .expect("filter");
-    let nonce = p
-        .get_transaction_count(node.address(3))
-        .await
-        .expect("nonce");
     let call = Counter::incCall { by: U256::from(2) }.abi_encode();
-    let raw = sign_1559(
-        &node.signer(3),
-        nonce,
-        TxKind::Call(counter),
-        U256::ZERO,
-        call.into(),
-        100_000,
-        MAX_FEE,
-        TIP,
-    );
-    let hash = *p
-        .send_raw_transaction(&raw)
-        .await
-        .expect("accepted")
-        .tx_hash();
+    let hash = send_call(&node, 3, counter, call, 100_000).await;
     let r = receipt(&p, hash).await;
     let hashes: Vec<alloy::primitives::B256> =
         p.get_filter_changes(block_filter).await.expect("changes");

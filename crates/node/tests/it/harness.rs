@@ -189,3 +189,33 @@ pub async fn deploy_counter(node: &TestNode, i: usize) -> Address {
     assert!(r.status(), "deployment succeeded");
     r.contract_address.expect("contract address")
 }
+
+/// Sign and submit a call from dev account `i` with its next nonce.
+pub async fn send_call(
+    node: &TestNode,
+    i: usize,
+    to: Address,
+    input: Vec<u8>,
+    gas: u64,
+) -> alloy::primitives::B256 {
+    let provider = node.provider(i);
+    let nonce = provider
+        .get_transaction_count(node.address(i))
+        .await
+        .expect("nonce");
+    let raw = sign_1559(
+        &node.signer(i),
+        nonce,
+        TxKind::Call(to),
+        U256::ZERO,
+        input.into(),
+        gas,
+        MAX_FEE,
+        TIP,
+    );
+    *provider
+        .send_raw_transaction(&raw)
+        .await
+        .expect("accepted")
+        .tx_hash()
+}

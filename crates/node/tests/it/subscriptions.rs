@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{TxKind, U256};
+use alloy::primitives::U256;
 use alloy::providers::{Provider, ProviderBuilder, WsConnect};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::{SolCall, SolEvent};
@@ -35,26 +35,8 @@ async fn new_heads_logs_and_pending_transactions_over_websocket() {
         .into_stream();
 
     let p = node.provider(5);
-    let nonce = p
-        .get_transaction_count(node.address(5))
-        .await
-        .expect("nonce");
     let call = Counter::incCall { by: U256::from(3) }.abi_encode();
-    let raw = sign_1559(
-        &node.signer(5),
-        nonce,
-        TxKind::Call(counter),
-        U256::ZERO,
-        call.into(),
-        100_000,
-        MAX_FEE,
-        TIP,
-    );
-    let hash = *p
-        .send_raw_transaction(&raw)
-        .await
-        .expect("accepted")
-        .tx_hash();
+    let hash = send_call(&node, 5, counter, call, 100_000).await;
 
     let within = Duration::from_secs(10);
     let seen = tokio::time::timeout(within, pending.next())

@@ -88,6 +88,12 @@ pub struct BenchArgs {
     /// real node does).
     #[arg(long)]
     pub no_fsync: bool,
+    /// Max fee per gas of every transaction, as a multiple of the base-fee
+    /// floor (the tip is a tenth of the floor). Loads above the EIP-1559 gas
+    /// target raise the base fee by up to 12.5% a block; transactions whose
+    /// cap it overtakes are refused, as on any EIP-1559 chain.
+    #[arg(long, default_value_t = 1000)]
+    pub fee_cap: u64,
     /// Print the results as JSON (after the table).
     #[arg(long)]
     pub json: bool,
@@ -344,6 +350,8 @@ struct Inclusion {
 
 struct BlockSeen {
     at: Instant,
+    base_fee: u64,
+    gas_used: u64,
     /// Our transactions in the block.
     ours: usize,
     /// Transactions left in the mempool just after the block.
@@ -413,21 +421,25 @@ async fn drive(
         )));
     }
     let mut submitted = vec![None; txs.len()];
-    let mut failure = None;
-    for worker in workers {
-        match worker.await {
-            Ok(Ok(times)) => {
+    for (n, worker) in workers.iter_mut().enumerate() {
+        let outcome = match worker.await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
+            Ok(times) => {
                 for (i, at) in times {
                     submitted[i] = Some(at);
                 }
             }
-            Ok(Err(e)) => failure = failure.or(Some(e)),
-            Err(e) => failure = failure.or(Some(e.into())),
+            Err(e) => {
+                for other in &workers[n + 1..] {
+                    other.abort();
+                }
+                listener.abort();
+                return Err(e);
+            }
         }
-    }
-    if let Some(e) = failure {
-        listener.abort();
-        return Err(e);
     }
     let submit_done = Instant::now();
     done.store(true, Ordering::SeqCst);
@@ -536,6 +548,8 @@ async fn follow_blocks(
                 }
                 seen_blocks.push(BlockSeen {
                     at,
+                    base_fee: block.block.header.base_fee_per_gas.unwrap_or_default(),
+                    gas_used: block.block.header.gas_used,
                     ours,
                     pool_after: pool.len(),
                 });
@@ -584,8 +598,16 @@ pub struct RunReport {
     /// Largest mempool backlog right after a block.
     pub max_pool_backlog: usize,
     pub avg_gas_per_tx: f64,
+    /// Mean gas used by those blocks, in percent of the block gas limit (the
+    /// EIP-1559 target is 50%).
+    pub block_gas_used_pct: f64,
+    /// Highest base fee of those blocks, as a multiple of the floor.
+    pub max_base_fee_x_floor: f64,
     /// Peak resident memory of the whole process (node and bench) during the run.
     pub peak_rss_mib: f64,
+    /// Resident memory when the run started (the bench's signed transactions,
+    /// and heap kept by the allocator from earlier runs).
+    pub rss_before_mib: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -596,7 +618,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank - 1]
 }
 
-fn report(kind: &'static str, rate: u64, observed: &Observed, logs_expected: usize) -> RunReport {
+fn report(
+    kind: &'static str,
+    rate: u64,
+    observed: &Observed,
+    logs_expected: usize,
+    spec: &ChainSpec,
+    rss_before_mib: f64,
+) -> RunReport {
     let txs = observed.submitted.len();
     let mut latencies = Vec::with_capacity(txs);
     let (mut included, mut failed, mut gas) = (0usize, 0usize, 0u64);
@@ -679,7 +708,16 @@ fn report(kind: &'static str, rate: u64, observed: &Observed, logs_expected: usi
         } else {
             gas as f64 / included as f64
         },
+        block_gas_used_pct: if ours.is_empty() {
+            0.0
+        } else {
+            ours.iter().map(|b| b.gas_used as f64).sum::<f64>() * 100.0
+                / (ours.len() as f64 * spec.block_gas_limit as f64)
+        },
+        max_base_fee_x_floor: ours.iter().map(|b| b.base_fee).max().unwrap_or_default() as f64
+            / spec.base_fee_floor as f64,
         peak_rss_mib: peak_rss_mib(),
+        rss_before_mib,
     }
 }
 
@@ -688,14 +726,19 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// VmHWM of this process, in MiB.
+/// VmHWM (peak resident memory) of this process, in MiB.
 fn peak_rss_mib() -> f64 {
+    proc_status_mib("VmHWM:")
+}
+
+/// A `kB` line of /proc/self/status, in MiB.
+fn proc_status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .map(|kib| kib / 1024.0)
@@ -826,6 +869,7 @@ impl Bench {
         };
         eprintln!("\n== {kind}, {} transactions, load {load} ==", txs.len());
         reset_peak_rss();
+        let rss_before = proc_status_mib("VmRSS:");
         let (node, dir) = self.launch(&format!("{kind}-{load}")).await?;
         let outcome = async {
             if let Some(setup) = setup {
@@ -850,7 +894,7 @@ impl Bench {
         }
         let observed = outcome?;
         let logs_expected = if setup.is_some() { 1 } else { 0 };
-        let report = report(kind, rate, &observed, logs_expected);
+        let report = report(kind, rate, &observed, logs_expected, &self.spec, rss_before);
         eprintln!(
             "  {} included of {} in {:.2}s: {:.0} tx/s; p50 {:.0} ms, p99 {:.0} ms",
             report.included,
@@ -950,7 +994,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let spec = ChainSpec::dev(CHAIN_ID, alloc);
     let floor = spec.base_fee_floor as u128;
     let fees = Fees {
-        max_fee: 10 * floor,
+        max_fee: args.fee_cap.max(1) as u128 * floor,
         tip: (floor / 10).max(1),
     };
     eprintln!(
@@ -1046,62 +1090,72 @@ async fn sign_transfers_blocking(
 }
 
 fn table(args: &BenchArgs, reports: &[RunReport]) -> String {
-    let mut out = String::new();
-    out.push_str(&format!(
-        "\nResults ({} accounts, block time {:?}, fsync {}, batch {}, {} connections)\n\n",
+    type Row = (&'static str, fn(&RunReport) -> String);
+    let rows: &[Row] = &[
+        ("transactions", |r| r.txs.to_string()),
+        ("included", |r| r.included.to_string()),
+        ("failed or missing", |r| (r.failed + r.missing).to_string()),
+        ("first submit .. last inclusion (s)", |r| {
+            format!("{:.2}", r.duration_s)
+        }),
+        ("included tx/s (sustained)", |r| {
+            format!("{:.0}", r.included_per_s)
+        }),
+        ("submitted tx/s (accepted by RPC)", |r| {
+            format!("{:.0}", r.submitted_per_s)
+        }),
+        ("latency p50 (ms)", |r| format!("{:.0}", r.latency_p50_ms)),
+        ("latency p99 (ms)", |r| format!("{:.0}", r.latency_p99_ms)),
+        ("latency max (ms)", |r| format!("{:.0}", r.latency_max_ms)),
+        ("blocks", |r| r.blocks.to_string()),
+        ("txs per block min/avg/max", |r| {
+            format!(
+                "{}/{:.0}/{}",
+                r.block_txs_min, r.block_txs_avg, r.block_txs_max
+            )
+        }),
+        ("block interval (ms)", |r| {
+            format!("{:.0}", r.block_interval_ms)
+        }),
+        ("block gas used (% of limit)", |r| {
+            format!("{:.1}", r.block_gas_used_pct)
+        }),
+        ("max base fee (x floor)", |r| {
+            format!("{:.2}", r.max_base_fee_x_floor)
+        }),
+        ("gas per tx", |r| format!("{:.0}", r.avg_gas_per_tx)),
+        ("max mempool backlog", |r| r.max_pool_backlog.to_string()),
+        ("RSS before the run (MiB)", |r| {
+            format!("{:.0}", r.rss_before_mib)
+        }),
+        ("peak RSS (MiB)", |r| format!("{:.0}", r.peak_rss_mib)),
+    ];
+    let mut out = format!(
+        "\nResults: {} accounts, block time {:?}, fsync {}, batch {}, {} connections\n\n",
         args.accounts,
         args.block_time,
         if args.no_fsync { "off" } else { "every block" },
         args.batch,
         args.connections
-    ));
-    out.push_str(&format!(
-        "{:<6} {:>9} {:>8} {:>8} {:>6} {:>8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>7} {:>18} {:>9} {:>9} {:>9}\n",
-        "kind",
-        "load",
-        "txs",
-        "included",
-        "failed",
-        "secs",
-        "incl tx/s",
-        "submit/s",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "blocks",
-        "txs/block min/avg/max",
-        "blk ms",
-        "backlog",
-        "peak MiB"
-    ));
+    );
+    out.push_str(&format!("{:<36}", ""));
     for r in reports {
-        out.push_str(&format!(
-            "{:<6} {:>9} {:>8} {:>8} {:>6} {:>8.2} {:>10.0} {:>10.0} {:>8.0} {:>8.0} {:>8.0} {:>7} {:>18} {:>9.0} {:>9} {:>9.0}\n",
-            r.kind,
-            r.load,
-            r.txs,
-            r.included,
-            r.failed + r.missing,
-            r.duration_s,
-            r.included_per_s,
-            r.submitted_per_s,
-            r.latency_p50_ms,
-            r.latency_p99_ms,
-            r.latency_max_ms,
-            r.blocks,
-            format!(
-                "{}/{:.0}/{}",
-                r.block_txs_min, r.block_txs_avg, r.block_txs_max
-            ),
-            r.block_interval_ms,
-            r.max_pool_backlog,
-            r.peak_rss_mib
-        ));
+        out.push_str(&format!("{:>16}", format!("{} {}", r.kind, r.load)));
+    }
+    out.push('\n');
+    for (name, value) in rows {
+        out.push_str(&format!("{name:<36}"));
+        for r in reports {
+            out.push_str(&format!("{:>16}", value(r)));
+        }
+        out.push('\n');
     }
     out.push_str(
-        "\nincl tx/s: included transactions / (first submission .. last inclusion). Latency: batch sent .. block committed\n\
-         (receipt readable over RPC). blk ms: mean interval between blocks with bench transactions. backlog: largest\n\
-         mempool size right after a block. peak MiB: VmHWM of the whole process (node + bench client + signed txs).\n",
+        "\nSustained tx/s: included transactions / (first submission .. last inclusion).\n\
+         Latency: batch sent .. block committed (when the receipt becomes readable over RPC).\n\
+         Block figures cover blocks holding bench transactions; backlog is the mempool size after a block.\n\
+         Peak RSS: VmHWM of the whole process (node, bench client and the pre-signed transactions);\n\
+         the RSS before a run includes heap the allocator kept from earlier runs.\n",
     );
     out
 }

@@ -31,7 +31,7 @@ impl Default for StorageOptions {
     fn default() -> Self {
         Self {
             history_blocks: 128,
-            cached_blocks: 512,
+            cached_blocks: 64,
             sync_writes: true,
         }
     }

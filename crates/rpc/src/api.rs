@@ -257,11 +257,7 @@ pub fn module(
     })?;
 
     m.register_blocking_method("eth_call", |p, c, _| -> RpcResult<Bytes> {
-        let mut seq = p.sequence();
-        let request: CallRequest = seq.next()?;
-        let id: Option<BlockId> = seq.optional_next()?;
-        let overrides: Option<StateOverride> = seq.optional_next()?;
-        let block = ok(c.state_block(id))?;
+        let (request, block, overrides) = call_params(&p, &c)?;
         let outcome = ok(c
             .caller()
             .call(&block.block, &request, overrides.as_ref())
@@ -269,11 +265,7 @@ pub fn module(
         Ok(outcome.output)
     })?;
     m.register_blocking_method("eth_estimateGas", |p, c, _| -> RpcResult<U64> {
-        let mut seq = p.sequence();
-        let request: CallRequest = seq.next()?;
-        let id: Option<BlockId> = seq.optional_next()?;
-        let overrides: Option<StateOverride> = seq.optional_next()?;
-        let block = ok(c.state_block(id))?;
+        let (request, block, overrides) = call_params(&p, &c)?;
         let gas = ok(c
             .caller()
             .estimate_gas(&block.block, &request, overrides.as_ref())
@@ -458,6 +450,19 @@ pub fn module(
     crate::filters::register(&mut m)?;
     crate::pubsub::register(&mut m)?;
     Ok(m)
+}
+
+/// `[request, block?, stateOverrides?]` of `eth_call` and `eth_estimateGas`.
+fn call_params(
+    p: &Params<'_>,
+    c: &RpcContext,
+) -> RpcResult<(CallRequest, BlockWithReceipts, Option<StateOverride>)> {
+    let mut seq = p.sequence();
+    let request: CallRequest = seq.next()?;
+    let id: Option<BlockId> = seq.optional_next()?;
+    let overrides: Option<StateOverride> = seq.optional_next()?;
+    let block = ok(c.state_block(id))?;
+    Ok((request, block, overrides))
 }
 
 fn fee_history(

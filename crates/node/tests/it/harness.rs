@@ -165,27 +165,15 @@ alloy::sol! {
 
 /// Deploy Counter from dev account `i`; returns its address.
 pub async fn deploy_counter(node: &TestNode, i: usize) -> Address {
-    let provider = node.provider(i);
-    let nonce = provider
-        .get_transaction_count(node.address(i))
-        .await
-        .expect("nonce");
-    let raw = sign_1559(
-        &node.signer(i),
-        nonce,
+    let hash = send_tx(
+        node,
+        i,
         TxKind::Create,
-        U256::ZERO,
-        counter_bytecode(),
+        counter_bytecode().to_vec(),
         500_000,
-        MAX_FEE,
-        TIP,
-    );
-    let hash = *provider
-        .send_raw_transaction(&raw)
-        .await
-        .expect("deploy accepted")
-        .tx_hash();
-    let r = receipt(&provider, hash).await;
+    )
+    .await;
+    let r = receipt(&node.provider(i), hash).await;
     assert!(r.status(), "deployment succeeded");
     r.contract_address.expect("contract address")
 }
@@ -198,6 +186,17 @@ pub async fn send_call(
     input: Vec<u8>,
     gas: u64,
 ) -> alloy::primitives::B256 {
+    send_tx(node, i, TxKind::Call(to), input, gas).await
+}
+
+/// Sign and submit a transaction from dev account `i` with its next nonce.
+pub async fn send_tx(
+    node: &TestNode,
+    i: usize,
+    to: TxKind,
+    input: Vec<u8>,
+    gas: u64,
+) -> alloy::primitives::B256 {
     let provider = node.provider(i);
     let nonce = provider
         .get_transaction_count(node.address(i))
@@ -206,7 +205,7 @@ pub async fn send_call(
     let raw = sign_1559(
         &node.signer(i),
         nonce,
-        TxKind::Call(to),
+        to,
         U256::ZERO,
         input.into(),
         gas,

@@ -182,8 +182,9 @@ impl<'a> BlockBuilder<'a> {
             .map_err(|e| ExecutionError::Evm(e.to_string()))?;
         header.receipts_root = calculate_receipt_root(&consensus_receipts);
         let mut bloom = Bloom::ZERO;
-        for receipt in &receipts {
-            bloom.accrue_bloom(&receipt.bloom());
+        // Each envelope already carries its receipt's bloom.
+        for receipt in &consensus_receipts {
+            bloom.accrue_bloom(receipt.logs_bloom());
         }
         header.logs_bloom = bloom;
         header.gas_used = cumulative_gas;

@@ -215,9 +215,7 @@ pub fn module(
     })?;
 
     m.register_method("eth_getBalance", |p, c, _| -> RpcResult<U256> {
-        let mut seq = p.sequence();
-        let address: Address = seq.next()?;
-        let id: Option<BlockId> = seq.optional_next()?;
+        let (address, id) = address_and_block(&p)?;
         let state = ok(c.state(id))?;
         Ok(state
             .account(&address)
@@ -225,9 +223,7 @@ pub fn module(
             .unwrap_or_default())
     })?;
     m.register_method("eth_getTransactionCount", |p, c, _| -> RpcResult<U64> {
-        let mut seq = p.sequence();
-        let address: Address = seq.next()?;
-        let id: Option<BlockId> = seq.optional_next()?;
+        let (address, id) = address_and_block(&p)?;
         let state = ok(c.state(id))?;
         let nonce = state.account(&address).map(|a| a.nonce).unwrap_or_default();
         drop(state);
@@ -237,9 +233,7 @@ pub fn module(
         Ok(U64::from(nonce))
     })?;
     m.register_method("eth_getCode", |p, c, _| -> RpcResult<Bytes> {
-        let mut seq = p.sequence();
-        let address: Address = seq.next()?;
-        let id: Option<BlockId> = seq.optional_next()?;
+        let (address, id) = address_and_block(&p)?;
         let state = ok(c.state(id))?;
         Ok(state
             .account(&address)
@@ -450,6 +444,14 @@ pub fn module(
     crate::filters::register(&mut m)?;
     crate::pubsub::register(&mut m)?;
     Ok(m)
+}
+
+/// `[address, block?]` of the account state methods.
+fn address_and_block(p: &Params<'_>) -> RpcResult<(Address, Option<BlockId>)> {
+    let mut seq = p.sequence();
+    let address: Address = seq.next()?;
+    let id: Option<BlockId> = seq.optional_next()?;
+    Ok((address, id))
 }
 
 /// `[request, block?, stateOverrides?]` of `eth_call` and `eth_estimateGas`.

@@ -12,18 +12,26 @@
 //! deterministic state machine (block index, UTXO set, mempool; submodules for mempool
 //! admission, block checks and mining) that never touches the disk or the clock;
 //! [`store`] is the on-disk format; [`Devnet`] joins the chain to its data dir and clock.
+//! On top: [`wallet`] (the built-in BIP86 wallet), [`json`] (bitcoind's JSON renderings),
+//! [`rpc`] (the bitcoind-compatible JSON-RPC server) and [`server`] (the running devnet:
+//! cookie, RPC, interval miner), which is what `cairn dev` starts.
 
 pub mod chain;
 mod devnet;
 pub mod error;
+pub mod json;
 pub mod mempool;
 pub mod params;
 pub mod policy;
+pub mod rpc;
+pub mod server;
 pub mod store;
 pub mod validation;
+pub mod wallet;
 
 pub use chain::{Accepted, BlockEntry, Chain};
 pub use devnet::Devnet;
 pub use error::{Error, Reject, RejectKind, Result};
 pub use mempool::{Mempool, MempoolEntry};
+pub use server::{DevnetConfig, DevnetServer, StartError, State};
 pub use validation::Coin;

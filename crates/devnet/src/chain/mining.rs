@@ -57,10 +57,7 @@ impl Chain {
         let reward = block_subsidy(height)
             .checked_add(fees)
             .unwrap_or(Amount::MAX_MONEY);
-        let has_witness = txs
-            .iter()
-            .any(|t| t.input.iter().any(|i| !i.witness.is_empty()));
-
+        // Like bitcoind's block assembler, always commit to the witnesses (even with none).
         for extra_nonce in 0i64.. {
             let coinbase = Transaction {
                 version: Version::TWO,
@@ -72,11 +69,7 @@ impl Chain {
                         .push_int(extra_nonce)
                         .into_script(),
                     sequence: Sequence::MAX,
-                    witness: if has_witness {
-                        Witness::from_slice(&[[0u8; 32]])
-                    } else {
-                        Witness::new()
-                    },
+                    witness: Witness::from_slice(&[[0u8; 32]]),
                 }],
                 output: vec![TxOut {
                     value: reward,
@@ -95,17 +88,15 @@ impl Chain {
                 nonce: 0,
             };
             let mut block = Block { header, txdata };
-            if has_witness {
-                let root = block.witness_root().expect("block has a coinbase");
-                let commitment = Block::compute_witness_commitment(&root, &[0u8; 32]);
-                let mut data = vec![0xaa, 0x21, 0xa9, 0xed];
-                data.extend_from_slice(commitment.as_byte_array());
-                let data = PushBytesBuf::try_from(data).expect("36 bytes fit a push");
-                block.txdata[0].output.push(TxOut {
-                    value: Amount::ZERO,
-                    script_pubkey: ScriptBuf::new_op_return(data),
-                });
-            }
+            let root = block.witness_root().expect("block has a coinbase");
+            let commitment = Block::compute_witness_commitment(&root, &[0u8; 32]);
+            let mut data = vec![0xaa, 0x21, 0xa9, 0xed];
+            data.extend_from_slice(commitment.as_byte_array());
+            let data = PushBytesBuf::try_from(data).expect("36 bytes fit a push");
+            block.txdata[0].output.push(TxOut {
+                value: Amount::ZERO,
+                script_pubkey: ScriptBuf::new_op_return(data),
+            });
             block.header.merkle_root = block.compute_merkle_root().expect("block has a coinbase");
             grind(&mut block.header);
             if !self.index.contains_key(&block.block_hash()) {

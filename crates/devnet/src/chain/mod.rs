@@ -158,6 +158,11 @@ impl Chain {
         self.tx_index.get(txid).copied()
     }
 
+    /// The coins an active block spent, in spending order (its undo data).
+    pub fn spent_coins(&self, hash: &BlockHash) -> Option<&[(OutPoint, Coin)]> {
+        self.undo.get(hash).map(Vec::as_slice)
+    }
+
     /// The mempool.
     pub fn mempool(&self) -> &Mempool {
         &self.mempool

@@ -1,0 +1,161 @@
+//! The built-in wallet over RPC: coinbase rewards, maturity, sends, change, received
+//! amounts, persistence across a restart.
+
+use serde_json::{Value, json};
+
+use crate::rpc::RpcNode;
+
+fn btc(v: &Value) -> f64 {
+    v.as_f64().expect("a number")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_funds_sends_and_survives_restart() {
+    let node = RpcNode::start(101).await;
+    // 101 blocks to the wallet: only the first coinbase is mature.
+    assert_eq!(node.call("getblockcount", json!([])).await, Ok(json!(101)));
+    assert_eq!(
+        btc(&node.call("getbalance", json!([])).await.expect("balance")),
+        50.0
+    );
+    let balances = node.call("getbalances", json!([])).await.expect("balances");
+    assert_eq!(btc(&balances["mine"]["immature"]), 100.0 * 50.0);
+
+    let taproot = node
+        .call("getnewaddress", json!(["", "bech32m"]))
+        .await
+        .expect("addr");
+    assert!(taproot.as_str().expect("str").starts_with("bcrt1p"));
+    for kind in ["legacy", "p2sh-segwit", "bech32"] {
+        let address = node
+            .call("getnewaddress", json!(["", kind]))
+            .await
+            .expect("addr");
+        let address = address.as_str().expect("str").to_owned();
+        let txid = node
+            .call("sendtoaddress", json!([address, 1.5]))
+            .await
+            .expect("send");
+        let entry = node
+            .call("getmempoolentry", json!([txid]))
+            .await
+            .expect("entry");
+        assert!(entry["vsize"].as_u64().expect("vsize") > 100);
+        // Mining pays it; the wallet now holds it.
+        node.call("generatetoaddress", json!([1, taproot]))
+            .await
+            .expect("mine");
+        assert_eq!(
+            btc(&node
+                .call("getreceivedbyaddress", json!([address]))
+                .await
+                .expect("received")),
+            1.5
+        );
+        let unspent = node
+            .call("listunspent", json!([1, 9999999, [address]]))
+            .await
+            .expect("unspent");
+        assert_eq!(unspent.as_array().expect("array").len(), 1, "{kind}");
+        assert_eq!(btc(&unspent[0]["amount"]), 1.5);
+        assert_eq!(unspent[0]["safe"], json!(true));
+    }
+    // Spend the legacy and p2sh-segwit coins again: the wallet signs every type.
+    let sink = node.call("getnewaddress", json!([])).await.expect("addr");
+    let txid = node
+        .call("sendtoaddress", json!([sink, 149.0]))
+        .await
+        .expect("spend all types");
+    let tx = node
+        .call("getrawtransaction", json!([txid, 1]))
+        .await
+        .expect("tx");
+    assert!(tx["vin"].as_array().expect("vin").len() >= 3);
+    // Insufficient funds.
+    assert_eq!(
+        node.call("sendtoaddress", json!([sink, 100000]))
+            .await
+            .unwrap_err(),
+        (-6, "Insufficient funds".to_owned())
+    );
+    node.call("generatetoaddress", json!([1, taproot]))
+        .await
+        .expect("mine");
+    let height = node.call("getblockcount", json!([])).await.expect("height");
+    let balance = node.call("getbalance", json!([])).await.expect("balance");
+    let tip = node.call("getbestblockhash", json!([])).await.expect("tip");
+
+    let node = node.restart().await;
+    assert_eq!(node.call("getblockcount", json!([])).await, Ok(height));
+    assert_eq!(node.call("getbestblockhash", json!([])).await, Ok(tip));
+    assert_eq!(node.call("getbalance", json!([])).await, Ok(balance));
+    assert_eq!(
+        btc(&node
+            .call("getreceivedbyaddress", json!([sink]))
+            .await
+            .expect("received")),
+        149.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subtract_fee_and_signing_raw_transactions() {
+    let node = RpcNode::start(101).await;
+    let address = node.call("getnewaddress", json!([])).await.expect("addr");
+    // subtractfeefromamount: the recipient gets the amount less the fee.
+    let txid = node
+        .call("sendtoaddress", json!([address, 10, "", "", true]))
+        .await
+        .expect("send");
+    let entry = node
+        .call("getmempoolentry", json!([txid]))
+        .await
+        .expect("entry");
+    let fee = btc(&entry["fees"]["base"]);
+    let tx = node
+        .call("getrawtransaction", json!([txid, 1]))
+        .await
+        .expect("tx");
+    let paid: f64 = tx["vout"]
+        .as_array()
+        .expect("vout")
+        .iter()
+        .filter(|o| o["scriptPubKey"]["address"] == address)
+        .map(|o| btc(&o["value"]))
+        .sum();
+    assert!((paid + fee - 10.0).abs() < 1e-9, "paid {paid} fee {fee}");
+    // createrawtransaction + signrawtransactionwithwallet + testmempoolaccept.
+    let unspent = node.call("listunspent", json!([0])).await.expect("unspent");
+    let coin = &unspent[0];
+    let raw = node
+        .call("createrawtransaction", json!([[{"txid": coin["txid"], "vout": coin["vout"]}], [{address.as_str().expect("str"): btc(&coin["amount"]) - 0.0001}]]))
+        .await
+        .expect("create");
+    let signed = node
+        .call("signrawtransactionwithwallet", json!([raw]))
+        .await
+        .expect("sign");
+    assert_eq!(signed["complete"], json!(true), "{signed}");
+    let test = node
+        .call("testmempoolaccept", json!([[signed["hex"]]]))
+        .await
+        .expect("test");
+    assert_eq!(test[0]["allowed"], json!(true), "{test}");
+    // A transaction spending someone else's coin cannot be completed.
+    let foreign = node
+        .call(
+            "createrawtransaction",
+            json!([[{"txid": "11".repeat(32), "vout": 0}], [{address.as_str().expect("str"): 1}]]),
+        )
+        .await
+        .expect("create");
+    let signed = node
+        .call("signrawtransactionwithwallet", json!([foreign]))
+        .await
+        .expect("sign");
+    assert_eq!(signed["complete"], json!(false));
+    assert_eq!(
+        signed["errors"][0]["error"],
+        json!("Input not found or already spent")
+    );
+}

@@ -8,7 +8,7 @@ use bitcoin::{Block, BlockHash, Script, Transaction};
 
 use crate::chain::{Accepted, Chain};
 use crate::error::{Reject, Result};
-use crate::store::Store;
+use crate::store::{MempoolJournal, Store};
 
 /// How far ahead of the clock a block's time may be (bitcoind's `MAX_FUTURE_BLOCK_TIME`).
 const MAX_FUTURE_BLOCK_TIME: u32 = 2 * 60 * 60;
@@ -18,6 +18,7 @@ const MAX_FUTURE_BLOCK_TIME: u32 = 2 * 60 * 60;
 pub struct Devnet {
     chain: Chain,
     store: Store,
+    journal: MempoolJournal,
     dir: PathBuf,
     saved_invalid: HashSet<BlockHash>,
     mock_time: Option<u32>,
@@ -38,11 +39,17 @@ impl Devnet {
             }
         }
         chain.activate();
-        tracing::info!(target: "cairn::devnet", dir = %dir.display(), blocks = count, height = chain.height(), tip = %chain.tip(), "devnet opened");
+        let (journal, pending) = MempoolJournal::open(&dir)?;
+        let restored = pending
+            .iter()
+            .filter(|tx| chain.accept_transaction(tx, false).is_ok())
+            .count();
+        tracing::info!(target: "cairn::devnet", dir = %dir.display(), blocks = count, height = chain.height(), tip = %chain.tip(), mempool = restored, "devnet opened");
         let saved_invalid = chain.invalid_blocks().clone();
         Ok(Self {
             chain,
             store,
+            journal,
             dir,
             saved_invalid,
             mock_time: None,
@@ -59,9 +66,16 @@ impl Devnet {
         &self.chain
     }
 
-    /// Validates `tx` and adds it to the mempool (`sendrawtransaction`).
+    /// Validates `tx` and adds it to the mempool (`sendrawtransaction`), journaling it
+    /// before answering.
     pub fn send_transaction(&mut self, tx: &Transaction) -> Result<Accepted, Reject> {
-        self.chain.accept_transaction(tx, false)
+        let accepted = self.chain.accept_transaction(tx, false)?;
+        if let Err(e) = self.journal.append(tx) {
+            tracing::error!(target: "cairn::devnet", error = %e, "mempool journal write failed");
+            self.chain.remove_from_mempool(&accepted.txid);
+            return Err(Reject::invalid("mempool-journal-failed").with_details(e.to_string()));
+        }
+        Ok(accepted)
     }
 
     /// Validates `tx` without adding it (`testmempoolaccept`).
@@ -84,7 +98,25 @@ impl Devnet {
             self.store.append_block(&stored)?;
         }
         self.save_marks_if_changed()?;
+        self.compact_journal()?;
         result
+    }
+
+    /// Rewrites the mempool journal to the current mempool once it holds twice as many
+    /// records (confirmed and replaced transactions are dropped).
+    fn compact_journal(&mut self) -> Result<()> {
+        let live = self.chain.mempool().len();
+        if self.journal.records() > 2 * live + 64 {
+            let txs: Vec<Transaction> = self
+                .chain
+                .mempool()
+                .txids()
+                .iter()
+                .filter_map(|id| self.chain.mempool().get(id).map(|e| e.tx.clone()))
+                .collect();
+            self.journal.rewrite(&txs)?;
+        }
+        Ok(())
     }
 
     /// Mines `count` blocks on the tip from the mempool, paying `script_pubkey`.

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use bitcoin::consensus::encode::{deserialize, serialize};
-use bitcoin::{Block, BlockHash};
+use bitcoin::{Block, BlockHash, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 const BLOCKS_FILE: &str = "blocks.dat";
 const MARKS_FILE: &str = "chainstate.json";
 const MAGIC: &[u8; 8] = b"CAIRNBLK";
+const MEMPOOL_FILE: &str = "mempool.dat";
+const MEMPOOL_MAGIC: &[u8; 8] = b"CAIRNMPL";
 const FORMAT_VERSION: u8 = 1;
 /// No valid block serializes to more than its weight limit in bytes.
 const MAX_RECORD_LEN: u32 = 4_000_000;
@@ -90,13 +92,7 @@ impl Store {
 
     /// Appends one block.
     pub fn append_block(&mut self, block: &Block) -> Result<()> {
-        let bytes = serialize(block);
-        let len =
-            u32::try_from(bytes.len()).map_err(|_| Error::Corrupt("block too large".into()))?;
-        let mut record = Vec::with_capacity(bytes.len() + 4);
-        record.extend_from_slice(&len.to_le_bytes());
-        record.extend_from_slice(&bytes);
-        self.blocks.write_all(&record)?;
+        self.blocks.write_all(&record(&serialize(block))?)?;
         self.blocks.flush()?;
         Ok(())
     }
@@ -115,16 +111,104 @@ impl Store {
     }
 }
 
+/// The mempool journal: every transaction accepted into the mempool, appended before the
+/// RPC answers (so a crash loses nothing acknowledged), replayed on start and compacted to
+/// the current mempool as blocks confirm transactions. Like the block file it is written
+/// without fsync: it survives a killed process, not a power cut (bitcoind's `mempool.dat`
+/// survives neither).
+#[derive(Debug)]
+pub struct MempoolJournal {
+    path: PathBuf,
+    file: File,
+    records: usize,
+}
+
+impl MempoolJournal {
+    /// Opens (creating if needed) the journal in `dir`; returns it with the journaled
+    /// transactions in order.
+    pub fn open(dir: &Path) -> Result<(Self, Vec<Transaction>)> {
+        let path = dir.join(MEMPOOL_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let txs = if bytes.is_empty() {
+            Vec::new()
+        } else {
+            decode_records::<Transaction>(&bytes, MEMPOOL_MAGIC, "mempool journal")?.0
+        };
+        let journal = Self {
+            file: write_journal(&path, &txs)?,
+            path,
+            records: txs.len(),
+        };
+        Ok((journal, txs))
+    }
+
+    /// Appends one accepted transaction.
+    pub fn append(&mut self, tx: &Transaction) -> Result<()> {
+        self.file.write_all(&record(&serialize(tx))?)?;
+        self.file.flush()?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Journal records written since the last rewrite.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// Replaces the journal with exactly `txs` (temporary file, then rename).
+    pub fn rewrite(&mut self, txs: &[Transaction]) -> Result<()> {
+        self.file = write_journal(&self.path, txs)?;
+        self.records = txs.len();
+        Ok(())
+    }
+}
+
+/// Writes a journal holding `txs` in place of `path` and opens it for appending.
+fn write_journal(path: &Path, txs: &[Transaction]) -> Result<File> {
+    let tmp = path.with_extension("dat.tmp");
+    let mut bytes = MEMPOOL_MAGIC.to_vec();
+    bytes.push(FORMAT_VERSION);
+    for tx in txs {
+        bytes.extend_from_slice(&record(&serialize(tx))?);
+    }
+    fs::write(&tmp, &bytes)?;
+    fs::rename(&tmp, path)?;
+    Ok(OpenOptions::new().append(true).open(path)?)
+}
+
+/// A length-prefixed record.
+fn record(bytes: &[u8]) -> Result<Vec<u8>> {
+    let len = u32::try_from(bytes.len()).map_err(|_| Error::Corrupt("record too large".into()))?;
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes);
+    Ok(out)
+}
+
 /// Decodes the block file; returns the blocks and how many leading bytes were whole records.
 fn decode_blocks(bytes: &[u8]) -> Result<(Vec<Block>, usize)> {
-    let header_len = MAGIC.len() + 1;
-    if bytes.len() < header_len || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(Error::Corrupt("block file: bad magic".into()));
+    decode_records(bytes, MAGIC, "block file")
+}
+
+/// Decodes a record file behind `magic`; a torn final record is left out (its offset is
+/// where the whole records end).
+fn decode_records<T: bitcoin::consensus::Decodable>(
+    bytes: &[u8],
+    magic: &[u8; 8],
+    what: &str,
+) -> Result<(Vec<T>, usize)> {
+    let header_len = magic.len() + 1;
+    if bytes.len() < header_len || &bytes[..magic.len()] != magic {
+        return Err(Error::Corrupt(format!("{what}: bad magic")));
     }
-    if bytes[MAGIC.len()] != FORMAT_VERSION {
+    if bytes[magic.len()] != FORMAT_VERSION {
         return Err(Error::Corrupt(format!(
-            "block file: unknown version {}",
-            bytes[MAGIC.len()]
+            "{what}: unknown version {}",
+            bytes[magic.len()]
         )));
     }
     let mut pos = header_len;
@@ -136,15 +220,15 @@ fn decode_blocks(bytes: &[u8]) -> Result<(Vec<Block>, usize)> {
         let len = u32::from_le_bytes(len_bytes.try_into().expect("slice of 4"));
         if len == 0 || len > MAX_RECORD_LEN {
             return Err(Error::Corrupt(format!(
-                "block file: record length {len} at offset {pos}"
+                "{what}: record length {len} at offset {pos}"
             )));
         }
         let Some(record) = bytes.get(pos + 4..pos + 4 + len as usize) else {
             break;
         };
-        let block: Block = deserialize(record)
-            .map_err(|e| Error::Corrupt(format!("block file: record at offset {pos}: {e}")))?;
-        blocks.push(block);
+        let item: T = deserialize(record)
+            .map_err(|e| Error::Corrupt(format!("{what}: record at offset {pos}: {e}")))?;
+        blocks.push(item);
         pos += 4 + len as usize;
     }
     Ok((blocks, pos))

@@ -158,6 +158,11 @@ impl Chain {
         self.tx_index.get(txid).copied()
     }
 
+    /// Drops `txid` and its descendants from the mempool.
+    pub fn remove_from_mempool(&mut self, txid: &Txid) {
+        self.mempool.remove_with_descendants(txid);
+    }
+
     /// The coins an active block spent, in spending order (its undo data).
     pub fn spent_coins(&self, hash: &BlockHash) -> Option<&[(OutPoint, Coin)]> {
         self.undo.get(hash).map(Vec::as_slice)

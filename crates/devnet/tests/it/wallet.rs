@@ -159,3 +159,36 @@ async fn subtract_fee_and_signing_raw_transactions() {
         json!("Input not found or already spent")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_mempool_transactions_survive_a_restart() {
+    let node = RpcNode::start(101).await;
+    let address = node.call("getnewaddress", json!([])).await.expect("addr");
+    let first = node
+        .call("sendtoaddress", json!([address, 1]))
+        .await
+        .expect("send");
+    // A child spending the first one's change, so order matters on replay.
+    let second = node
+        .call("sendtoaddress", json!([address, 2]))
+        .await
+        .expect("send");
+    let node = node.restart().await;
+    let mempool = node
+        .call("getrawmempool", json!([]))
+        .await
+        .expect("mempool");
+    let mut ids: Vec<&str> = mempool
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    ids.sort_unstable();
+    let mut expected = vec![
+        first.as_str().expect("txid"),
+        second.as_str().expect("txid"),
+    ];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+}

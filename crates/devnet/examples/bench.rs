@@ -56,11 +56,16 @@ impl Key {
         let prevouts: Vec<TxOut> = inputs.iter().map(|(_, o)| o.clone()).collect();
         for i in 0..tx.input.len() {
             let sighash = SighashCache::new(&tx)
-                .taproot_key_spend_signature_hash(i, &Prevouts::All(&prevouts), TapSighashType::Default)
+                .taproot_key_spend_signature_hash(
+                    i,
+                    &Prevouts::All(&prevouts),
+                    TapSighashType::Default,
+                )
                 .expect("sighash");
-            let signature = self
-                .secp
-                .sign_schnorr_no_aux_rand(&Message::from_digest(sighash.to_byte_array()), &self.tweaked);
+            let signature = self.secp.sign_schnorr_no_aux_rand(
+                &Message::from_digest(sighash.to_byte_array()),
+                &self.tweaked,
+            );
             tx.input[i].witness = Witness::p2tr_key_spend(&taproot::Signature {
                 signature,
                 sighash_type: TapSighashType::Default,
@@ -97,7 +102,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let tx = key.spend(&[coinbase], outputs);
         devnet.send_transaction(&tx)?;
         let txid = tx.compute_txid();
-        coins.extend(tx.output.iter().enumerate().map(|(i, o)| (OutPoint::new(txid, i as u32), o.clone())));
+        coins.extend(
+            tx.output
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (OutPoint::new(txid, i as u32), o.clone())),
+        );
     }
     devnet.mine_blocks(1, &key.spk)?;
     coins.truncate(per_block);
@@ -143,7 +153,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(devnet);
 
     // getblock verbosity 2 over HTTP against the full block and an empty one.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let server = DevnetServer::start(DevnetConfig {
             data_dir: dir.path().to_owned(),
@@ -175,9 +188,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Calls `getblock hash 2` from `clients` connections for `duration`.
-async fn hammer(url: &str, cookie: &str, hash: &str, duration: Duration, clients: usize) -> (u64, u64, Duration) {
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(cookie));
-    let body = serde_json::json!({"jsonrpc": "1.0", "id": 1, "method": "getblock", "params": [hash, 2]}).to_string();
+async fn hammer(
+    url: &str,
+    cookie: &str,
+    hash: &str,
+    duration: Duration,
+    clients: usize,
+) -> (u64, u64, Duration) {
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(cookie)
+    );
+    let body =
+        serde_json::json!({"jsonrpc": "1.0", "id": 1, "method": "getblock", "params": [hash, 2]})
+            .to_string();
     let (calls, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let start = Instant::now();
     let tasks: Vec<_> = (0..clients)
@@ -187,10 +211,18 @@ async fn hammer(url: &str, cookie: &str, hash: &str, duration: Duration, clients
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 while start.elapsed() < duration {
-                    let Ok(response) = client.post(&url).header("Authorization", &auth).body(body.clone()).send().await else {
+                    let Ok(response) = client
+                        .post(&url)
+                        .header("Authorization", &auth)
+                        .body(body.clone())
+                        .send()
+                        .await
+                    else {
                         break;
                     };
-                    let Ok(body) = response.bytes().await else { break };
+                    let Ok(body) = response.bytes().await else {
+                        break;
+                    };
                     calls.fetch_add(1, Ordering::Relaxed);
                     bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                 }
@@ -200,5 +232,9 @@ async fn hammer(url: &str, cookie: &str, hash: &str, duration: Duration, clients
     for task in tasks {
         let _ = task.await;
     }
-    (calls.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed), start.elapsed())
+    (
+        calls.load(Ordering::Relaxed),
+        bytes.load(Ordering::Relaxed),
+        start.elapsed(),
+    )
 }

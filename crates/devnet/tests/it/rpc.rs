@@ -25,11 +25,20 @@ impl RpcNode {
 
     /// Starts a devnet in `dir`.
     pub async fn start_in(dir: tempfile::TempDir, initial_blocks: u32) -> Self {
+        Self::start_with(dir, initial_blocks, None).await
+    }
+
+    /// Starts a devnet in `dir` that also mines every `block_time`.
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        initial_blocks: u32,
+        block_time: Option<std::time::Duration>,
+    ) -> Self {
         let server = DevnetServer::start(DevnetConfig {
             data_dir: dir.path().join("bitcoin"),
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             rpc_user: Some(("alice".into(), "secret".into())),
-            block_time: None,
+            block_time,
             initial_blocks,
         })
         .await

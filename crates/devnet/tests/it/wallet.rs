@@ -192,3 +192,36 @@ async fn acknowledged_mempool_transactions_survive_a_restart() {
     expected.sort_unstable();
     assert_eq!(ids, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_mining_confirms_waiting_transactions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let node = RpcNode::start_with(dir, 101, Some(std::time::Duration::from_millis(100))).await;
+    let address = node.call("getnewaddress", json!([])).await.expect("addr");
+    let txid = node
+        .call("sendtoaddress", json!([address, 3]))
+        .await
+        .expect("send");
+    // Without anyone calling generate*, the miner confirms it.
+    let mut confirmations = 0;
+    for _ in 0..100 {
+        let tx = node
+            .call("getrawtransaction", json!([txid, 1]))
+            .await
+            .expect("tx");
+        confirmations = tx["confirmations"].as_u64().unwrap_or(0);
+        if confirmations >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(confirmations >= 2, "confirmations {confirmations}");
+    assert!(
+        node.call("getblockcount", json!([]))
+            .await
+            .expect("height")
+            .as_u64()
+            .expect("n")
+            >= 103
+    );
+}

@@ -785,6 +785,7 @@ impl Bench {
             fee_recipient: DEV_FEE_RECIPIENT,
             sync_writes: !self.args.no_fsync,
             pool: Default::default(),
+            l1: None,
         })
         .await?;
         Ok((node, dir))

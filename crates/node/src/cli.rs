@@ -7,8 +7,10 @@ use std::time::Duration;
 use alloy_primitives::{Address, address};
 use clap::{Args, Parser, Subcommand};
 
-use crate::LaunchConfig;
+use anyhow::Context as _;
+
 use crate::dev::{banner, dev_accounts, dev_spec};
+use crate::{L1Config, LaunchConfig};
 
 /// Where fees go on a dev chain unless told otherwise (not a dev account, so
 /// dev balances change only by what their own transactions cost).
@@ -35,8 +37,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run everything locally in one process, with funded dev accounts.
+    /// Run everything locally in one process: the embedded Bitcoin devnet and the L2 chain
+    /// on it, with funded dev accounts.
     Dev(DevArgs),
+    /// Run the L2 node against an external `bitcoind`.
+    Node(NodeArgs),
     /// Measure sustained throughput and latency against an in-process node.
     Bench(crate::bench::BenchArgs),
 }
@@ -63,8 +68,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * scale))
 }
 
+/// The L2 chain's options, shared by `cairn dev` and `cairn node`.
 #[derive(Debug, Clone, Args)]
-pub struct DevArgs {
+pub struct L2Args {
     /// Where chain data lives (kept across restarts).
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -83,9 +89,6 @@ pub struct DevArgs {
     /// EIP-155 chain id.
     #[arg(long, default_value_t = 31337)]
     pub chain_id: u64,
-    /// RPC port of the embedded Bitcoin devnet (bitcoind's regtest default).
-    #[arg(long, default_value_t = 18443)]
-    pub l1_rpc_port: u16,
     /// How many dev accounts to fund and print.
     #[arg(long, default_value_t = 10)]
     pub accounts: u32,
@@ -104,24 +107,25 @@ pub struct DevArgs {
     pub no_fsync: bool,
 }
 
-impl DevArgs {
-    pub fn data_dir(&self) -> PathBuf {
+impl L2Args {
+    /// The data dir, defaulting to `<local data dir>/cairn/<name>`.
+    pub fn data_dir_or(&self, name: &str) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(|| {
             dirs::data_local_dir()
                 .unwrap_or_else(|| PathBuf::from("."))
                 .join("cairn")
-                .join("dev")
+                .join(name)
         })
     }
 
-    /// The node configuration and the banner to print.
-    pub fn to_launch(&self) -> anyhow::Result<(LaunchConfig, String)> {
+    /// The node configuration (without L1) and the accounts banner.
+    pub fn to_launch(&self, data_dir: PathBuf) -> anyhow::Result<(LaunchConfig, String)> {
         let accounts = dev_accounts(self.accounts)?;
         let mut spec = dev_spec(self.chain_id, &accounts, self.balance);
         spec.block_gas_limit = self.gas_limit;
         spec.validate()?;
         let config = LaunchConfig {
-            data_dir: self.data_dir(),
+            data_dir,
             spec,
             http_addr: SocketAddr::new(self.http_addr, self.http_port),
             block_time: self.block_time,
@@ -129,24 +133,189 @@ impl DevArgs {
             fee_recipient: self.fee_recipient,
             sync_writes: !self.no_fsync,
             pool: Default::default(),
+            l1: None,
         };
         Ok((config, banner(&accounts, self.balance, self.chain_id)))
     }
 }
 
-/// `cairn dev`: run until Ctrl-C.
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub l2: L2Args,
+    /// RPC port of the embedded Bitcoin devnet (bitcoind's regtest default).
+    #[arg(long, default_value_t = 18443)]
+    pub l1_rpc_port: u16,
+    /// The devnet mines a block this often (`0` or `off`: only on demand, through
+    /// `generatetoaddress`/`generateblock`).
+    #[arg(long, default_value = "10s", value_parser = parse_optional_duration)]
+    pub l1_block_time: OptionalDuration,
+    /// Also accept this RPC user on the devnet (besides `<data-dir>/bitcoin/.cookie`).
+    #[arg(long, requires = "l1_rpc_password")]
+    pub l1_rpc_user: Option<String>,
+    /// The password of `--l1-rpc-user`.
+    #[arg(long, requires = "l1_rpc_user")]
+    pub l1_rpc_password: Option<String>,
+}
+
+/// A duration that may be switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalDuration(pub Option<Duration>);
+
+/// `parse_duration`, plus `0`/`off` for none.
+pub fn parse_optional_duration(s: &str) -> Result<OptionalDuration, String> {
+    match s.trim() {
+        "0" | "off" | "none" => Ok(OptionalDuration(None)),
+        other => parse_duration(other).map(|d| OptionalDuration(Some(d))),
+    }
+}
+
+/// `cairn node`'s options: the L2 chain plus the `bitcoind` it settles on.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub l2: L2Args,
+    /// bitcoind's JSON-RPC URL, e.g. `http://127.0.0.1:8332`.
+    #[arg(long)]
+    pub l1_rpc_url: String,
+    /// bitcoind's cookie file (e.g. `~/.bitcoin/regtest/.cookie`); re-read when bitcoind
+    /// restarts.
+    #[arg(long, conflicts_with_all = ["l1_rpc_user", "l1_rpc_password"])]
+    pub l1_rpc_cookie: Option<PathBuf>,
+    /// bitcoind's `-rpcuser` (with `--l1-rpc-password`), instead of the cookie.
+    #[arg(long, requires = "l1_rpc_password")]
+    pub l1_rpc_user: Option<String>,
+    /// bitcoind's `-rpcpassword`.
+    #[arg(long, env = "CAIRN_L1_RPC_PASSWORD", requires = "l1_rpc_user")]
+    pub l1_rpc_password: Option<String>,
+    /// The Bitcoin network this chain settles on: `regtest`, `signet`, `testnet`,
+    /// `testnet4` or `mainnet`. A bitcoind on another network is refused.
+    #[arg(long, default_value = "regtest", value_parser = parse_network)]
+    pub l1_network: bitcoin::Network,
+}
+
+/// Parses a Bitcoin network name as bitcoind's `-chain=` and rust-bitcoin spell them.
+pub fn parse_network(s: &str) -> Result<bitcoin::Network, String> {
+    use bitcoin::Network;
+    match s {
+        "main" | "mainnet" | "bitcoin" => Ok(Network::Bitcoin),
+        "test" | "testnet" | "testnet3" => Ok(Network::Testnet),
+        "testnet4" => Ok(Network::Testnet4),
+        "signet" => Ok(Network::Signet),
+        "regtest" => Ok(Network::Regtest),
+        other => Err(format!(
+            "unknown network '{other}' (regtest, signet, testnet, testnet4 or mainnet)"
+        )),
+    }
+}
+
+impl NodeArgs {
+    /// How to reach bitcoind.
+    pub fn l1_config(&self) -> anyhow::Result<L1Config> {
+        let auth = match (
+            &self.l1_rpc_cookie,
+            &self.l1_rpc_user,
+            &self.l1_rpc_password,
+        ) {
+            (Some(path), _, _) => cairn_l1::Auth::CookieFile(path.clone()),
+            (None, Some(user), Some(password)) => cairn_l1::Auth::UserPass {
+                user: user.clone(),
+                password: password.clone(),
+            },
+            _ => anyhow::bail!(
+                "bitcoind needs credentials: pass --l1-rpc-cookie PATH, or --l1-rpc-user and --l1-rpc-password"
+            ),
+        };
+        Ok(L1Config {
+            rpc: cairn_l1::Config::new(self.l1_rpc_url.clone(), auth),
+            network: self.l1_network,
+            poll_interval: Duration::from_secs(1),
+        })
+    }
+}
+
+/// `cairn dev`: the embedded Bitcoin devnet and the L2 node on it, until Ctrl-C.
 pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
-    let (config, banner) = args.to_launch()?;
-    let data_dir = config.data_dir.clone();
+    let data_dir = args.l2.data_dir_or("dev");
+    let devnet = cairn_devnet::DevnetServer::start(cairn_devnet::DevnetConfig {
+        data_dir: data_dir.join("bitcoin"),
+        rpc_addr: SocketAddr::new(args.l2.http_addr, args.l1_rpc_port),
+        rpc_user: args.l1_rpc_user.clone().zip(args.l1_rpc_password.clone()),
+        block_time: args.l1_block_time.0,
+        initial_blocks: 101,
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot start the Bitcoin devnet on port {}",
+            args.l1_rpc_port
+        )
+    })?;
+    let (mut config, banner) = args.l2.to_launch(data_dir.clone())?;
+    // The node reaches the devnet exactly as it reaches bitcoind: over RPC, with the cookie.
+    config.l1 = Some(L1Config {
+        rpc: cairn_l1::Config::new(
+            devnet.rpc_url(),
+            cairn_l1::Auth::CookieFile(devnet.cookie_path().to_owned()),
+        ),
+        network: bitcoin::Network::Regtest,
+        poll_interval: Duration::from_millis(500),
+    });
     let node = crate::launch(config).await?;
     println!("{banner}");
+    println!("{}", devnet_banner(&devnet, &args, node.l1.as_ref()).await);
     println!("Data dir:          {}", data_dir.display());
     println!("Listening on {} (HTTP and WebSocket)\n", node.rpc_addr);
-    tracing::warn!(
-        target: "cairn::node",
-        l1_rpc_port = args.l1_rpc_port,
-        "the embedded Bitcoin devnet is not part of this build yet; --l1-rpc-port is reserved for it"
-    );
+    tokio::signal::ctrl_c().await?;
+    tracing::info!(target: "cairn::node", "shutting down");
+    node.shutdown().await;
+    devnet.stop().await;
+    Ok(())
+}
+
+/// How to reach the devnet, printed at start.
+async fn devnet_banner(
+    devnet: &cairn_devnet::DevnetServer,
+    args: &DevArgs,
+    l1: Option<&crate::L1>,
+) -> String {
+    let (height, balance) = match l1 {
+        Some(l1) => (
+            l1.client().get_block_count().await.ok(),
+            l1.client().get_balance().await.ok(),
+        ),
+        None => (None, None),
+    };
+    let mining = match args.l1_block_time.0 {
+        Some(d) => format!("a block every {d:?}"),
+        None => "on demand only".to_owned(),
+    };
+    format!(
+        "\nBitcoin devnet (regtest)\n==================\n\nRPC:               {} (bitcoind's dialect)\nCookie:            {}\nHeight:            {}\nWallet balance:    {} (BIP86 taproot wallet \"cairn\")\nMining:            {mining}\nTry:               bitcoin-cli -regtest -rpcport={} -rpccookiefile={} getblockchaininfo\n",
+        devnet.rpc_url(),
+        devnet.cookie_path().display(),
+        height.map_or("?".to_owned(), |h| h.to_string()),
+        balance.map_or("?".to_owned(), |b| b.to_string()),
+        devnet.rpc_addr().port(),
+        devnet.cookie_path().display(),
+    )
+}
+
+/// `cairn node`: the L2 node settling on an external `bitcoind`, until Ctrl-C.
+pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let data_dir = args.l2.data_dir_or("node");
+    let (mut config, banner) = args.l2.to_launch(data_dir.clone())?;
+    config.l1 = Some(args.l1_config()?);
+    let node = crate::launch(config).await?;
+    println!("{banner}");
+    if let Some((height, hash)) = node.l1.as_ref().and_then(|l1| l1.status().tip) {
+        println!(
+            "Bitcoin:           {} ({}), tip {height} {hash}",
+            args.l1_rpc_url, args.l1_network
+        );
+    }
+    println!("Data dir:          {}", data_dir.display());
+    println!("Listening on {} (HTTP and WebSocket)\n", node.rpc_addr);
     tokio::signal::ctrl_c().await?;
     tracing::info!(target: "cairn::node", "shutting down");
     node.shutdown().await;

@@ -13,6 +13,8 @@ use cairn_sequencer::{Pool, PoolConfig, Producer, ProducerConfig};
 use cairn_storage::{Storage, StorageOptions};
 use jsonrpsee::server::ServerHandle;
 
+use crate::l1::{L1, L1Config};
+
 /// Everything needed to run a sequencer node.
 #[derive(Debug, Clone)]
 pub struct LaunchConfig {
@@ -25,6 +27,9 @@ pub struct LaunchConfig {
     /// fsync each block (off only for benchmarks that measure without it).
     pub sync_writes: bool,
     pub pool: PoolConfig,
+    /// The Bitcoin node to settle on (`None`: no L1, for tests and benchmarks of the L2
+    /// alone).
+    pub l1: Option<L1Config>,
 }
 
 /// A running node.
@@ -33,6 +38,8 @@ pub struct Node {
     pub storage: Arc<Storage>,
     pub pool: Arc<Pool>,
     pub producer: Arc<Producer>,
+    /// The connection to Bitcoin, if configured.
+    pub l1: Option<L1>,
     server: ServerHandle,
     producer_thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -47,6 +54,9 @@ impl Node {
 
     /// Stop block production (after the block in progress) and the RPC server.
     pub async fn shutdown(mut self) {
+        if let Some(l1) = &self.l1 {
+            l1.stop();
+        }
         self.producer.stop();
         if let Some(thread) = self.producer_thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -59,6 +69,12 @@ impl Node {
 /// Open storage, restore the mempool, start block production and the RPC.
 pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
     config.spec.validate()?;
+    // Bitcoin first: a node pointed at the wrong network or with bad credentials must not
+    // start at all.
+    let l1 = match &config.l1 {
+        Some(l1) => Some(L1::start(l1).await?),
+        None => None,
+    };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let db_path = config.data_dir.join("db");
@@ -118,6 +134,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         storage,
         pool,
         producer,
+        l1,
         server,
         producer_thread: Some(producer_thread),
     })

@@ -8,6 +8,8 @@
 pub mod bench;
 pub mod cli;
 pub mod dev;
+pub mod l1;
 mod launch;
 
+pub use l1::{L1, L1Config, L1Status};
 pub use launch::{LaunchConfig, Node, launch};

@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Dev(args) => cairn_node::cli::run_dev(args).await,
+        Command::Node(args) => cairn_node::cli::run_node(args).await,
         Command::Bench(args) => cairn_node::bench::run(args).await,
     }
 }

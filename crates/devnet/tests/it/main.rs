@@ -1,6 +1,7 @@
 //! Integration tests for the devnet chain core: maturity, double spends, RBF, CPFP,
 //! taproot key- and script-path spends checked by libbitcoinconsensus, reorgs and restart.
 
+mod client;
 mod golden;
 mod harness;
 mod mempool;

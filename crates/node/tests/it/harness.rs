@@ -36,6 +36,7 @@ pub fn config(dir: &Path, accounts: &[DevAccount]) -> LaunchConfig {
         fee_recipient: cairn_node::cli::DEV_FEE_RECIPIENT,
         sync_writes: false,
         pool: Default::default(),
+        l1: None,
     }
 }
 
@@ -217,4 +218,13 @@ pub async fn send_tx(
         .await
         .expect("accepted")
         .tx_hash()
+}
+
+/// A TCP port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }

@@ -4,5 +4,6 @@
 mod chain;
 mod errors;
 mod harness;
+mod l1;
 mod recovery;
 mod subscriptions;

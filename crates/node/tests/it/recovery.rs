@@ -10,14 +10,6 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 
 use crate::harness::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn spawn(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["dev", "--data-dir"])
@@ -27,6 +19,8 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
             &port.to_string(),
             "--block-time",
             "100ms",
+            "--l1-rpc-port",
+            &free_port().to_string(),
             "--log",
             "warn",
         ])

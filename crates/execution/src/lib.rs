@@ -11,12 +11,14 @@ mod call;
 mod db;
 mod env;
 pub mod fees;
+mod import;
 mod intrinsic;
 
 pub use builder::{BlockBuilder, BuiltBlock, SkippedTx, SystemTx, invalid_tx_message};
 pub use call::{CallError, CallOutcome, CallRequest, Caller, RPC_GAS_CAP};
 pub use db::StateDb;
 pub use env::{EVM_SPEC, tx_env};
+pub use import::{BlockInput, ImportError, execute_input};
 pub use intrinsic::intrinsic_gas;
 
 /// Errors from execution.

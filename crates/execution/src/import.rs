@@ -1,0 +1,236 @@
+//! Re-executing a block that someone else built: what derivation does with each L2 block
+//! a batch on Bitcoin carries. The inputs are exactly what a batch records (timestamp, fee
+//! recipient, system transactions, signed transactions in order); everything else (number,
+//! parent, gas limit, base fee, PREVRANDAO, roots) is derived, so two nodes that import the
+//! same inputs on the same parent state seal the same block hash. Unlike the sequencer,
+//! an importer may not skip anything: a transaction that does not apply makes the whole
+//! block invalid.
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256};
+use cairn_primitives::{Block, ChainSpec, RecoveredTx};
+use cairn_storage::Storage;
+
+use crate::ExecutionError;
+use crate::builder::{BlockBuilder, BuiltBlock, SkippedTx, SystemTx};
+
+/// The inputs of one L2 block, as a batch carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockInput {
+    /// The block's timestamp (never before its parent's).
+    pub timestamp: u64,
+    /// Its fee recipient.
+    pub beneficiary: Address,
+    /// System transactions, applied first in this order.
+    pub system: Vec<SystemTx>,
+    /// Signed transactions, in block order.
+    pub transactions: Vec<Arc<RecoveredTx>>,
+}
+
+impl BlockInput {
+    /// The inputs that would rebuild `block` (without its system transactions, which the
+    /// block does not record).
+    pub fn of(block: &Block) -> Self {
+        Self {
+            timestamp: block.header.timestamp,
+            beneficiary: block.header.beneficiary,
+            system: Vec::new(),
+            transactions: block.transactions.clone(),
+        }
+    }
+}
+
+/// Why an imported block is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The timestamp goes back in time.
+    #[error("block {number}: timestamp {timestamp} is before its parent's {parent}")]
+    TimestampBeforeParent {
+        /// The block's number.
+        number: u64,
+        /// Its timestamp.
+        timestamp: u64,
+        /// The parent's timestamp.
+        parent: u64,
+    },
+    /// A transaction does not apply to the state before it.
+    #[error("block {number}: transaction {index} ({hash}) is invalid: {reason}")]
+    InvalidTransaction {
+        /// The block's number.
+        number: u64,
+        /// Its position in the block.
+        index: usize,
+        /// Its hash.
+        hash: B256,
+        /// geth's wording of the reason.
+        reason: String,
+    },
+    /// The transactions need more gas than the block has.
+    #[error("block {number}: transaction {index} ({hash}) exceeds the block gas limit")]
+    GasLimitExceeded {
+        /// The block's number.
+        number: u64,
+        /// Its position in the block.
+        index: usize,
+        /// Its hash.
+        hash: B256,
+    },
+    /// Execution itself failed (storage, EVM internals).
+    #[error(transparent)]
+    Execution(#[from] ExecutionError),
+}
+
+/// Executes `input` on `parent` (the storage head) and seals the block; nothing is
+/// committed. Every transaction must apply, in order.
+pub fn execute_input(
+    storage: &Storage,
+    spec: &ChainSpec,
+    parent: &Block,
+    input: &BlockInput,
+) -> Result<BuiltBlock, ImportError> {
+    let number = parent.header.number + 1;
+    if input.timestamp < parent.header.timestamp {
+        return Err(ImportError::TimestampBeforeParent {
+            number,
+            timestamp: input.timestamp,
+            parent: parent.header.timestamp,
+        });
+    }
+    let mut builder = BlockBuilder::new(storage, spec, parent, input.timestamp, input.beneficiary);
+    for tx in &input.system {
+        builder.apply_system(tx);
+    }
+    for (index, tx) in input.transactions.iter().enumerate() {
+        match builder.push(tx.clone()) {
+            Ok(()) => {}
+            Err(SkippedTx::BlockFull) => {
+                return Err(ImportError::GasLimitExceeded {
+                    number,
+                    index,
+                    hash: tx.hash,
+                });
+            }
+            Err(SkippedTx::Invalid(reason)) => {
+                return Err(ImportError::InvalidTransaction {
+                    number,
+                    index,
+                    hash: tx.hash,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(builder.finish()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use alloy_consensus::{SignableTransaction as _, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718 as _;
+    use alloy_network::TxSignerSync as _;
+    use alloy_primitives::{TxKind, U256};
+    use alloy_signer_local::PrivateKeySigner;
+    use cairn_primitives::{GenesisAccount, decode_raw_transaction};
+    use cairn_storage::StorageOptions;
+
+    use super::*;
+
+    fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address) -> Arc<RecoveredTx> {
+        let mut tx = TxEip1559 {
+            chain_id: 7,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 1_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(to),
+            value: U256::from(1_000_000u64),
+            input: Default::default(),
+            access_list: Default::default(),
+        };
+        let sig = signer.sign_transaction_sync(&mut tx).expect("sign");
+        let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
+        Arc::new(decode_raw_transaction(&raw).expect("decode"))
+    }
+
+    fn node(dir: &std::path::Path, spec: &ChainSpec) -> Storage {
+        Storage::open(dir, spec, StorageOptions::default()).expect("open")
+    }
+
+    #[test]
+    fn importing_a_sealed_block_reproduces_it_exactly() {
+        let signer = PrivateKeySigner::random();
+        let alloc = BTreeMap::from([(
+            signer.address(),
+            GenesisAccount {
+                balance: U256::from(10u128.pow(20)),
+                code: None,
+            },
+        )]);
+        let spec = ChainSpec::dev(7, alloc);
+        let (a, b) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let (sequencer, follower) = (node(a.path(), &spec), node(b.path(), &spec));
+        let to = Address::repeat_byte(0x42);
+        let mint = SystemTx::Mint {
+            to,
+            amount: U256::from(5u64),
+        };
+        // The sequencer builds two blocks; the follower imports their inputs.
+        for round in 0..2u64 {
+            let head = sequencer.head().block;
+            let mut builder =
+                BlockBuilder::new(&sequencer, &spec, &head, 1_000 + round, Address::ZERO);
+            builder.apply_system(&mint);
+            for nonce in 0..3 {
+                builder
+                    .push(transfer(&signer, round * 3 + nonce, to))
+                    .expect("applies");
+            }
+            let built = builder.finish().expect("seal");
+            let block = built.block.clone();
+            sequencer
+                .commit(built.block, built.receipts, built.changes)
+                .expect("commit");
+
+            let mut input = BlockInput::of(&block);
+            input.system = vec![mint.clone()];
+            let parent = follower.head().block;
+            let imported = execute_input(&follower, &spec, &parent, &input).expect("valid");
+            assert_eq!(imported.block.hash, block.hash);
+            assert_eq!(imported.block.header.state_root, block.header.state_root);
+            follower
+                .commit(imported.block, imported.receipts, imported.changes)
+                .expect("commit");
+        }
+        assert_eq!(follower.head().block.hash, sequencer.head().block.hash);
+
+        // A replayed nonce makes the block invalid instead of being skipped.
+        let parent = follower.head().block;
+        let bad = BlockInput {
+            timestamp: 2_000,
+            beneficiary: Address::ZERO,
+            system: Vec::new(),
+            transactions: vec![transfer(&signer, 6, to), transfer(&signer, 0, to)],
+        };
+        let err = execute_input(&follower, &spec, &parent, &bad).expect_err("invalid");
+        assert!(
+            matches!(err, ImportError::InvalidTransaction { index: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("nonce too low"), "{err}");
+        // Time may not go backwards.
+        let early = BlockInput {
+            timestamp: 1,
+            ..bad
+        };
+        assert!(matches!(
+            execute_input(&follower, &spec, &parent, &early),
+            Err(ImportError::TimestampBeforeParent { .. })
+        ));
+    }
+}

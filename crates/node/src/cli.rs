@@ -42,6 +42,8 @@ pub enum Command {
     Dev(DevArgs),
     /// Run the L2 node against an external `bitcoind`.
     Node(NodeArgs),
+    /// Create a new network on a `bitcoind`: `rollup.json` and the sequencer key.
+    Init(InitArgs),
     /// Measure sustained throughput and latency against an in-process node.
     Bench(crate::bench::BenchArgs),
 }
@@ -170,11 +172,9 @@ pub fn parse_optional_duration(s: &str) -> Result<OptionalDuration, String> {
     }
 }
 
-/// `cairn node`'s options: the L2 chain plus the `bitcoind` it settles on.
+/// How to reach a `bitcoind` (shared by `cairn node` and `cairn init`).
 #[derive(Debug, Clone, Args)]
-pub struct NodeArgs {
-    #[command(flatten)]
-    pub l2: L2Args,
+pub struct L1RpcArgs {
     /// bitcoind's JSON-RPC URL, e.g. `http://127.0.0.1:8332`.
     #[arg(long)]
     pub l1_rpc_url: String,
@@ -188,28 +188,13 @@ pub struct NodeArgs {
     /// bitcoind's `-rpcpassword`.
     #[arg(long, env = "CAIRN_L1_RPC_PASSWORD", requires = "l1_rpc_user")]
     pub l1_rpc_password: Option<String>,
-    /// The Bitcoin network this chain settles on: `regtest`, `signet`, `testnet`,
-    /// `testnet4` or `mainnet`. A bitcoind on another network is refused.
+    /// The Bitcoin network: `regtest`, `signet`, `testnet`, `testnet4` or `mainnet`. A
+    /// bitcoind on another network is refused.
     #[arg(long, default_value = "regtest", value_parser = parse_network)]
     pub l1_network: bitcoin::Network,
 }
 
-/// Parses a Bitcoin network name as bitcoind's `-chain=` and rust-bitcoin spell them.
-pub fn parse_network(s: &str) -> Result<bitcoin::Network, String> {
-    use bitcoin::Network;
-    match s {
-        "main" | "mainnet" | "bitcoin" => Ok(Network::Bitcoin),
-        "test" | "testnet" | "testnet3" => Ok(Network::Testnet),
-        "testnet4" => Ok(Network::Testnet4),
-        "signet" => Ok(Network::Signet),
-        "regtest" => Ok(Network::Regtest),
-        other => Err(format!(
-            "unknown network '{other}' (regtest, signet, testnet, testnet4 or mainnet)"
-        )),
-    }
-}
-
-impl NodeArgs {
+impl L1RpcArgs {
     /// How to reach bitcoind.
     pub fn l1_config(&self) -> anyhow::Result<L1Config> {
         let auth = match (
@@ -234,6 +219,50 @@ impl NodeArgs {
     }
 }
 
+/// `cairn node`'s options: the L2 chain plus the `bitcoind` it settles on.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub l2: L2Args,
+    #[command(flatten)]
+    pub l1: L1RpcArgs,
+}
+
+/// `cairn init`'s options: a new network on a given `bitcoind`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub l1: L1RpcArgs,
+    /// Where to write `rollup.json` and `sequencer.key`.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// EIP-155 chain id of the new network.
+    #[arg(long)]
+    pub chain_id: u64,
+    /// Block gas limit.
+    #[arg(long, default_value_t = cairn_primitives::DEFAULT_BLOCK_GAS_LIMIT)]
+    pub gas_limit: u64,
+    /// Bitcoin confirmations that make a batch final (default: 6 on mainnet, 3 on test
+    /// networks, 2 on regtest).
+    #[arg(long)]
+    pub finality_depth: Option<u32>,
+}
+
+/// Parses a Bitcoin network name as bitcoind's `-chain=` and rust-bitcoin spell them.
+pub fn parse_network(s: &str) -> Result<bitcoin::Network, String> {
+    use bitcoin::Network;
+    match s {
+        "main" | "mainnet" | "bitcoin" => Ok(Network::Bitcoin),
+        "test" | "testnet" | "testnet3" => Ok(Network::Testnet),
+        "testnet4" => Ok(Network::Testnet4),
+        "signet" => Ok(Network::Signet),
+        "regtest" => Ok(Network::Regtest),
+        other => Err(format!(
+            "unknown network '{other}' (regtest, signet, testnet, testnet4 or mainnet)"
+        )),
+    }
+}
+
 /// `cairn dev`: the embedded Bitcoin devnet and the L2 node on it, until Ctrl-C.
 pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let data_dir = args.l2.data_dir_or("dev");
@@ -253,16 +282,28 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     })?;
     let (mut config, banner) = args.l2.to_launch(data_dir.clone())?;
     // The node reaches the devnet exactly as it reaches bitcoind: over RPC, with the cookie.
-    config.l1 = Some(L1Config {
+    let l1 = L1Config {
         rpc: cairn_l1::Config::new(
             devnet.rpc_url(),
             cairn_l1::Auth::CookieFile(devnet.cookie_path().to_owned()),
         ),
         network: bitcoin::Network::Regtest,
         poll_interval: Duration::from_millis(500),
-    });
+    };
+    // The network's identity: rollup.json and the sequencer key, made on first start.
+    let client = cairn_l1::Client::connect(&l1.rpc, l1.network).await?;
+    let depth = cairn_primitives::L1Network::Regtest.default_finality_depth();
+    let (rollup, _sequencer) =
+        crate::rollup::dev_network(&data_dir, &config.spec, &client, depth).await?;
+    config.l1 = Some(l1);
     let node = crate::launch(config).await?;
     println!("{banner}");
+    println!(
+        "Network config:    {} (sequencer {}, L1 start height {})",
+        data_dir.join(crate::rollup::ROLLUP_FILE).display(),
+        rollup.sequencer_key,
+        rollup.l1.height
+    );
     println!("{}", devnet_banner(&devnet, &args, node.l1.as_ref()).await);
     println!("Data dir:          {}", data_dir.display());
     println!("Listening on {} (HTTP and WebSocket)\n", node.rpc_addr);
@@ -305,13 +346,13 @@ async fn devnet_banner(
 pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let data_dir = args.l2.data_dir_or("node");
     let (mut config, banner) = args.l2.to_launch(data_dir.clone())?;
-    config.l1 = Some(args.l1_config()?);
+    config.l1 = Some(args.l1.l1_config()?);
     let node = crate::launch(config).await?;
     println!("{banner}");
     if let Some((height, hash)) = node.l1.as_ref().and_then(|l1| l1.status().tip) {
         println!(
             "Bitcoin:           {} ({}), tip {height} {hash}",
-            args.l1_rpc_url, args.l1_network
+            args.l1.l1_rpc_url, args.l1.l1_network
         );
     }
     println!("Data dir:          {}", data_dir.display());

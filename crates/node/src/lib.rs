@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dev;
 pub mod l1;
 mod launch;
+pub mod rollup;
 
 pub use l1::{L1, L1Config, L1Status};
 pub use launch::{LaunchConfig, Node, launch};

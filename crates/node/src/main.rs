@@ -14,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => cairn_node::cli::run_dev(args).await,
         Command::Node(args) => cairn_node::cli::run_node(args).await,
+        Command::Init(args) => cairn_node::rollup::run_init(args).await,
         Command::Bench(args) => cairn_node::bench::run(args).await,
     }
 }

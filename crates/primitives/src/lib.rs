@@ -8,6 +8,7 @@
 mod block;
 mod config;
 mod receipt;
+pub mod rollup;
 pub mod units;
 
 pub use block::{
@@ -18,6 +19,7 @@ pub use config::{
     ChainSpec, ConfigError, DEFAULT_BASE_FEE_FLOOR, DEFAULT_BLOCK_GAS_LIMIT, GenesisAccount,
 };
 pub use receipt::{Receipt, ReceiptDecodeError};
+pub use rollup::{L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig};
 
 /// Re-exported so downstream crates name one version of each.
 pub use alloy_consensus::{Header, TxEnvelope};

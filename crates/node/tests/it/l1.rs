@@ -171,7 +171,80 @@ async fn cairn_dev_serves_its_devnet_over_bitcoind_rpc() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // It wrote the network's config beside its data, naming the devnet as L1.
+    let rollup = cairn_node::rollup::load(&dir.path().join("rollup.json")).expect("rollup.json");
     let _ = child.kill();
     let _ = child.wait();
     assert!(height >= first + 2, "{first} -> {height}");
+    assert_eq!(rollup.l1.network, cairn_primitives::L1Network::Regtest);
+    assert!(rollup.l1.height >= 101);
+    assert_eq!(rollup.chain.chain_id, 31337);
+    let key =
+        cairn_node::rollup::load_sequencer_key(&dir.path().join("sequencer.key")).expect("key");
+    assert_eq!(
+        rollup.sequencer_key,
+        cairn_node::rollup::public_key_hex(&key)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_creates_a_network_at_the_l1_tip_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let devnet = devnet(dir.path()).await;
+    let args = cairn_node::cli::InitArgs {
+        l1: cairn_node::cli::L1RpcArgs {
+            l1_rpc_url: devnet.rpc_url(),
+            l1_rpc_cookie: Some(devnet.cookie_path().to_owned()),
+            l1_rpc_user: None,
+            l1_rpc_password: None,
+            l1_network: Network::Regtest,
+        },
+        out: dir.path().join("net"),
+        chain_id: 4242,
+        gas_limit: 30_000_000,
+        finality_depth: None,
+    };
+    let (config_path, key_path) = cairn_node::rollup::init(&args).await.expect("init");
+    let config = cairn_node::rollup::load(&config_path).expect("valid config");
+    let tip = {
+        let state = devnet.state();
+        let s = state.lock();
+        (
+            s.devnet.chain().height(),
+            s.devnet.chain().tip().to_string(),
+        )
+    };
+    assert_eq!((config.l1.height, config.l1.hash.clone()), tip);
+    assert_eq!(config.finality_depth, 2);
+    assert_eq!(
+        (config.chain.chain_id, config.chain.block_gas_limit),
+        (4242, 30_000_000)
+    );
+    assert!(
+        config.chain.alloc.is_empty(),
+        "a real network has no genesis allocation"
+    );
+    let key = cairn_node::rollup::load_sequencer_key(&key_path).expect("key");
+    assert_eq!(
+        config.sequencer_key,
+        cairn_node::rollup::public_key_hex(&key)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_path)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A network is created once.
+    let err = cairn_node::rollup::init(&args).await.expect_err("exists");
+    assert!(err.to_string().contains("already exists"), "{err}");
+    // Against the wrong network it refuses before writing anything.
+    let mut mainnet = args.clone();
+    mainnet.l1.l1_network = Network::Bitcoin;
+    mainnet.out = dir.path().join("main");
+    assert!(cairn_node::rollup::init(&mainnet).await.is_err());
+    assert!(!dir.path().join("main").exists());
 }

@@ -1,0 +1,194 @@
+//! A network's identity on disk: `rollup.json` (see [`RollupConfig`]) and the sequencer's
+//! key file. `cairn init` creates both for a new network on a `bitcoind`; `cairn dev`
+//! creates them in its data dir on first start and checks them on every start after.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
+use cairn_primitives::{ChainSpec, L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig};
+
+use crate::cli::InitArgs;
+
+/// The config file's name.
+pub const ROLLUP_FILE: &str = "rollup.json";
+/// The sequencer key file's name.
+pub const SEQUENCER_KEY_FILE: &str = "sequencer.key";
+
+/// The rollup config's name for a rust-bitcoin network.
+pub fn l1_network(network: bitcoin::Network) -> L1Network {
+    match network {
+        bitcoin::Network::Bitcoin => L1Network::Main,
+        bitcoin::Network::Testnet => L1Network::Test,
+        bitcoin::Network::Testnet4 => L1Network::Testnet4,
+        bitcoin::Network::Signet => L1Network::Signet,
+        _ => L1Network::Regtest,
+    }
+}
+
+/// Writes a new random sequencer key (hex secret, owner-only) and returns it.
+pub fn create_sequencer_key(path: &Path) -> anyhow::Result<Keypair> {
+    let secp = Secp256k1::new();
+    let secret = SecretKey::from_slice(&rand::random::<[u8; 32]>())
+        .context("the random generator produced an invalid key")?;
+    let keypair = Keypair::from_secret_key(&secp, &secret);
+    write_private(path, &format!("{}\n", hex::encode(secret.secret_bytes())))?;
+    Ok(keypair)
+}
+
+/// Reads a sequencer key file.
+pub fn load_sequencer_key(path: &Path) -> anyhow::Result<Keypair> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the sequencer key {}", path.display()))?;
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .filter(|b| b.len() == 32)
+        .with_context(|| format!("{} does not hold a 32-byte hex secret key", path.display()))?;
+    let secret = SecretKey::from_slice(&bytes)
+        .with_context(|| format!("{} holds an invalid secp256k1 key", path.display()))?;
+    Ok(Keypair::from_secret_key(&Secp256k1::new(), &secret))
+}
+
+/// The x-only public key of `keypair` in hex, as `rollup.json` names the sequencer.
+pub fn public_key_hex(keypair: &Keypair) -> String {
+    keypair.x_only_public_key().0.to_string()
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Reads and validates a `rollup.json`.
+pub fn load(path: &Path) -> anyhow::Result<RollupConfig> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    RollupConfig::from_json(&bytes)
+        .with_context(|| format!("{} is not a valid rollup config", path.display()))
+}
+
+/// `cairn dev`'s network: created in `dir` on first start (key, config with the devnet's
+/// tip as the start height), then loaded and checked against `spec` on every start.
+pub async fn dev_network(
+    dir: &Path,
+    spec: &ChainSpec,
+    l1: &cairn_l1::Client,
+    finality_depth: u32,
+) -> anyhow::Result<(RollupConfig, Keypair)> {
+    let (config_path, key_path) = (dir.join(ROLLUP_FILE), dir.join(SEQUENCER_KEY_FILE));
+    if config_path.exists() {
+        let config = load(&config_path)?;
+        let keypair = load_sequencer_key(&key_path)?;
+        anyhow::ensure!(
+            config.chain == *spec,
+            "{} describes another chain than this command line (chain id {} vs {}): use another --data-dir",
+            config_path.display(),
+            config.chain.chain_id,
+            spec.chain_id
+        );
+        anyhow::ensure!(
+            config.sequencer_key == public_key_hex(&keypair),
+            "{} does not belong to the sequencer key in {}",
+            config_path.display(),
+            key_path.display()
+        );
+        return Ok((config, keypair));
+    }
+    std::fs::create_dir_all(dir)?;
+    let keypair = create_sequencer_key(&key_path)?;
+    let config = new_config(spec.clone(), &keypair, l1, finality_depth).await?;
+    write_config(&config_path, &config)?;
+    Ok((config, keypair))
+}
+
+/// A new network starting at `l1`'s current tip.
+async fn new_config(
+    chain: ChainSpec,
+    keypair: &Keypair,
+    l1: &cairn_l1::Client,
+    finality_depth: u32,
+) -> anyhow::Result<RollupConfig> {
+    let info = l1.get_blockchain_info().await?;
+    let config = RollupConfig {
+        version: ROLLUP_CONFIG_VERSION,
+        chain,
+        sequencer_key: public_key_hex(keypair),
+        l1: L1Start {
+            network: l1_network(l1.network()),
+            height: info.blocks,
+            hash: info.best_block_hash.to_string(),
+        },
+        finality_depth,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn write_config(path: &Path, config: &RollupConfig) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, config.to_json())?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// `cairn init`: a new network on the given `bitcoind`, starting at its tip.
+pub async fn run_init(args: InitArgs) -> anyhow::Result<()> {
+    let (config_path, key_path) = init(&args).await?;
+    let config = load(&config_path)?;
+    println!(
+        "Created a new Cairn network on Bitcoin {}:",
+        config.l1.network.as_str()
+    );
+    println!("  config:          {}", config_path.display());
+    println!(
+        "  sequencer key:   {} (keep it secret; back it up)",
+        key_path.display()
+    );
+    println!("  sequencer:       {}", config.sequencer_key);
+    println!("  chain id:        {}", config.chain.chain_id);
+    println!(
+        "  L1 start height: {} ({})",
+        config.l1.height, config.l1.hash
+    );
+    println!("  finality depth:  {} confirmations", config.finality_depth);
+    Ok(())
+}
+
+/// Creates `rollup.json` and `sequencer.key` in `args.out`; refuses to overwrite either.
+pub async fn init(args: &InitArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let l1 = args.l1.l1_config()?;
+    let client = cairn_l1::Client::connect(&l1.rpc, l1.network)
+        .await
+        .with_context(|| format!("cannot use the Bitcoin node at {}", l1.rpc.url))?;
+    std::fs::create_dir_all(&args.out)?;
+    let (config_path, key_path) = (
+        args.out.join(ROLLUP_FILE),
+        args.out.join(SEQUENCER_KEY_FILE),
+    );
+    anyhow::ensure!(
+        !config_path.exists(),
+        "{} already exists: a network is created once",
+        config_path.display()
+    );
+    let mut chain = ChainSpec::dev(args.chain_id, Default::default());
+    chain.block_gas_limit = args.gas_limit;
+    chain.validate()?;
+    let depth = args
+        .finality_depth
+        .unwrap_or_else(|| l1_network(l1.network).default_finality_depth());
+    let keypair = create_sequencer_key(&key_path)?;
+    let config = new_config(chain, &keypair, &client, depth).await?;
+    write_config(&config_path, &config)?;
+    Ok((config_path, key_path))
+}

@@ -1,0 +1,173 @@
+//! `rollup.json`: everything a node needs, besides a Bitcoin node, to derive one Cairn
+//! network's state — the L2 chain parameters and genesis, the sequencer's public key, the
+//! Bitcoin network and the height from which batches are scanned, and the finality depth.
+//! `cairn init` writes it for a new network; `cairn dev` writes one into its data dir so
+//! that followers can be started beside it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ChainSpec, ConfigError};
+
+/// The current `rollup.json` format.
+pub const ROLLUP_CONFIG_VERSION: u32 = 1;
+
+/// The Bitcoin networks a Cairn network can settle on, spelled as bitcoind's `chain`
+/// field in `getblockchaininfo` spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum L1Network {
+    /// Bitcoin mainnet (`main`).
+    Main,
+    /// Testnet3 (`test`).
+    Test,
+    /// Testnet4.
+    Testnet4,
+    /// Signet.
+    Signet,
+    /// Regtest (and the devnet).
+    Regtest,
+}
+
+impl L1Network {
+    /// bitcoind's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Main => "main",
+            Self::Test => "test",
+            Self::Testnet4 => "testnet4",
+            Self::Signet => "signet",
+            Self::Regtest => "regtest",
+        }
+    }
+
+    /// Confirmations that make a batch `finalized` unless configured otherwise: 6 on
+    /// mainnet, fewer where blocks are cheap.
+    pub fn default_finality_depth(self) -> u32 {
+        match self {
+            Self::Main => 6,
+            Self::Test | Self::Testnet4 | Self::Signet => 3,
+            Self::Regtest => 2,
+        }
+    }
+}
+
+/// Where on Bitcoin a network starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct L1Start {
+    /// The Bitcoin network.
+    pub network: L1Network,
+    /// The first L1 height scanned for batches (the tip when the network was created).
+    pub height: u32,
+    /// The hash of the block at that height, so a node pointed at another chain notices.
+    pub hash: String,
+}
+
+/// One Cairn network's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollupConfig {
+    /// Format version ([`ROLLUP_CONFIG_VERSION`]).
+    pub version: u32,
+    /// The L2 chain: id, gas limit, base fee floor, genesis allocations.
+    pub chain: ChainSpec,
+    /// The sequencer's BIP340 x-only public key (64 hex characters): only batches it
+    /// signed are derived.
+    pub sequencer_key: String,
+    /// The Bitcoin network and start height.
+    pub l1: L1Start,
+    /// Bitcoin confirmations of a batch after which its L2 blocks are `finalized`.
+    pub finality_depth: u32,
+}
+
+impl RollupConfig {
+    /// Checks what can be checked without Bitcoin.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.version != ROLLUP_CONFIG_VERSION {
+            return Err(ConfigError::Invalid(format!(
+                "rollup config version {} is not supported (expected {ROLLUP_CONFIG_VERSION})",
+                self.version
+            )));
+        }
+        self.chain.validate()?;
+        let key_ok = self.sequencer_key.len() == 64
+            && self.sequencer_key.bytes().all(|b| b.is_ascii_hexdigit());
+        if !key_ok {
+            return Err(ConfigError::Invalid(
+                "sequencerKey must be a 32-byte x-only public key in hex (64 characters)".into(),
+            ));
+        }
+        let hash_ok =
+            self.l1.hash.len() == 64 && self.l1.hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hash_ok {
+            return Err(ConfigError::Invalid(
+                "l1.hash must be a block hash in hex (64 characters)".into(),
+            ));
+        }
+        if self.finality_depth == 0 {
+            return Err(ConfigError::Invalid(
+                "finalityDepth must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses and validates `rollup.json`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let config: Self = serde_json::from_slice(bytes)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Pretty JSON, as written to disk.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn sample() -> RollupConfig {
+        RollupConfig {
+            version: ROLLUP_CONFIG_VERSION,
+            chain: ChainSpec::dev(31337, BTreeMap::new()),
+            sequencer_key: "11".repeat(32),
+            l1: L1Start {
+                network: L1Network::Regtest,
+                height: 101,
+                hash: "22".repeat(32),
+            },
+            finality_depth: 2,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_refuses_bad_configs() {
+        let config = sample();
+        let json = config.to_json();
+        assert_eq!(RollupConfig::from_json(&json).expect("parses"), config);
+        let text = String::from_utf8(json).expect("utf8");
+        assert!(text.contains("\"network\": \"regtest\""), "{text}");
+
+        let bad = RollupConfig {
+            sequencer_key: "xyz".into(),
+            ..sample()
+        };
+        let err = RollupConfig::from_json(&bad.to_json()).expect_err("bad key");
+        assert!(err.to_string().contains("sequencerKey"), "{err}");
+        let bad = RollupConfig {
+            finality_depth: 0,
+            ..sample()
+        };
+        assert!(RollupConfig::from_json(&bad.to_json()).is_err());
+        // Unknown fields are typos, not extensions.
+        let typo = text.replace("finalityDepth", "finalityDeph");
+        assert!(RollupConfig::from_json(typo.as_bytes()).is_err());
+    }
+}

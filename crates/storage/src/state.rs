@@ -110,6 +110,42 @@ impl FlatState {
             .unwrap_or(head)
     }
 
+    /// The changes that take the state back to what it was after block `target`, merged
+    /// from the kept change sets of the blocks after it (the earliest overwritten value of
+    /// each key wins); `None` if some of those change sets are no longer kept.
+    pub(crate) fn revert_changes(&self, target: u64, head: u64) -> Option<StateChanges> {
+        let sets = self.changes_after(target, head)?;
+        let mut accounts: FastMap<Address, Option<Account>> = FastMap::default();
+        let mut storage: FastMap<(Address, U256), U256> = FastMap::default();
+        for set in &sets {
+            for (address, previous) in &set.accounts {
+                accounts.entry(*address).or_insert(*previous);
+            }
+            // A wipe saw the slots before the block touched them: it comes first.
+            for (address, slots) in &set.wiped {
+                for (slot, value) in slots {
+                    storage.entry((*address, *slot)).or_insert(*value);
+                }
+            }
+            for (key, previous) in &set.storage {
+                storage.entry(*key).or_insert(*previous);
+            }
+        }
+        Some(StateChanges {
+            accounts: accounts.into_iter().collect(),
+            storage: storage
+                .into_iter()
+                .map(|((address, slot), value)| (address, slot, value))
+                .collect(),
+            codes: Vec::new(),
+        })
+    }
+
+    /// Drops the change sets of blocks after `target` (after an unwind).
+    pub(crate) fn forget_after(&mut self, target: u64) {
+        self.history.retain(|(n, _)| *n <= target);
+    }
+
     /// Apply a block's changes and remember what they overwrote.
     pub(crate) fn apply(&mut self, number: u64, changes: &StateChanges, keep: usize) {
         let mut set = ChangeSet::default();

@@ -215,35 +215,7 @@ impl Storage {
             location[8..].copy_from_slice(&(index as u32).to_be_bytes());
             batch.insert(&t.txs, tx.hash.as_slice(), location);
         }
-        for (hash, code) in &changes.codes {
-            batch.insert(&t.code, hash.as_slice(), code.as_ref());
-        }
-        {
-            let state = self.state.read();
-            for (address, info) in &changes.accounts {
-                match info {
-                    Some(account) => {
-                        batch.insert(&t.accounts, address.as_slice(), encode_account(account))
-                    }
-                    None => {
-                        batch.remove(&t.accounts, address.as_slice());
-                        if let Some(slots) = state.storage.get(address) {
-                            for slot in slots.keys() {
-                                batch.remove(&t.storage, storage_key(address, slot));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        for (address, slot, value) in &changes.storage {
-            let key = storage_key(address, slot);
-            if value.is_zero() {
-                batch.remove(&t.storage, key);
-            } else {
-                batch.insert(&t.storage, key, value.to_be_bytes::<32>());
-            }
-        }
+        self.write_state(&mut batch, &changes);
         batch.insert(&t.meta, "head", number.to_be_bytes());
         batch.commit()?;
         if self.options.sync_writes {
@@ -263,6 +235,99 @@ impl Storage {
             recent.pop_front();
         }
         Ok(entry)
+    }
+
+    /// Writes a block's state changes into `batch` (the flat state must not have applied
+    /// them yet: deleted accounts' storage rows are found there).
+    fn write_state(&self, batch: &mut fjall::OwnedWriteBatch, changes: &StateChanges) {
+        let t = &self.tables;
+        for (hash, code) in &changes.codes {
+            batch.insert(&t.code, hash.as_slice(), code.as_ref());
+        }
+        let state = self.state.read();
+        for (address, info) in &changes.accounts {
+            match info {
+                Some(account) => {
+                    batch.insert(&t.accounts, address.as_slice(), encode_account(account))
+                }
+                None => {
+                    batch.remove(&t.accounts, address.as_slice());
+                    if let Some(slots) = state.storage.get(address) {
+                        for slot in slots.keys() {
+                            batch.remove(&t.storage, storage_key(address, slot));
+                        }
+                    }
+                }
+            }
+        }
+        for (address, slot, value) in &changes.storage {
+            let key = storage_key(address, slot);
+            if value.is_zero() {
+                batch.remove(&t.storage, key);
+            } else {
+                batch.insert(&t.storage, key, value.to_be_bytes::<32>());
+            }
+        }
+    }
+
+    /// Rolls the chain back so that block `target` is the head again: the state is
+    /// restored from the kept change sets (the last `history_blocks` blocks), checked
+    /// against `target`'s state root, and the later blocks, receipts and transaction
+    /// index entries are deleted, all in one atomic write. Derivation uses it when a
+    /// Bitcoin reorg drops batches or a batch turns out invalid.
+    pub fn unwind_to(&self, target: u64) -> Result<()> {
+        let head = self.head_number();
+        if target >= head {
+            return Ok(());
+        }
+        let target_block = self
+            .block_by_number(target)?
+            .ok_or(StorageError::BlockNotFound(target))?;
+        let changes = self.state.read().revert_changes(target, head).ok_or(
+            StorageError::HistoryUnavailable {
+                requested: target,
+                kept: self.options.history_blocks as u64,
+            },
+        )?;
+        let root = self.commitment.lock().apply(&changes);
+        if root != target_block.block.header.state_root {
+            return Err(StorageError::RootMismatch {
+                block: target,
+                expected: target_block.block.header.state_root,
+                actual: root,
+            });
+        }
+        let t = &self.tables;
+        let mut batch = t.db.batch();
+        self.write_state(&mut batch, &changes);
+        for number in target + 1..=head {
+            let block = self
+                .block_by_number(number)?
+                .ok_or(StorageError::BlockNotFound(number))?;
+            batch.remove(&t.blocks, number.to_be_bytes());
+            batch.remove(&t.receipts, number.to_be_bytes());
+            batch.remove(&t.hashes, block.block.hash.as_slice());
+            for tx in &block.block.transactions {
+                batch.remove(&t.txs, tx.hash.as_slice());
+            }
+        }
+        batch.insert(&t.meta, "head", target.to_be_bytes());
+        batch.commit()?;
+        if self.options.sync_writes {
+            t.db.persist(PersistMode::SyncData)?;
+        }
+        {
+            let mut state = self.state.write();
+            state.apply(target, &changes, 0);
+            state.forget_after(target);
+        }
+        let mut recent = self.recent.write();
+        recent.retain(|b| b.block.number() <= target);
+        if recent.is_empty() {
+            recent.push_back(target_block);
+        }
+        tracing::warn!(target: "cairn::storage", from = head, to = target, "unwound the chain");
+        Ok(())
     }
 
     /// The latest sealed block.

@@ -148,3 +148,111 @@ fn a_head_whose_root_does_not_match_the_state_is_refused() {
         Ok(_) => panic!("a corrupt state was accepted"),
     }
 }
+
+#[test]
+fn unwinding_restores_an_earlier_head_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, c, d) = (
+        Address::repeat_byte(1),
+        Address::repeat_byte(2),
+        Address::repeat_byte(3),
+    );
+    let acct = |nonce: u64, balance: u64| Account {
+        nonce,
+        balance: U256::from(balance),
+        ..Default::default()
+    };
+    let slot = |n: u64| U256::from(n);
+    let storage = Storage::open(dir.path(), &spec(), StorageOptions::default()).expect("open");
+    // Block 1: c gets two slots. Block 2: c's slot 1 changes, d appears.
+    commit(
+        &storage,
+        StateChanges {
+            accounts: vec![(c, Some(acct(1, 5)))],
+            storage: vec![(c, slot(1), slot(10)), (c, slot(2), slot(20))],
+            codes: vec![],
+        },
+    );
+    let root_1 = storage.head().block.header.state_root;
+    let hash_1 = storage.head().block.hash;
+    commit(
+        &storage,
+        StateChanges {
+            accounts: vec![(c, Some(acct(2, 5))), (d, Some(acct(0, 7)))],
+            storage: vec![(c, slot(1), slot(11))],
+            codes: vec![],
+        },
+    );
+    let hash_2 = storage.head().block.hash;
+    // Block 3: c is deleted with its storage, then block 4 recreates it with one new slot;
+    // a's balance moves.
+    commit(
+        &storage,
+        StateChanges {
+            accounts: vec![(c, None), (a, Some(acct(1, 1)))],
+            storage: vec![],
+            codes: vec![],
+        },
+    );
+    commit(
+        &storage,
+        StateChanges {
+            accounts: vec![(c, Some(acct(0, 1)))],
+            storage: vec![(c, slot(3), slot(30))],
+            codes: vec![],
+        },
+    );
+    assert_eq!(storage.head_number(), 4);
+
+    storage.unwind_to(1).expect("unwind");
+    assert_eq!(storage.head_number(), 1);
+    assert_eq!(storage.head().block.hash, hash_1);
+    let state = storage.latest_state();
+    assert_eq!(state.account(&c), Some(acct(1, 5)));
+    assert_eq!(state.account(&d), None);
+    assert_eq!(
+        state.account(&a).map(|x| x.balance),
+        Some(U256::from(1_000))
+    );
+    assert_eq!(
+        (
+            state.storage(&c, &slot(1)),
+            state.storage(&c, &slot(2)),
+            state.storage(&c, &slot(3))
+        ),
+        (slot(10), slot(20), U256::ZERO)
+    );
+    drop(state);
+    assert!(storage.block_by_number(2).expect("read").is_none());
+    assert_eq!(storage.block_number_by_hash(&hash_2).expect("read"), None);
+    // The chain continues from block 1, and a reopen verifies the rolled-back root.
+    commit(
+        &storage,
+        StateChanges {
+            accounts: vec![(d, Some(acct(0, 9)))],
+            storage: vec![],
+            codes: vec![],
+        },
+    );
+    assert_eq!(storage.head_number(), 2);
+    drop(storage);
+    let storage = Storage::open(dir.path(), &spec(), StorageOptions::default())
+        .expect("reopen verifies the root");
+    assert_eq!(storage.head_number(), 2);
+    assert_eq!(
+        storage
+            .block_by_number(1)
+            .expect("read")
+            .expect("kept")
+            .block
+            .header
+            .state_root,
+        root_1
+    );
+    assert_eq!(storage.latest_state().storage(&c, &slot(2)), slot(20));
+    // Without history there is nothing to unwind through.
+    assert!(matches!(
+        storage.unwind_to(0),
+        Err(StorageError::HistoryUnavailable { .. })
+    ));
+}

@@ -56,12 +56,13 @@ impl RpcContext {
     /// Block number a tag or number names; `None` if beyond the head.
     pub(crate) fn resolve_number(&self, tag: BlockNumberOrTag) -> Option<u64> {
         let head = self.storage.head_number();
-        // Until Bitcoin settlement lands, `safe` and `finalized` are the head.
+        // `safe`: in a Bitcoin block; `finalized`: buried `finality_depth` deep. A node
+        // without settlement has nothing better than its head.
+        let finality = self.storage.finality();
         let n = match tag {
-            BlockNumberOrTag::Latest
-            | BlockNumberOrTag::Pending
-            | BlockNumberOrTag::Safe
-            | BlockNumberOrTag::Finalized => head,
+            BlockNumberOrTag::Latest | BlockNumberOrTag::Pending => head,
+            BlockNumberOrTag::Safe => finality.map_or(head, |f| f.safe),
+            BlockNumberOrTag::Finalized => finality.map_or(head, |f| f.finalized),
             BlockNumberOrTag::Earliest => 0,
             BlockNumberOrTag::Number(n) => n,
         };

@@ -18,7 +18,7 @@ mod store;
 
 pub use commitment::Commitment;
 pub use state::{Account, ChangeSet, FlatState, StateChanges};
-pub use store::{BlockWithReceipts, StateView, Storage, StorageOptions};
+pub use store::{BlockWithReceipts, Finality, StateView, Storage, StorageOptions};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]

@@ -51,6 +51,18 @@ pub struct Storage {
     state: RwLock<FlatState>,
     commitment: Mutex<Commitment>,
     recent: RwLock<VecDeque<BlockWithReceipts>>,
+    finality: RwLock<Option<Finality>>,
+}
+
+/// How far Bitcoin has settled the chain: the last L2 block whose batch is in a Bitcoin
+/// block (`safe`) and the last whose batch is buried `finality_depth` deep (`finalized`).
+/// Settlement sets it; derivation and reorgs move it both ways.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Finality {
+    /// The `safe` block number.
+    pub safe: u64,
+    /// The `finalized` block number.
+    pub finalized: u64,
 }
 
 /// A read view of the state as of one block.
@@ -123,6 +135,7 @@ impl Storage {
             state: RwLock::new(FlatState::default()),
             commitment: Mutex::new(commitment),
             recent: RwLock::new(VecDeque::new()),
+            finality: RwLock::new(None),
         };
         storage.commit(block, Vec::new(), changes)?;
         tracing::info!(target: "cairn::storage", %state_root, accounts = spec.alloc.len(), "created genesis");
@@ -163,6 +176,7 @@ impl Storage {
             state: RwLock::new(state),
             commitment: Mutex::new(commitment),
             recent: RwLock::new(VecDeque::new()),
+            finality: RwLock::new(None),
         };
         let head_block = storage
             .read_block(head)?
@@ -328,6 +342,21 @@ impl Storage {
         }
         tracing::warn!(target: "cairn::storage", from = head, to = target, "unwound the chain");
         Ok(())
+    }
+
+    /// Records how far Bitcoin has settled the chain (see [`Finality`]).
+    pub fn set_finality(&self, finality: Finality) {
+        *self.finality.write() = Some(finality);
+    }
+
+    /// The settled blocks, never beyond the head; `None` while nothing tracks settlement
+    /// (a node without L1), in which case `safe` and `finalized` mean the head.
+    pub fn finality(&self) -> Option<Finality> {
+        let head = self.head_number();
+        self.finality.read().map(|f| Finality {
+            safe: f.safe.min(head),
+            finalized: f.finalized.min(f.safe).min(head),
+        })
     }
 
     /// The latest sealed block.

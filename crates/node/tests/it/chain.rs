@@ -375,6 +375,28 @@ async fn block_tags_and_fee_endpoints() {
             .expect("rpc")
             .is_none()
     );
+    // Once settlement reports what Bitcoin holds, `safe` and `finalized` follow it.
+    let number = |tag| {
+        let p = p.clone();
+        async move {
+            p.get_block_by_number(tag)
+                .await
+                .expect("rpc")
+                .expect("block")
+                .header
+                .number
+        }
+    };
+    while node.node.storage.head_number() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    node.node.storage.set_finality(cairn_storage::Finality {
+        safe: 2,
+        finalized: 1,
+    });
+    assert_eq!(number(BlockNumberOrTag::Safe).await, 2);
+    assert_eq!(number(BlockNumberOrTag::Finalized).await, 1);
+    assert!(number(BlockNumberOrTag::Latest).await >= 2);
     let price = p.get_gas_price().await.expect("gas price");
     assert!(price >= cairn_primitives::DEFAULT_BASE_FEE_FLOOR as u128);
     let history = p

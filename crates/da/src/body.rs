@@ -1,0 +1,251 @@
+//! The batch body: the inputs followers need to re-execute each L2 block (timestamp, fee
+//! recipient and the ordered raw EIP-2718 transactions), its strict binary encoding,
+//! and the checks that tie a compressed body to its signed header.
+//!
+//! Body encoding (header version 1), before compression, integers big-endian:
+//!
+//! ```text
+//! body  := block_count:u32  block{block_count}
+//! block := timestamp:u64  beneficiary:[20]  tx_count:u32  tx{tx_count}
+//! tx    := len:u32  bytes[len]            (len ≥ 1; the EIP-2718 encoding)
+//! ```
+//!
+//! No trailing bytes; `block_count ≥ 1`. Transactions are not decoded here: execution
+//! does that, and refuses the batch if one does not decode.
+
+use alloy_primitives::{Address, Bytes};
+
+use crate::codec::Reader;
+use crate::compress::{compress, decompress};
+use crate::error::{Error, Result};
+use crate::header::{BatchHeader, Compression, body_hash};
+
+/// Smallest encoded block: timestamp, beneficiary, tx count.
+const MIN_BLOCK_LEN: usize = 8 + 20 + 4;
+/// Smallest encoded transaction: its length and one byte.
+const MIN_TX_LEN: usize = 4 + 1;
+
+/// What a follower needs, besides its own state, to re-execute one L2 block. Number,
+/// parent hash, gas limit, base fee and PREVRANDAO are derived; roots are recomputed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchBlock {
+    /// The block's timestamp (seconds).
+    pub timestamp: u64,
+    /// The fee recipient.
+    pub beneficiary: Address,
+    /// The block's transactions in order, each its raw EIP-2718 encoding.
+    pub transactions: Vec<Bytes>,
+}
+
+/// Encodes blocks in the body format. Refuses what a decoder would refuse.
+pub fn encode_blocks(blocks: &[BatchBlock]) -> Result<Vec<u8>> {
+    if blocks.is_empty() {
+        return Err(Error::InvalidBody("no blocks"));
+    }
+    let size = 4 + blocks
+        .iter()
+        .map(|b| MIN_BLOCK_LEN + b.transactions.iter().map(|t| 4 + t.len()).sum::<usize>())
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&count_u32(blocks.len(), "too many blocks")?.to_be_bytes());
+    for block in blocks {
+        out.extend_from_slice(&block.timestamp.to_be_bytes());
+        out.extend_from_slice(block.beneficiary.as_slice());
+        let txs = &block.transactions;
+        out.extend_from_slice(&count_u32(txs.len(), "too many transactions")?.to_be_bytes());
+        for tx in txs {
+            if tx.is_empty() {
+                return Err(Error::InvalidBody("empty transaction"));
+            }
+            out.extend_from_slice(&count_u32(tx.len(), "transaction too long")?.to_be_bytes());
+            out.extend_from_slice(tx);
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes the body format strictly. Allocation is bounded by the input's length, not by
+/// the counts it claims.
+pub fn decode_blocks(bytes: &[u8]) -> Result<Vec<BatchBlock>> {
+    let mut r = Reader::new(bytes);
+    let count = r.u32("block count")? as usize;
+    if count == 0 {
+        return Err(Error::InvalidBody("no blocks"));
+    }
+    let mut blocks = Vec::with_capacity(count.min(r.remaining() / MIN_BLOCK_LEN));
+    for _ in 0..count {
+        blocks.push(decode_block(&mut r)?);
+    }
+    r.finish("body")?;
+    Ok(blocks)
+}
+
+fn decode_block(r: &mut Reader<'_>) -> Result<BatchBlock> {
+    let timestamp = r.u64("timestamp")?;
+    let beneficiary = Address::from(r.array::<20>("beneficiary")?);
+    let tx_count = r.u32("transaction count")? as usize;
+    let mut transactions = Vec::with_capacity(tx_count.min(r.remaining() / MIN_TX_LEN));
+    for _ in 0..tx_count {
+        let len = r.u32("transaction length")? as usize;
+        if len == 0 {
+            return Err(Error::InvalidBody("empty transaction"));
+        }
+        transactions.push(Bytes::copy_from_slice(r.take(len, "transaction")?));
+    }
+    Ok(BatchBlock {
+        timestamp,
+        beneficiary,
+        transactions,
+    })
+}
+
+/// Encodes and compresses blocks: the body the batcher posts.
+pub fn compress_blocks(blocks: &[BatchBlock], compression: Compression) -> Result<Vec<u8>> {
+    compress(&encode_blocks(blocks)?, compression)
+}
+
+/// Checks that `body` is the one `header` commits to (length, then SHA-256).
+pub fn verify_body(header: &BatchHeader, body: &[u8]) -> Result<()> {
+    if body.len() != header.body_len as usize {
+        return Err(Error::BodyMismatch("length differs from body_len"));
+    }
+    if body_hash(body) != header.body_hash {
+        return Err(Error::BodyMismatch("SHA-256 differs from body_hash"));
+    }
+    Ok(())
+}
+
+/// Everything a follower does to a batch body before executing it: checks it against the
+/// header, decompresses it with at most `max_decompressed` bytes of output, decodes it,
+/// and checks it holds exactly the header's block range.
+pub fn decode_batch_body(
+    header: &BatchHeader,
+    body: &[u8],
+    max_decompressed: usize,
+) -> Result<Vec<BatchBlock>> {
+    verify_body(header, body)?;
+    let raw = decompress(body, header.compression, max_decompressed)?;
+    let blocks = decode_blocks(&raw)?;
+    if blocks.len() as u64 != header.block_count() {
+        return Err(Error::InvalidBody(
+            "block count differs from the header's range",
+        ));
+    }
+    Ok(blocks)
+}
+
+fn count_u32(n: usize, what: &'static str) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::InvalidBody(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::B256;
+
+    use super::*;
+    use crate::header::BATCH_VERSION;
+
+    fn blocks() -> Vec<BatchBlock> {
+        vec![
+            BatchBlock {
+                timestamp: 1_700_000_000,
+                beneficiary: Address::repeat_byte(0xfe),
+                transactions: vec![],
+            },
+            BatchBlock {
+                timestamp: 1_700_000_001,
+                beneficiary: Address::repeat_byte(0xfe),
+                transactions: vec![Bytes::from_static(&[2, 0xf8, 1]), Bytes::from(vec![7; 300])],
+            },
+        ]
+    }
+
+    #[test]
+    fn encoding_is_as_documented() {
+        let bytes = encode_blocks(&blocks()).unwrap();
+        assert_eq!(&bytes[..4], &2u32.to_be_bytes());
+        assert_eq!(&bytes[4..12], &1_700_000_000u64.to_be_bytes());
+        assert_eq!(&bytes[12..32], &[0xfe; 20]);
+        assert_eq!(&bytes[32..36], &0u32.to_be_bytes());
+        assert_eq!(&bytes[36..44], &1_700_000_001u64.to_be_bytes());
+        assert_eq!(&bytes[64..68], &2u32.to_be_bytes());
+        assert_eq!(&bytes[68..72], &3u32.to_be_bytes());
+        assert_eq!(&bytes[72..75], &[2, 0xf8, 1]);
+        assert_eq!(&bytes[75..79], &300u32.to_be_bytes());
+        assert_eq!(bytes.len(), 4 + 32 + 32 + 4 + 3 + 4 + 300);
+        assert_eq!(decode_blocks(&bytes).unwrap(), blocks());
+    }
+
+    #[test]
+    fn decode_is_strict() {
+        let bytes = encode_blocks(&blocks()).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(decode_blocks(&bytes[..cut]).is_err(), "prefix {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(matches!(
+            decode_blocks(&long),
+            Err(Error::Trailing { count: 1, .. })
+        ));
+        assert_eq!(
+            decode_blocks(&0u32.to_be_bytes()),
+            Err(Error::InvalidBody("no blocks"))
+        );
+        // A huge claimed count is an error, not a huge allocation.
+        let mut lying = bytes;
+        lying[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(decode_blocks(&lying), Err(Error::Truncated(_))));
+        assert!(encode_blocks(&[]).is_err());
+        let empty_tx = vec![BatchBlock {
+            transactions: vec![Bytes::new()],
+            ..Default::default()
+        }];
+        assert!(encode_blocks(&empty_tx).is_err());
+    }
+
+    #[test]
+    fn batch_body_checks_the_header() {
+        let body = compress_blocks(&blocks(), Compression::Brotli).unwrap();
+        let header = BatchHeader {
+            version: BATCH_VERSION,
+            chain_id: 1,
+            number: 0,
+            prev_hash: B256::ZERO,
+            first_block: 1,
+            last_block: 2,
+            post_state_root: B256::ZERO,
+            l1_ref_height: 0,
+            l1_ref_hash: [0; 32],
+            body_hash: B256::ZERO,
+            body_len: 0,
+            compression: Compression::Brotli,
+        }
+        .with_body(&body)
+        .unwrap();
+        assert_eq!(
+            decode_batch_body(&header, &body, 1 << 20).unwrap(),
+            blocks()
+        );
+        let mut flipped = body.clone();
+        flipped[3] ^= 1;
+        assert!(matches!(
+            decode_batch_body(&header, &flipped, 1 << 20),
+            Err(Error::BodyMismatch(_))
+        ));
+        assert!(matches!(
+            decode_batch_body(&header, &body[1..], 1 << 20),
+            Err(Error::BodyMismatch(_))
+        ));
+        let mut three = header;
+        three.last_block = 3;
+        assert!(matches!(
+            decode_batch_body(&three, &body, 1 << 20),
+            Err(Error::InvalidBody(_))
+        ));
+        assert!(matches!(
+            decode_batch_body(&header, &body, 10),
+            Err(Error::TooLarge { limit: 10 })
+        ));
+    }
+}

@@ -1,0 +1,395 @@
+//! Derivation: the L2 chain rebuilt from Bitcoin alone. L1 blocks come in as
+//! [`ChainUpdate`]s (from the L1 client's block source); every transaction is scanned for
+//! batch envelopes, chunks are assembled into batches signed by the sequencer, and each
+//! batch is checked against the chain so far (its number, its link to the previous batch,
+//! its first block), decompressed, and re-executed block by block. The batch is accepted
+//! only if the state root after its last block equals the one its header commits to;
+//! otherwise everything it applied is unwound and it is rejected, loudly.
+//!
+//! A node that already has the blocks (the sequencer itself, or a follower that restarted)
+//! verifies instead of executing: the local block at the batch's end must carry the
+//! committed state root. A Bitcoin reorg that drops batches unwinds a follower's chain to
+//! the end of the last surviving batch, and moves `safe`/`finalized` back on every node.
+
+use std::sync::Arc;
+
+use alloy_primitives::B256;
+use bitcoin::secp256k1::XOnlyPublicKey;
+use bitcoin::{Block, BlockHash, Txid};
+use cairn_da::{
+    AssembledBatch, Assembler, AssemblerConfig, BatchHeader, decode_batch_body, scan_transaction,
+};
+use cairn_execution::{BlockInput, execute_input};
+use cairn_l1::ChainUpdate;
+use cairn_primitives::{ChainSpec, RollupConfig, decode_raw_transaction};
+use cairn_storage::{Finality, Storage};
+
+const TARGET: &str = "cairn::derive";
+
+/// Largest decompressed body a batch may have.
+pub const MAX_DECOMPRESSED: usize = 256 << 20;
+
+/// Whether derived blocks are executed or only verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The sequencer: its blocks are canonical until Bitcoin says otherwise; derivation
+    /// only verifies its posted batches and tracks finality. A reorg never unwinds it
+    /// (the batcher reposts).
+    Sequencer,
+    /// A follower: executes every batch, and unwinds what a reorg drops.
+    Follower,
+}
+
+/// A batch derivation accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedBatch {
+    /// Its number.
+    pub number: u64,
+    /// Its header hash.
+    pub hash: B256,
+    /// Its L2 block range.
+    pub first_block: u64,
+    /// Inclusive.
+    pub last_block: u64,
+    /// The L1 height at which its last chunk appeared.
+    pub l1_height: u32,
+    /// The reveal transactions carrying it, by chunk index.
+    pub txids: Vec<Txid>,
+}
+
+/// What happened to one assembled batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Accepted: its blocks are part of the chain.
+    Applied(AppliedBatch),
+    /// Refused: nothing of it was kept.
+    Rejected {
+        /// The batch number it claimed.
+        number: u64,
+        /// Its header hash.
+        hash: B256,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Failures that stop derivation (as opposed to a bad batch, which is only rejected).
+#[derive(Debug, thiserror::Error)]
+pub enum DeriveError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] cairn_storage::StorageError),
+    /// The rollup config's sequencer key is not a valid x-only key.
+    #[error("rollup config: sequencerKey is not a valid x-only public key: {0}")]
+    SequencerKey(String),
+    /// A reorg is deeper than the state history this node keeps.
+    #[error("cannot unwind to block {target}: {source}")]
+    Unwind {
+        /// The block to return to.
+        target: u64,
+        /// Why not.
+        source: cairn_storage::StorageError,
+    },
+}
+
+/// The derivation state machine. Feed it every [`ChainUpdate`] from the network's L1
+/// start height on, in order.
+pub struct Deriver {
+    storage: Arc<Storage>,
+    spec: ChainSpec,
+    role: Role,
+    finality_depth: u32,
+    assembler: Assembler,
+    applied: Vec<AppliedBatch>,
+    l1_tip: Option<(u32, BlockHash)>,
+}
+
+impl Deriver {
+    /// A deriver for the network `rollup` over `storage`.
+    pub fn new(
+        storage: Arc<Storage>,
+        rollup: &RollupConfig,
+        role: Role,
+    ) -> Result<Self, DeriveError> {
+        let sequencer: XOnlyPublicKey = rollup
+            .sequencer_key
+            .parse()
+            .map_err(|e: bitcoin::secp256k1::Error| DeriveError::SequencerKey(e.to_string()))?;
+        let mut config = AssemblerConfig::new(rollup.chain.chain_id, sequencer);
+        // Keep completed batches' chunks at least as long as a reorg may matter.
+        config.reorg_window = config.reorg_window.max(rollup.finality_depth * 2);
+        let deriver = Self {
+            storage,
+            spec: rollup.chain.clone(),
+            role,
+            finality_depth: rollup.finality_depth,
+            assembler: Assembler::new(config),
+            applied: Vec::new(),
+            l1_tip: None,
+        };
+        deriver.publish_finality();
+        Ok(deriver)
+    }
+
+    /// Batches accepted so far, in order.
+    pub fn applied(&self) -> &[AppliedBatch] {
+        &self.applied
+    }
+
+    /// The last L1 block processed.
+    pub fn l1_tip(&self) -> Option<(u32, BlockHash)> {
+        self.l1_tip
+    }
+
+    /// Applies one L1 update: undo what disconnected blocks carried, then scan the
+    /// connected ones in order.
+    pub fn apply(&mut self, update: &ChainUpdate) -> Result<Vec<BatchOutcome>, DeriveError> {
+        if let Some(lowest) = update.disconnected.iter().map(|(h, _)| *h).min() {
+            self.rewind(lowest.saturating_sub(1))?;
+        }
+        let mut outcomes = Vec::new();
+        for (height, block) in &update.connected {
+            outcomes.extend(self.scan_block(*height, block)?);
+            self.l1_tip = Some((*height, block.block_hash()));
+        }
+        if let Some((height, hash)) = update
+            .disconnected
+            .last()
+            .filter(|_| update.connected.is_empty())
+        {
+            // Only disconnections: the tip is below the lowest one now.
+            let _ = hash;
+            self.l1_tip = self.l1_tip.filter(|(h, _)| *h < *height);
+        }
+        self.publish_finality();
+        Ok(outcomes)
+    }
+
+    /// Forgets everything found above L1 height `keep`.
+    fn rewind(&mut self, keep: u32) -> Result<(), DeriveError> {
+        let undone = self.assembler.rewind_to(keep);
+        let before = self.applied.len();
+        while self.applied.last().is_some_and(|b| b.l1_height > keep) {
+            self.applied.pop();
+        }
+        if self.applied.len() < before {
+            let target = self.applied.last().map_or(0, |b| b.last_block);
+            tracing::warn!(target: TARGET, dropped = before - self.applied.len(), l1_height = keep, back_to_block = target, "a Bitcoin reorg dropped batches");
+            if self.role == Role::Follower && self.storage.head_number() > target {
+                self.storage
+                    .unwind_to(target)
+                    .map_err(|source| DeriveError::Unwind { target, source })?;
+            }
+        }
+        tracing::debug!(target: TARGET, undone = undone.len(), keep, "rewound the assembler");
+        Ok(())
+    }
+
+    fn scan_block(&mut self, height: u32, block: &Block) -> Result<Vec<BatchOutcome>, DeriveError> {
+        let mut outcomes = Vec::new();
+        for tx in &block.txdata {
+            let chunks = scan_transaction(tx);
+            if chunks.is_empty() {
+                continue;
+            }
+            let txid = tx.compute_txid();
+            for chunk in chunks {
+                match self.assembler.push(height, txid, chunk) {
+                    Ok(Some(batch)) => outcomes.push(self.apply_batch(&batch)?),
+                    Ok(None) => {}
+                    Err(reason) => {
+                        tracing::debug!(target: TARGET, %txid, %reason, "envelope chunk ignored")
+                    }
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Checks a complete batch against the chain and applies or verifies it.
+    fn apply_batch(&mut self, batch: &AssembledBatch) -> Result<BatchOutcome, DeriveError> {
+        let header = batch.header.header;
+        let hash = batch.header.hash();
+        let reject = |reason: String| {
+            tracing::error!(target: TARGET, number = header.number, %hash, %reason, "batch rejected");
+            BatchOutcome::Rejected {
+                number: header.number,
+                hash,
+                reason,
+            }
+        };
+        let (next_number, prev_hash, next_block) = match self.applied.last() {
+            Some(last) => (last.number + 1, last.hash, last.last_block + 1),
+            None => (0, B256::ZERO, 1),
+        };
+        if header.number != next_number
+            || header.prev_hash != prev_hash
+            || header.first_block != next_block
+        {
+            return Ok(reject(format!(
+                "does not continue the chain: batch {} (prev {}, blocks {}..={}) after batch {} (blocks up to {})",
+                header.number,
+                header.prev_hash,
+                header.first_block,
+                header.last_block,
+                next_number as i128 - 1,
+                next_block - 1
+            )));
+        }
+        let outcome = if header.last_block <= self.storage.head_number() {
+            self.verify_known(&header)?
+        } else if self.role == Role::Sequencer {
+            Err(format!(
+                "covers blocks up to {} but this sequencer's head is {}",
+                header.last_block,
+                self.storage.head_number()
+            ))
+        } else {
+            self.execute(&header, &batch.body)?
+        };
+        match outcome {
+            Ok(()) => {
+                let applied = AppliedBatch {
+                    number: header.number,
+                    hash,
+                    first_block: header.first_block,
+                    last_block: header.last_block,
+                    l1_height: batch.l1_height(),
+                    txids: batch.positions.iter().map(|p| p.txid).collect(),
+                };
+                tracing::info!(target: TARGET, number = applied.number, blocks = ?(applied.first_block..=applied.last_block), l1_height = applied.l1_height, "batch derived");
+                self.applied.push(applied.clone());
+                Ok(BatchOutcome::Applied(applied))
+            }
+            Err(reason) => Ok(reject(reason)),
+        }
+    }
+
+    /// Blocks this node already has: the committed root must be the local one.
+    fn verify_known(&self, header: &BatchHeader) -> Result<Result<(), String>, DeriveError> {
+        let Some(local) = self.storage.block_by_number(header.last_block)? else {
+            return Ok(Err(format!("local block {} is missing", header.last_block)));
+        };
+        let root = local.block.header.state_root;
+        if root != header.post_state_root {
+            return Ok(Err(format!(
+                "state root mismatch at block {}: batch says {}, this node has {root}",
+                header.last_block, header.post_state_root
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Executes a batch's blocks on the head; on any failure unwinds them again. Blocks
+    /// of the batch this node already has (it stopped in the middle of the batch) are
+    /// compared input for input instead of executed again.
+    fn execute(
+        &self,
+        header: &BatchHeader,
+        body: &[u8],
+    ) -> Result<Result<(), String>, DeriveError> {
+        let blocks = match decode_batch_body(header, body, MAX_DECOMPRESSED) {
+            Ok(blocks) => blocks,
+            Err(e) => return Ok(Err(format!("undecodable body: {e}"))),
+        };
+        let start = self.storage.head_number();
+        let have = start.saturating_sub(header.first_block - 1) as usize;
+        if let Err(reason) =
+            self.check_known_prefix(header.first_block, &blocks[..have.min(blocks.len())])
+        {
+            return Ok(Err(reason));
+        }
+        let result = self.execute_blocks(&blocks[have.min(blocks.len())..]);
+        let result = result.and_then(|()| {
+            let root = self.storage.head().block.header.state_root;
+            if root == header.post_state_root {
+                Ok(())
+            } else {
+                Err(format!(
+                    "state root mismatch after block {}: batch says {}, re-execution gives {root}",
+                    header.last_block, header.post_state_root
+                ))
+            }
+        });
+        if result.is_err() && self.storage.head_number() > start {
+            self.storage
+                .unwind_to(start)
+                .map_err(|source| DeriveError::Unwind {
+                    target: start,
+                    source,
+                })?;
+        }
+        Ok(result)
+    }
+
+    /// Local blocks from `first` on must have exactly the batch's inputs.
+    fn check_known_prefix(
+        &self,
+        first: u64,
+        blocks: &[cairn_da::BatchBlock],
+    ) -> Result<(), String> {
+        for (offset, expected) in blocks.iter().enumerate() {
+            let number = first + offset as u64;
+            let local = self
+                .storage
+                .block_by_number(number)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("local block {number} is missing"))?;
+            let same = local.block.header.timestamp == expected.timestamp
+                && local.block.header.beneficiary == expected.beneficiary
+                && local.block.transactions.len() == expected.transactions.len()
+                && local
+                    .block
+                    .transactions
+                    .iter()
+                    .zip(&expected.transactions)
+                    .all(|(tx, raw)| tx.encoded == *raw);
+            if !same {
+                return Err(format!("local block {number} differs from the batch's"));
+            }
+        }
+        Ok(())
+    }
+
+    fn execute_blocks(&self, blocks: &[cairn_da::BatchBlock]) -> Result<(), String> {
+        for block in blocks {
+            let transactions = block
+                .transactions
+                .iter()
+                .enumerate()
+                .map(|(i, raw)| {
+                    decode_raw_transaction(raw)
+                        .map(Arc::new)
+                        .map_err(|e| format!("transaction {i} does not decode: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let input = BlockInput {
+                timestamp: block.timestamp,
+                beneficiary: block.beneficiary,
+                system: Vec::new(),
+                transactions,
+            };
+            let parent = self.storage.head().block;
+            let built = execute_input(&self.storage, &self.spec, &parent, &input)
+                .map_err(|e| e.to_string())?;
+            self.storage
+                .commit(built.block, built.receipts, built.changes)
+                .map_err(|e| format!("commit failed: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// `safe`: the end of the last derived batch; `finalized`: the end of the last one
+    /// buried `finality_depth` deep.
+    fn publish_finality(&self) {
+        let tip = self.l1_tip.map_or(0, |(h, _)| h);
+        let safe = self.applied.last().map_or(0, |b| b.last_block);
+        let finalized = self
+            .applied
+            .iter()
+            .rev()
+            .find(|b| tip + 1 >= b.l1_height + self.finality_depth)
+            .map_or(0, |b| b.last_block);
+        self.storage.set_finality(Finality { safe, finalized });
+    }
+}

@@ -1,0 +1,376 @@
+//! Derivation end to end: a sequencer's blocks posted to a devnet as commit/reveal
+//! envelopes, read back through the L1 client's block source by a follower that holds
+//! nothing but the genesis, re-executed to the same block hashes and state root; a
+//! Bitcoin reorg that drops the batch unwinds the follower and moves `safe` back; a batch
+//! signed by another key is ignored.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_consensus::{SignableTransaction as _, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_network::TxSignerSync as _;
+use alloy_primitives::{Address, B256, TxKind, U256};
+use alloy_signer_local::PrivateKeySigner;
+use bitcoin::secp256k1::{Keypair, Secp256k1};
+use bitcoin::{Amount, BlockHash, Network, OutPoint, ScriptBuf};
+use cairn_da::{
+    DEFAULT_MAX_REVEAL_WEIGHT, SignedBatchHeader, build_reveal, commit_output, envelope_leaves,
+    max_chunk_payload, reveal_weight,
+};
+use cairn_devnet::{DevnetConfig, DevnetServer};
+use cairn_execution::BlockBuilder;
+use cairn_l1::{Auth, BlockSource, BlockSourceConfig, Client, Config};
+use cairn_primitives::{
+    ChainSpec, GenesisAccount, L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig,
+    decode_raw_transaction,
+};
+use cairn_settlement::batch::{BatchPosition, build_batch};
+use cairn_settlement::derive::{BatchOutcome, Deriver, Role};
+use cairn_storage::{Storage, StorageOptions};
+
+const CHAIN_ID: u64 = 777;
+
+struct World {
+    _dir: tempfile::TempDir,
+    _devnet: DevnetServer,
+    client: Client,
+    spec: ChainSpec,
+    user: PrivateKeySigner,
+    sequencer: Keypair,
+    rollup: RollupConfig,
+    l2: Arc<Storage>,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("dir");
+    let devnet = DevnetServer::start(DevnetConfig {
+        data_dir: dir.path().join("bitcoin"),
+        rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        rpc_user: None,
+        block_time: None,
+        initial_blocks: 110,
+    })
+    .await
+    .expect("devnet");
+    let config = Config::new(
+        devnet.rpc_url(),
+        Auth::CookieFile(devnet.cookie_path().to_owned()),
+    );
+    let client = Client::connect(&config, Network::Regtest)
+        .await
+        .expect("client");
+    let user = PrivateKeySigner::random();
+    let alloc = BTreeMap::from([(
+        user.address(),
+        GenesisAccount {
+            balance: U256::from(10u128.pow(21)),
+            code: None,
+        },
+    )]);
+    let spec = ChainSpec::dev(CHAIN_ID, alloc);
+    let secp = Secp256k1::new();
+    let sequencer = Keypair::from_seckey_slice(&secp, &[3; 32]).expect("key");
+    let info = client.get_blockchain_info().await.expect("info");
+    let rollup = RollupConfig {
+        version: ROLLUP_CONFIG_VERSION,
+        chain: spec.clone(),
+        sequencer_key: sequencer.x_only_public_key().0.to_string(),
+        l1: L1Start {
+            network: L1Network::Regtest,
+            height: info.blocks,
+            hash: info.best_block_hash.to_string(),
+        },
+        finality_depth: 2,
+    };
+    let l2 = Arc::new(
+        Storage::open(
+            &dir.path().join("sequencer"),
+            &spec,
+            StorageOptions::default(),
+        )
+        .expect("storage"),
+    );
+    World {
+        _dir: dir,
+        _devnet: devnet,
+        client,
+        spec,
+        user,
+        sequencer,
+        rollup,
+        l2,
+    }
+}
+
+fn transfer(signer: &PrivateKeySigner, nonce: u64) -> Arc<cairn_primitives::RecoveredTx> {
+    let mut tx = TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 2,
+        to: TxKind::Call(Address::repeat_byte(0x55)),
+        value: U256::from(12_345u64),
+        input: Default::default(),
+        access_list: Default::default(),
+    };
+    let sig = signer.sign_transaction_sync(&mut tx).expect("sign");
+    Arc::new(
+        decode_raw_transaction(&TxEnvelope::from(tx.into_signed(sig)).encoded_2718())
+            .expect("decode"),
+    )
+}
+
+/// The sequencer seals `count` blocks of `per_block` transfers each.
+fn seal_blocks(w: &World, count: u64, per_block: u64) {
+    for _ in 0..count {
+        let head = w.l2.head().block;
+        let nonce0 = head.number() * per_block;
+        let mut builder = BlockBuilder::new(
+            &w.l2,
+            &w.spec,
+            &head,
+            1_700_000_000 + head.number(),
+            Address::repeat_byte(0xfe),
+        );
+        for i in 0..per_block {
+            builder
+                .push(transfer(&w.user, nonce0 + i))
+                .expect("applies");
+        }
+        let built = builder.finish().expect("seal");
+        w.l2.commit(built.block, built.receipts, built.changes)
+            .expect("commit");
+    }
+}
+
+/// Posts a signed batch as commit/reveal pairs paid by the devnet wallet, then mines
+/// them; returns the hash of the L1 block holding the reveals.
+async fn post(
+    w: &World,
+    signed: &SignedBatchHeader,
+    body: &[u8],
+    envelope_key: &Keypair,
+) -> BlockHash {
+    let xonly = envelope_key.x_only_public_key().0;
+    let leaves = envelope_leaves(
+        signed,
+        body,
+        xonly,
+        max_chunk_payload(DEFAULT_MAX_REVEAL_WEIGHT),
+    )
+    .expect("leaves");
+    let destination = ScriptBuf::new_p2tr(&Secp256k1::new(), xonly, None);
+    let mut reveals = Vec::new();
+    for leaf in &leaves {
+        let (spk, info) = commit_output(leaf, xonly);
+        let fee = Amount::from_sat(reveal_weight(leaf, &destination).to_vbytes_ceil() * 2);
+        let address = bitcoin::Address::from_script(&spk, Network::Regtest).expect("address");
+        let txid = w
+            .client
+            .send_to_address(&address, fee + Amount::from_sat(10_000))
+            .await
+            .expect("fund commit");
+        let commit = w
+            .client
+            .get_raw_transaction(&txid)
+            .await
+            .expect("rpc")
+            .expect("commit");
+        let vout = commit
+            .output
+            .iter()
+            .position(|o| o.script_pubkey == spk)
+            .expect("commit output");
+        let outpoint = OutPoint::new(txid, vout as u32);
+        reveals.push(
+            build_reveal(
+                outpoint,
+                &commit.output[vout],
+                leaf,
+                &info,
+                envelope_key,
+                destination.clone(),
+                fee,
+            )
+            .expect("reveal"),
+        );
+    }
+    for reveal in &reveals {
+        w.client
+            .send_raw_transaction(reveal)
+            .await
+            .expect("reveal accepted by Core's rules");
+    }
+    let to = w.client.get_new_address(None, None).await.expect("address");
+    w.client.generate_to_address(1, &to).await.expect("mine")[0]
+}
+
+/// Feeds every pending L1 update to `deriver`; returns the outcomes.
+async fn sync(source: &mut BlockSource, deriver: &mut Deriver) -> Vec<BatchOutcome> {
+    let mut outcomes = Vec::new();
+    while let Some(update) = source.poll().await.expect("poll") {
+        outcomes.extend(deriver.apply(&update).expect("derive"));
+    }
+    outcomes
+}
+
+fn source(w: &World) -> BlockSource {
+    let config = BlockSourceConfig {
+        poll_interval: Duration::from_millis(10),
+        ..BlockSourceConfig::default()
+    };
+    BlockSource::from_height(w.client.clone(), w.rollup.l1.height + 1, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_rebuilds_the_chain_from_bitcoin_and_unwinds_on_reorg() {
+    let w = world().await;
+    // Enough blocks and data that the batch needs several reveals.
+    seal_blocks(&w, 100, 80);
+    let head = w.l2.head().block;
+    let tip = w.client.get_best_block_hash().await.expect("tip");
+    let height = w.client.get_block_count().await.expect("height");
+    let position = BatchPosition {
+        number: 0,
+        prev_hash: B256::ZERO,
+        first_block: 1,
+        last_block: head.number(),
+    };
+    let (signed, body) =
+        build_batch(&w.l2, CHAIN_ID, position, (height, tip), &w.sequencer).expect("batch");
+    // A forged batch (same content, another key) is posted first and must be ignored.
+    let thief = Keypair::from_seckey_slice(&Secp256k1::new(), &[9; 32]).expect("key");
+    let forged = signed.header.sign(&thief).expect("sign");
+    post(&w, &forged, &body, &thief).await;
+    let reveal_block = post(&w, &signed, &body, &w.sequencer).await;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let follower = Arc::new(
+        Storage::open(
+            dir.path(),
+            &w.spec,
+            StorageOptions {
+                history_blocks: 1_000,
+                ..StorageOptions::default()
+            },
+        )
+        .expect("storage"),
+    );
+    let mut deriver = Deriver::new(follower.clone(), &w.rollup, Role::Follower).expect("deriver");
+    let mut l1 = source(&w);
+    let outcomes = sync(&mut l1, &mut deriver).await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    let BatchOutcome::Applied(applied) = &outcomes[0] else {
+        panic!("{outcomes:?}")
+    };
+    assert!(
+        applied.txids.len() >= 2,
+        "a {} byte body needs several reveals",
+        body.len()
+    );
+    assert_eq!(follower.head().block.hash, head.hash);
+    assert_eq!(
+        follower.head().block.header.state_root,
+        head.header.state_root
+    );
+    assert_eq!(follower.finality().expect("tracked").safe, head.number());
+    assert_eq!(
+        follower.finality().expect("tracked").finalized,
+        0,
+        "one confirmation of two"
+    );
+    let to = w.client.get_new_address(None, None).await.expect("address");
+    w.client.generate_to_address(1, &to).await.expect("mine");
+    sync(&mut l1, &mut deriver).await;
+    assert_eq!(
+        follower.finality().expect("tracked").finalized,
+        head.number()
+    );
+
+    // The sequencer derives the same batch by verification only.
+    let mut own = Deriver::new(w.l2.clone(), &w.rollup, Role::Sequencer).expect("deriver");
+    let outcomes = sync(&mut source(&w), &mut own).await;
+    assert!(
+        matches!(outcomes.as_slice(), [BatchOutcome::Applied(_)]),
+        "{outcomes:?}"
+    );
+
+    // Reorg the reveals away: the follower goes back to genesis, `safe` with it.
+    w.client
+        .invalidate_block(&reveal_block)
+        .await
+        .expect("invalidate");
+    for _ in 0..3 {
+        // Empty blocks: the reveals wait in the mempool meanwhile.
+        w.client
+            .generate_block(&to, &[])
+            .await
+            .expect("longer branch");
+    }
+    sync(&mut l1, &mut deriver).await;
+    assert_eq!(follower.head_number(), 0);
+    assert_eq!(follower.finality().expect("tracked").safe, 0);
+    assert!(deriver.applied().is_empty());
+    // The reveals went back to the mempool and the next block re-confirms them: the
+    // follower derives the batch again.
+    w.client.generate_to_address(1, &to).await.expect("mine");
+    let outcomes = sync(&mut l1, &mut deriver).await;
+    assert!(
+        matches!(outcomes.as_slice(), [BatchOutcome::Applied(_)]),
+        "{outcomes:?}"
+    );
+    assert_eq!(follower.head().block.hash, head.hash);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_root_lies_is_rejected_and_leaves_nothing() {
+    let w = world().await;
+    seal_blocks(&w, 3, 2);
+    let tip = w.client.get_best_block_hash().await.expect("tip");
+    let height = w.client.get_block_count().await.expect("height");
+    let position = BatchPosition {
+        number: 0,
+        prev_hash: B256::ZERO,
+        first_block: 1,
+        last_block: 3,
+    };
+    let (signed, body) =
+        build_batch(&w.l2, CHAIN_ID, position, (height, tip), &w.sequencer).expect("batch");
+    let mut lying = signed.header;
+    lying.post_state_root = B256::repeat_byte(7);
+    let lying = lying.sign(&w.sequencer).expect("sign");
+    post(&w, &lying, &body, &w.sequencer).await;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let follower =
+        Arc::new(Storage::open(dir.path(), &w.spec, StorageOptions::default()).expect("storage"));
+    let mut deriver = Deriver::new(follower.clone(), &w.rollup, Role::Follower).expect("deriver");
+    let outcomes = sync(&mut source(&w), &mut deriver).await;
+    let [BatchOutcome::Rejected { reason, .. }] = outcomes.as_slice() else {
+        panic!("{outcomes:?}")
+    };
+    assert!(reason.contains("state root mismatch"), "{reason}");
+    assert_eq!(
+        follower.head_number(),
+        0,
+        "nothing of a rejected batch is kept"
+    );
+    // The honest batch with the same number is then accepted.
+    post(&w, &signed, &body, &w.sequencer).await;
+    let outcomes = sync(
+        &mut source(&w),
+        &mut Deriver::new(follower.clone(), &w.rollup, Role::Follower).expect("deriver"),
+    )
+    .await;
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, BatchOutcome::Applied(_))),
+        "{outcomes:?}"
+    );
+    assert_eq!(follower.head().block.hash, w.l2.head().block.hash);
+}

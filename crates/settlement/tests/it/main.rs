@@ -1,0 +1,4 @@
+//! cairn-settlement's integration tests: one binary, a module per concern.
+
+mod derive;
+mod wallet;

@@ -5,7 +5,6 @@
 //! signed by another key is ignored.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +19,9 @@ use cairn_da::{
     DEFAULT_MAX_REVEAL_WEIGHT, SignedBatchHeader, build_reveal, commit_output, envelope_leaves,
     max_chunk_payload, reveal_weight,
 };
-use cairn_devnet::{DevnetConfig, DevnetServer};
+use cairn_devnet::DevnetServer;
 use cairn_execution::BlockBuilder;
-use cairn_l1::{Auth, BlockSource, BlockSourceConfig, Client, Config};
+use cairn_l1::{BlockSource, BlockSourceConfig, Client};
 use cairn_primitives::{
     ChainSpec, GenesisAccount, L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig,
     decode_raw_transaction,
@@ -46,22 +45,7 @@ struct World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("dir");
-    let devnet = DevnetServer::start(DevnetConfig {
-        data_dir: dir.path().join("bitcoin"),
-        rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        rpc_user: None,
-        block_time: None,
-        initial_blocks: 110,
-    })
-    .await
-    .expect("devnet");
-    let config = Config::new(
-        devnet.rpc_url(),
-        Auth::CookieFile(devnet.cookie_path().to_owned()),
-    );
-    let client = Client::connect(&config, Network::Regtest)
-        .await
-        .expect("client");
+    let (devnet, client) = crate::devnet::start(dir.path(), 110).await;
     let user = PrivateKeySigner::random();
     let alloc = BTreeMap::from([(
         user.address(),

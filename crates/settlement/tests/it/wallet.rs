@@ -3,13 +3,12 @@
 //! node follows L1, so every `ChainUpdate` the wallet sees is a real one.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bitcoin::{Address, Amount, BlockHash, FeeRate, Network, OutPoint, ScriptBuf, Transaction};
-use cairn_devnet::{DevnetConfig, DevnetServer};
-use cairn_l1::{Auth, BlockSource, BlockSourceConfig, ChainUpdate, Client, Config};
+use cairn_devnet::DevnetServer;
+use cairn_l1::{BlockSource, BlockSourceConfig, ChainUpdate, Client};
 use cairn_settlement::wallet::{BatcherWallet, Error, FILE_NAME, TxStatus};
 
 const SEED: [u8; 32] = [0x42; 32];
@@ -26,22 +25,7 @@ struct Harness {
 impl Harness {
     async fn start() -> Self {
         let dir = tempfile::tempdir().expect("dir");
-        let devnet = DevnetServer::start(DevnetConfig {
-            data_dir: dir.path().join("bitcoin"),
-            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            rpc_user: None,
-            block_time: None,
-            initial_blocks: 101,
-        })
-        .await
-        .expect("devnet starts");
-        let config = Config::new(
-            devnet.rpc_url(),
-            Auth::CookieFile(devnet.cookie_path().to_owned()),
-        );
-        let client = Client::connect(&config, Network::Regtest)
-            .await
-            .expect("client connects");
+        let (devnet, client) = crate::devnet::start(dir.path(), 101).await;
         let miner = client.get_new_address(None, None).await.expect("address");
         Self {
             dir,

@@ -136,6 +136,7 @@ impl L2Args {
             sync_writes: !self.no_fsync,
             pool: Default::default(),
             l1: None,
+            follow: None,
         };
         Ok((config, banner(&accounts, self.balance, self.chain_id)))
     }
@@ -226,6 +227,10 @@ pub struct NodeArgs {
     pub l2: L2Args,
     #[command(flatten)]
     pub l1: L1RpcArgs,
+    /// The network's `rollup.json`: follow that network, deriving its chain from Bitcoin
+    /// (chain parameters, sequencer key and Bitcoin network come from the file).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// `cairn init`'s options: a new network on a given `bitcoind`.
@@ -346,9 +351,27 @@ async fn devnet_banner(
 pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let data_dir = args.l2.data_dir_or("node");
     let (mut config, banner) = args.l2.to_launch(data_dir.clone())?;
-    config.l1 = Some(args.l1.l1_config()?);
+    let mut l1 = args.l1.l1_config()?;
+    if let Some(path) = &args.config {
+        let rollup = crate::rollup::load(path)?;
+        config.spec = rollup.chain.clone();
+        l1.network = crate::rollup::bitcoin_network(rollup.l1.network);
+        config.follow = Some(rollup);
+    }
+    config.l1 = Some(l1);
+    let follower = config.follow.is_some();
     let node = crate::launch(config).await?;
-    println!("{banner}");
+    if follower {
+        println!(
+            "Following the network of {} from Bitcoin (no sequencer key: read-only)",
+            args.config
+                .as_deref()
+                .unwrap_or(std::path::Path::new("?"))
+                .display()
+        );
+    } else {
+        println!("{banner}");
+    }
     if let Some((height, hash)) = node.l1.as_ref().and_then(|l1| l1.status().tip) {
         println!(
             "Bitcoin:           {} ({}), tip {height} {hash}",

@@ -15,6 +15,10 @@ use jsonrpsee::server::ServerHandle;
 
 use crate::l1::{L1, L1Config};
 
+/// L2 blocks of change sets a follower keeps, so that it can unwind batches a Bitcoin reorg
+/// drops (about 5 hours of 250 ms blocks).
+const FOLLOWER_HISTORY_BLOCKS: usize = 72_000;
+
 /// Everything needed to run a sequencer node.
 #[derive(Debug, Clone)]
 pub struct LaunchConfig {
@@ -30,6 +34,9 @@ pub struct LaunchConfig {
     /// The Bitcoin node to settle on (`None`: no L1, for tests and benchmarks of the L2
     /// alone).
     pub l1: Option<L1Config>,
+    /// Follower mode: derive the chain of this network from Bitcoin (needs `l1`) instead
+    /// of producing blocks.
+    pub follow: Option<cairn_primitives::RollupConfig>,
 }
 
 /// A running node.
@@ -42,6 +49,7 @@ pub struct Node {
     pub l1: Option<L1>,
     server: ServerHandle,
     producer_thread: Option<std::thread::JoinHandle<()>>,
+    follower: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -56,6 +64,9 @@ impl Node {
     pub async fn shutdown(mut self) {
         if let Some(l1) = &self.l1 {
             l1.stop();
+        }
+        if let Some(follower) = &self.follower {
+            follower.abort();
         }
         self.producer.stop();
         if let Some(thread) = self.producer_thread.take() {
@@ -75,11 +86,23 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         Some(l1) => Some(L1::start(l1).await?),
         None => None,
     };
+    if let Some(rollup) = &config.follow {
+        let l1 = l1
+            .as_ref()
+            .context("follower mode needs a Bitcoin node (--l1-rpc-url)")?;
+        crate::follow::check_start(l1.client(), rollup).await?;
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let db_path = config.data_dir.join("db");
     let options = StorageOptions {
         sync_writes: config.sync_writes,
+        // A follower unwinds what Bitcoin reorgs drop: keep that much history.
+        history_blocks: if config.follow.is_some() {
+            FOLLOWER_HISTORY_BLOCKS
+        } else {
+            128
+        },
         ..Default::default()
     };
     let spec = config.spec.clone();
@@ -114,21 +137,42 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
             fee_recipient: config.fee_recipient,
         },
     ));
-    let ctx = Arc::new(RpcContext::new(
+    let mut ctx = RpcContext::new(
         storage.clone(),
         pool.clone(),
         config.spec.clone(),
         producer.block_sender(),
         format!("cairn/v{}", env!("CARGO_PKG_VERSION")),
-    ));
+    );
+    ctx.accepts_transactions = config.follow.is_none();
+    let ctx = Arc::new(ctx);
     let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
         .await
         .with_context(|| format!("cannot serve JSON-RPC on {}", config.http_addr))?;
-    let runner = producer.clone();
-    let producer_thread = std::thread::Builder::new()
-        .name("cairn-producer".into())
-        .spawn(move || runner.run())
-        .context("cannot start the block producer")?;
+    let (producer_thread, follower) = match (&config.follow, &l1) {
+        (Some(rollup), Some(l1)) => {
+            let poll = config
+                .l1
+                .as_ref()
+                .map_or(Duration::from_secs(1), |c| c.poll_interval);
+            let task = crate::follow::spawn(
+                l1.client().clone(),
+                storage.clone(),
+                rollup.clone(),
+                producer.block_sender(),
+                poll,
+            )?;
+            (None, Some(task))
+        }
+        _ => {
+            let runner = producer.clone();
+            let thread = std::thread::Builder::new()
+                .name("cairn-producer".into())
+                .spawn(move || runner.run())
+                .context("cannot start the block producer")?;
+            (Some(thread), None)
+        }
+    };
     Ok(Node {
         rpc_addr,
         storage,
@@ -136,6 +180,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         producer,
         l1,
         server,
-        producer_thread: Some(producer_thread),
+        producer_thread,
+        follower,
     })
 }

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod cli;
 pub mod dev;
+pub mod follow;
 pub mod l1;
 mod launch;
 pub mod rollup;

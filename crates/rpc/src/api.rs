@@ -32,6 +32,9 @@ pub struct RpcContext {
     pub spec: ChainSpec,
     pub blocks: broadcast::Sender<BlockWithReceipts>,
     pub client_version: String,
+    /// Whether `eth_sendRawTransaction` takes transactions (not on a follower, which only
+    /// derives the chain from Bitcoin).
+    pub accepts_transactions: bool,
     pub(crate) filters: Filters,
 }
 
@@ -49,6 +52,7 @@ impl RpcContext {
             spec,
             blocks,
             client_version,
+            accepts_transactions: true,
             filters: Filters::default(),
         }
     }
@@ -270,6 +274,12 @@ pub fn module(
 
     m.register_method("eth_sendRawTransaction", |p, c, _| -> RpcResult<B256> {
         let raw: Bytes = p.one()?;
+        if !c.accepts_transactions {
+            return Err(RpcError::Server(
+                "this node derives the chain from Bitcoin and does not take transactions: send them to the sequencer".into(),
+            )
+            .into());
+        }
         ok(c.pool.submit_raw(&raw).map_err(Into::into))
     })?;
     m.register_method("eth_sendTransaction", |_, _, _| -> RpcResult<B256> {

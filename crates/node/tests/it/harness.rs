@@ -37,6 +37,7 @@ pub fn config(dir: &Path, accounts: &[DevAccount]) -> LaunchConfig {
         sync_writes: false,
         pool: Default::default(),
         l1: None,
+        follow: None,
     }
 }
 

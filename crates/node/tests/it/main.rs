@@ -3,6 +3,7 @@
 
 mod chain;
 mod errors;
+mod follower;
 mod harness;
 mod l1;
 mod recovery;

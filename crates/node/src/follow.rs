@@ -105,7 +105,7 @@ async fn run(
         let rate = derived_blocks as f64 / started.elapsed().as_secs_f64().max(0.001);
         tracing::info!(
             target: TARGET,
-            l1_height = deriver.l1_tip().map(|t| t.0),
+            l1_height = deriver.l1_height(),
             l2_head = head,
             batches = deriver.applied().len(),
             rejected,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use alloy_primitives::B256;
 use bitcoin::secp256k1::XOnlyPublicKey;
-use bitcoin::{Block, BlockHash, Txid};
+use bitcoin::{Block, Txid};
 use cairn_da::{
     AssembledBatch, Assembler, AssemblerConfig, BatchHeader, decode_batch_body, scan_transaction,
 };
@@ -101,7 +101,7 @@ pub struct Deriver {
     finality_depth: u32,
     assembler: Assembler,
     applied: Vec<AppliedBatch>,
-    l1_tip: Option<(u32, BlockHash)>,
+    l1_height: Option<u32>,
 }
 
 impl Deriver {
@@ -125,7 +125,7 @@ impl Deriver {
             finality_depth: rollup.finality_depth,
             assembler: Assembler::new(config),
             applied: Vec::new(),
-            l1_tip: None,
+            l1_height: None,
         };
         deriver.publish_finality();
         Ok(deriver)
@@ -136,30 +136,23 @@ impl Deriver {
         &self.applied
     }
 
-    /// The last L1 block processed.
-    pub fn l1_tip(&self) -> Option<(u32, BlockHash)> {
-        self.l1_tip
+    /// The height of the last L1 block processed.
+    pub fn l1_height(&self) -> Option<u32> {
+        self.l1_height
     }
 
     /// Applies one L1 update: undo what disconnected blocks carried, then scan the
     /// connected ones in order.
     pub fn apply(&mut self, update: &ChainUpdate) -> Result<Vec<BatchOutcome>, DeriveError> {
         if let Some(lowest) = update.disconnected.iter().map(|(h, _)| *h).min() {
-            self.rewind(lowest.saturating_sub(1))?;
+            let keep = lowest.saturating_sub(1);
+            self.rewind(keep)?;
+            self.l1_height = Some(keep);
         }
         let mut outcomes = Vec::new();
         for (height, block) in &update.connected {
             outcomes.extend(self.scan_block(*height, block)?);
-            self.l1_tip = Some((*height, block.block_hash()));
-        }
-        if let Some((height, hash)) = update
-            .disconnected
-            .last()
-            .filter(|_| update.connected.is_empty())
-        {
-            // Only disconnections: the tip is below the lowest one now.
-            let _ = hash;
-            self.l1_tip = self.l1_tip.filter(|(h, _)| *h < *height);
+            self.l1_height = Some(*height);
         }
         self.publish_finality();
         Ok(outcomes)
@@ -382,7 +375,7 @@ impl Deriver {
     /// `safe`: the end of the last derived batch; `finalized`: the end of the last one
     /// buried `finality_depth` deep.
     fn publish_finality(&self) {
-        let tip = self.l1_tip.map_or(0, |(h, _)| h);
+        let tip = self.l1_height.unwrap_or(0);
         let safe = self.applied.last().map_or(0, |b| b.last_block);
         let finalized = self
             .applied

@@ -172,7 +172,14 @@ async fn cairn_dev_serves_its_devnet_over_bitcoind_rpc() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // It wrote the network's config beside its data, naming the devnet as L1.
-    let rollup = cairn_node::rollup::load(&dir.path().join("rollup.json")).expect("rollup.json");
+    let rollup_path = dir.path().join("rollup.json");
+    for _ in 0..300 {
+        if rollup_path.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rollup = cairn_node::rollup::load(&rollup_path).expect("rollup.json");
     let _ = child.kill();
     let _ = child.wait();
     assert!(height >= first + 2, "{first} -> {height}");

@@ -258,7 +258,9 @@ impl Pool {
                     .values()
                     .filter_map(|q| q.values().next_back())
                     .filter(|last| last.sender != tx.sender)
-                    .min_by_key(|last| last.max_fee_per_gas())
+                    // Ties broken by hash: the journal replay at start-up must make the
+                    // same choices as the run that wrote it.
+                    .min_by_key(|last| (last.max_fee_per_gas(), last.hash))
                     .filter(|last| last.max_fee_per_gas() < tx.max_fee_per_gas())
                     .cloned()
                     .ok_or(PoolError::PoolFull)?;

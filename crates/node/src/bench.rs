@@ -786,7 +786,7 @@ impl Bench {
             sync_writes: !self.args.no_fsync,
             pool: Default::default(),
             l1: None,
-            follow: None,
+            settlement: None,
         })
         .await?;
         Ok((node, dir))

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use anyhow::Context as _;
 
 use crate::dev::{banner, dev_accounts, dev_spec};
+use crate::settle::SettlementConfig;
 use crate::{L1Config, LaunchConfig};
 
 /// Where fees go on a dev chain unless told otherwise (not a dev account, so
@@ -136,7 +137,7 @@ impl L2Args {
             sync_writes: !self.no_fsync,
             pool: Default::default(),
             l1: None,
-            follow: None,
+            settlement: None,
         };
         Ok((config, banner(&accounts, self.balance, self.chain_id)))
     }
@@ -159,6 +160,8 @@ pub struct DevArgs {
     /// The password of `--l1-rpc-user`.
     #[arg(long, requires = "l1_rpc_user")]
     pub l1_rpc_password: Option<String>,
+    #[command(flatten)]
+    pub batcher: BatcherArgs,
 }
 
 /// A duration that may be switched off.
@@ -227,10 +230,56 @@ pub struct NodeArgs {
     pub l2: L2Args,
     #[command(flatten)]
     pub l1: L1RpcArgs,
-    /// The network's `rollup.json`: follow that network, deriving its chain from Bitcoin
-    /// (chain parameters, sequencer key and Bitcoin network come from the file).
+    /// The network's `rollup.json` (chain parameters, sequencer key, Bitcoin network and
+    /// start height). Alone: follow that network, deriving its chain from Bitcoin.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The sequencer's key file (from `cairn init`): run the network's sequencer, which
+    /// produces blocks and posts them to Bitcoin. Needs `--config`.
+    #[arg(long, requires = "config")]
+    pub sequencer_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub batcher: BatcherArgs,
+}
+
+/// How the sequencer's batcher pays for and sizes its batches.
+#[derive(Debug, Clone, Args)]
+pub struct BatcherArgs {
+    /// Never pay more than this fee rate (sat/vB) for batches, whatever bitcoind
+    /// estimates.
+    #[arg(long, default_value_t = 100)]
+    pub batcher_max_fee_rate: u32,
+    /// Fee rate (sat/vB) while bitcoind has no estimate (`estimatesmartfee` without data).
+    #[arg(long, default_value_t = 2)]
+    pub batcher_fallback_fee_rate: u32,
+    /// Post a batch before the next Bitcoin block once this many bytes of L2
+    /// transactions wait.
+    #[arg(long, default_value_t = 300_000)]
+    pub batch_size_threshold: usize,
+}
+
+impl BatcherArgs {
+    /// The batcher's configuration.
+    pub fn config(&self) -> anyhow::Result<cairn_settlement::batcher::BatcherConfig> {
+        anyhow::ensure!(
+            self.batcher_fallback_fee_rate <= self.batcher_max_fee_rate,
+            "--batcher-fallback-fee-rate {} is above --batcher-max-fee-rate {}",
+            self.batcher_fallback_fee_rate,
+            self.batcher_max_fee_rate
+        );
+        anyhow::ensure!(
+            self.batcher_fallback_fee_rate >= 1,
+            "--batcher-fallback-fee-rate must be at least 1 sat/vB (the minimum relay fee)"
+        );
+        Ok(cairn_settlement::batcher::BatcherConfig {
+            max_fee_rate: bitcoin::FeeRate::from_sat_per_vb_u32(self.batcher_max_fee_rate),
+            fallback_fee_rate: bitcoin::FeeRate::from_sat_per_vb_u32(
+                self.batcher_fallback_fee_rate,
+            ),
+            size_threshold: self.batch_size_threshold,
+            ..Default::default()
+        })
+    }
 }
 
 /// `cairn init`'s options: a new network on a given `bitcoind`.
@@ -298,9 +347,16 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     // The network's identity: rollup.json and the sequencer key, made on first start.
     let client = cairn_l1::Client::connect(&l1.rpc, l1.network).await?;
     let depth = cairn_primitives::L1Network::Regtest.default_finality_depth();
-    let (rollup, _sequencer) =
+    let (rollup, sequencer) =
         crate::rollup::dev_network(&data_dir, &config.spec, &client, depth).await?;
     config.l1 = Some(l1);
+    // The devnet's own wallet pays the batcher: 50 BTC whenever it runs below half.
+    config.settlement = Some(SettlementConfig {
+        rollup: rollup.clone(),
+        sequencer: Some(sequencer),
+        batcher: args.batcher.config()?,
+        dev_funding: Some(bitcoin::Amount::from_int_btc(50)),
+    });
     let node = crate::launch(config).await?;
     println!("{banner}");
     println!(
@@ -310,6 +366,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         rollup.l1.height
     );
     println!("{}", devnet_banner(&devnet, &args, node.l1.as_ref()).await);
+    print_batcher(&node);
     println!("Data dir:          {}", data_dir.display());
     println!("Listening on {} (HTTP and WebSocket)\n", node.rpc_addr);
     tokio::signal::ctrl_c().await?;
@@ -356,22 +413,50 @@ pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         let rollup = crate::rollup::load(path)?;
         config.spec = rollup.chain.clone();
         l1.network = crate::rollup::bitcoin_network(rollup.l1.network);
-        config.follow = Some(rollup);
+        let sequencer = match &args.sequencer_key {
+            Some(key_path) => {
+                let key = crate::rollup::load_sequencer_key(key_path)?;
+                anyhow::ensure!(
+                    crate::rollup::public_key_hex(&key) == rollup.sequencer_key,
+                    "{} is not the sequencer key of {} (its sequencerKey is {})",
+                    key_path.display(),
+                    path.display(),
+                    rollup.sequencer_key
+                );
+                Some(key)
+            }
+            None => None,
+        };
+        config.settlement = Some(SettlementConfig {
+            rollup,
+            sequencer,
+            batcher: args.batcher.config()?,
+            dev_funding: None,
+        });
     }
     config.l1 = Some(l1);
-    let follower = config.follow.is_some();
+    let follower = config.is_follower();
     let node = crate::launch(config).await?;
+    let config_path = args
+        .config
+        .as_deref()
+        .unwrap_or(std::path::Path::new("?"))
+        .display()
+        .to_string();
     if follower {
         println!(
-            "Following the network of {} from Bitcoin (no sequencer key: read-only)",
-            args.config
-                .as_deref()
-                .unwrap_or(std::path::Path::new("?"))
-                .display()
+            "Following the network of {config_path} from Bitcoin (no sequencer key: read-only)"
         );
     } else {
         println!("{banner}");
+        match &args.config {
+            Some(_) => println!("Sequencing the network of {config_path}"),
+            None => println!(
+                "No --config: blocks are produced but not posted to Bitcoin (no settlement)"
+            ),
+        }
     }
+    print_batcher(&node);
     if let Some((height, hash)) = node.l1.as_ref().and_then(|l1| l1.status().tip) {
         println!(
             "Bitcoin:           {} ({}), tip {height} {hash}",
@@ -384,6 +469,18 @@ pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     tracing::info!(target: "cairn::node", "shutting down");
     node.shutdown().await;
     Ok(())
+}
+
+/// The batcher wallet's address and balance, for the operator to fund it.
+fn print_batcher(node: &crate::Node) {
+    if let Some(status) = &node.settlement {
+        let s = status.read();
+        if let (Some(address), Some(balance)) = (&s.batcher_address, s.batcher_balance) {
+            println!(
+                "Batcher wallet:    {address} (balance {balance}; pays for posting batches to Bitcoin)"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use cairn_storage::{Storage, StorageOptions};
 use jsonrpsee::server::ServerHandle;
 
 use crate::l1::{L1, L1Config};
+use crate::settle::{SettlementConfig, SharedStatus};
 
 /// L2 blocks of change sets a follower keeps, so that it can unwind batches a Bitcoin reorg
 /// drops (about 5 hours of 250 ms blocks).
@@ -34,9 +35,19 @@ pub struct LaunchConfig {
     /// The Bitcoin node to settle on (`None`: no L1, for tests and benchmarks of the L2
     /// alone).
     pub l1: Option<L1Config>,
-    /// Follower mode: derive the chain of this network from Bitcoin (needs `l1`) instead
-    /// of producing blocks.
-    pub follow: Option<cairn_primitives::RollupConfig>,
+    /// Settlement on Bitcoin (needs `l1`): with a sequencer key the node produces blocks
+    /// and posts them as batches; without one it follows, deriving the chain from Bitcoin
+    /// instead of producing blocks.
+    pub settlement: Option<SettlementConfig>,
+}
+
+impl LaunchConfig {
+    /// Whether this node derives its chain instead of producing it.
+    pub fn is_follower(&self) -> bool {
+        self.settlement
+            .as_ref()
+            .is_some_and(SettlementConfig::is_follower)
+    }
 }
 
 /// A running node.
@@ -47,9 +58,11 @@ pub struct Node {
     pub producer: Arc<Producer>,
     /// The connection to Bitcoin, if configured.
     pub l1: Option<L1>,
+    /// Settlement's live status, if the node settles.
+    pub settlement: Option<SharedStatus>,
     server: ServerHandle,
     producer_thread: Option<std::thread::JoinHandle<()>>,
-    follower: Option<tokio::task::JoinHandle<()>>,
+    settler: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -65,8 +78,8 @@ impl Node {
         if let Some(l1) = &self.l1 {
             l1.stop();
         }
-        if let Some(follower) = &self.follower {
-            follower.abort();
+        if let Some(settler) = &self.settler {
+            settler.abort();
         }
         self.producer.stop();
         if let Some(thread) = self.producer_thread.take() {
@@ -86,11 +99,11 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         Some(l1) => Some(L1::start(l1).await?),
         None => None,
     };
-    if let Some(rollup) = &config.follow {
+    if let Some(settlement) = &config.settlement {
         let l1 = l1
             .as_ref()
-            .context("follower mode needs a Bitcoin node (--l1-rpc-url)")?;
-        crate::follow::check_start(l1.client(), rollup).await?;
+            .context("settlement needs a Bitcoin node (--l1-rpc-url)")?;
+        crate::settle::check_start(l1.client(), &settlement.rollup).await?;
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
@@ -98,7 +111,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
     let options = StorageOptions {
         sync_writes: config.sync_writes,
         // A follower unwinds what Bitcoin reorgs drop: keep that much history.
-        history_blocks: if config.follow.is_some() {
+        history_blocks: if config.is_follower() {
             FOLLOWER_HISTORY_BLOCKS
         } else {
             128
@@ -144,34 +157,39 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         producer.block_sender(),
         format!("cairn/v{}", env!("CARGO_PKG_VERSION")),
     );
-    ctx.accepts_transactions = config.follow.is_none();
+    ctx.accepts_transactions = !config.is_follower();
     let ctx = Arc::new(ctx);
     let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
         .await
         .with_context(|| format!("cannot serve JSON-RPC on {}", config.http_addr))?;
-    let (producer_thread, follower) = match (&config.follow, &l1) {
-        (Some(rollup), Some(l1)) => {
+    let producer_thread = if config.is_follower() {
+        None
+    } else {
+        let runner = producer.clone();
+        let thread = std::thread::Builder::new()
+            .name("cairn-producer".into())
+            .spawn(move || runner.run())
+            .context("cannot start the block producer")?;
+        Some(thread)
+    };
+    let (settler, settlement) = match (&config.settlement, &l1) {
+        (Some(settlement), Some(l1)) => {
             let poll = config
                 .l1
                 .as_ref()
                 .map_or(Duration::from_secs(1), |c| c.poll_interval);
-            let task = crate::follow::spawn(
+            let (task, status) = crate::settle::spawn(
                 l1.client().clone(),
                 storage.clone(),
-                rollup.clone(),
+                settlement.clone(),
+                config.data_dir.clone(),
                 producer.block_sender(),
                 poll,
-            )?;
-            (None, Some(task))
+            )
+            .await?;
+            (Some(task), Some(status))
         }
-        _ => {
-            let runner = producer.clone();
-            let thread = std::thread::Builder::new()
-                .name("cairn-producer".into())
-                .spawn(move || runner.run())
-                .context("cannot start the block producer")?;
-            (Some(thread), None)
-        }
+        _ => (None, None),
     };
     Ok(Node {
         rpc_addr,
@@ -179,8 +197,9 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         pool,
         producer,
         l1,
+        settlement,
         server,
         producer_thread,
-        follower,
+        settler,
     })
 }

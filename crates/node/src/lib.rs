@@ -8,10 +8,10 @@
 pub mod bench;
 pub mod cli;
 pub mod dev;
-pub mod follow;
 pub mod l1;
 mod launch;
 pub mod rollup;
+pub mod settle;
 
 pub use l1::{L1, L1Config, L1Status};
 pub use launch::{LaunchConfig, Node, launch};

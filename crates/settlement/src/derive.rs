@@ -29,6 +29,10 @@ const TARGET: &str = "cairn::derive";
 /// Largest decompressed body a batch may have.
 pub const MAX_DECOMPRESSED: usize = 256 << 20;
 
+/// Most batches kept while they wait for an earlier one (batches are independent
+/// transactions, so a block may carry batch n+1 before batch n).
+pub const MAX_WAITING_BATCHES: usize = 64;
+
 /// Whether derived blocks are executed or only verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -101,6 +105,8 @@ pub struct Deriver {
     finality_depth: u32,
     assembler: Assembler,
     applied: Vec<AppliedBatch>,
+    /// Complete batches ahead of the next expected number, by number (first seen wins).
+    waiting: std::collections::BTreeMap<u64, AssembledBatch>,
     l1_height: Option<u32>,
 }
 
@@ -125,6 +131,7 @@ impl Deriver {
             finality_depth: rollup.finality_depth,
             assembler: Assembler::new(config),
             applied: Vec::new(),
+            waiting: std::collections::BTreeMap::new(),
             l1_height: None,
         };
         deriver.publish_finality();
@@ -161,6 +168,7 @@ impl Deriver {
     /// Forgets everything found above L1 height `keep`.
     fn rewind(&mut self, keep: u32) -> Result<(), DeriveError> {
         let undone = self.assembler.rewind_to(keep);
+        self.waiting.retain(|_, batch| batch.l1_height() <= keep);
         let before = self.applied.len();
         while self.applied.last().is_some_and(|b| b.l1_height > keep) {
             self.applied.pop();
@@ -188,7 +196,7 @@ impl Deriver {
             let txid = tx.compute_txid();
             for chunk in chunks {
                 match self.assembler.push(height, txid, chunk) {
-                    Ok(Some(batch)) => outcomes.push(self.apply_batch(&batch)?),
+                    Ok(Some(batch)) => outcomes.extend(self.offer(height, batch)?),
                     Ok(None) => {}
                     Err(reason) => {
                         tracing::debug!(target: TARGET, %txid, %reason, "envelope chunk ignored")
@@ -199,8 +207,40 @@ impl Deriver {
         Ok(outcomes)
     }
 
-    /// Checks a complete batch against the chain and applies or verifies it.
-    fn apply_batch(&mut self, batch: &AssembledBatch) -> Result<BatchOutcome, DeriveError> {
+    /// Takes a complete batch found at L1 height `height`: applies it if it is the next
+    /// one (and then whatever was waiting for it), keeps it if it is ahead of the chain,
+    /// rejects it otherwise.
+    fn offer(
+        &mut self,
+        height: u32,
+        batch: AssembledBatch,
+    ) -> Result<Vec<BatchOutcome>, DeriveError> {
+        let number = batch.header.header.number;
+        let next = self.applied.last().map_or(0, |last| last.number + 1);
+        if number > next
+            && self.waiting.len() < MAX_WAITING_BATCHES
+            && !self.waiting.contains_key(&number)
+        {
+            tracing::debug!(target: TARGET, number, next, "batch ahead of the chain: waiting for the ones before it");
+            self.waiting.insert(number, batch);
+            return Ok(Vec::new());
+        }
+        let mut outcomes = vec![self.apply_batch(&batch, height)?];
+        while let Some(next) = self.applied.last().map(|last| last.number + 1)
+            && let Some(batch) = self.waiting.remove(&next)
+        {
+            outcomes.push(self.apply_batch(&batch, height)?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Checks a complete batch against the chain and applies or verifies it; `height` is
+    /// the L1 height at which it became applicable.
+    fn apply_batch(
+        &mut self,
+        batch: &AssembledBatch,
+        height: u32,
+    ) -> Result<BatchOutcome, DeriveError> {
         let header = batch.header.header;
         let hash = batch.header.hash();
         let reject = |reason: String| {
@@ -247,7 +287,7 @@ impl Deriver {
                     hash,
                     first_block: header.first_block,
                     last_block: header.last_block,
-                    l1_height: batch.l1_height(),
+                    l1_height: height.max(batch.l1_height()),
                     txids: batch.positions.iter().map(|p| p.txid).collect(),
                 };
                 tracing::info!(target: TARGET, number = applied.number, blocks = ?(applied.first_block..=applied.last_block), l1_height = applied.l1_height, "batch derived");

@@ -1,11 +1,28 @@
-//! Settlement of Cairn batches on Bitcoin. For now this crate owns the batcher's own L1
-//! wallet ([`wallet::BatcherWallet`]): the coins that pay for commit/reveal transactions,
-//! kept in sync from [`cairn_l1::ChainUpdate`]s and persisted in the batcher's data dir.
+//! Settlement of Cairn batches on Bitcoin:
 //!
-//! It must not talk to the network itself (blocks arrive from `cairn_l1::BlockSource`,
-//! transactions leave through the caller's `cairn_l1::Client`) and must never log or
-//! persist key material: the wallet file holds public descriptors only.
+//! - [`batch`]: sealed L2 blocks turned into a signed, compressed batch;
+//! - [`batcher`]: the sequencer's batcher, which posts batches as commit/reveal envelopes,
+//!   keeps a crash-safe outbox, bumps fees and reposts what reorgs drop;
+//! - [`derive`]: the L2 chain rebuilt (or, on the sequencer, verified) from Bitcoin;
+//! - [`wallet`]: the batcher's own L1 wallet (BDK), kept in sync from
+//!   [`cairn_l1::ChainUpdate`]s and persisted in the batcher's directory.
+//!
+//! Blocks arrive from `cairn_l1::BlockSource`; the batcher broadcasts through the caller's
+//! `cairn_l1::Client`. Nothing here logs or persists key material: the wallet file holds
+//! public descriptors only, and the wallet's seed derives from the sequencer key.
 
 pub mod batch;
+pub mod batcher;
 pub mod derive;
+mod fsutil;
 pub mod wallet;
+
+/// Test-only crash points: when the environment variable `CAIRN_FAILPOINT` names `point`,
+/// the process aborts there (as `kill -9` would), so tests can crash the batcher between
+/// two of its steps. Unset in normal operation.
+pub fn failpoint(point: &str) {
+    if std::env::var_os("CAIRN_FAILPOINT").is_some_and(|v| v == point) {
+        eprintln!("failpoint {point}: aborting");
+        std::process::abort();
+    }
+}

@@ -37,7 +37,7 @@ pub fn config(dir: &Path, accounts: &[DevAccount]) -> LaunchConfig {
         sync_writes: false,
         pool: Default::default(),
         l1: None,
-        follow: None,
+        settlement: None,
     }
 }
 
@@ -48,6 +48,20 @@ impl TestNode {
         let node = launch(config(dir.path(), &accounts))
             .await
             .expect("node starts");
+        Self {
+            node,
+            accounts,
+            _dir: dir,
+        }
+    }
+
+    /// A node launched from `config` (whose data dir is in `dir`).
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        accounts: Vec<DevAccount>,
+        config: LaunchConfig,
+    ) -> Self {
+        let node = launch(config).await.expect("node starts");
         Self {
             node,
             accounts,

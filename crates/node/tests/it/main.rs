@@ -3,8 +3,8 @@
 
 mod chain;
 mod errors;
-mod follower;
 mod harness;
 mod l1;
 mod recovery;
+mod settlement;
 mod subscriptions;

@@ -8,8 +8,6 @@
 //! wallet that changes a few times per block. The file holds public descriptors,
 //! block hashes and the wallet's transactions: no key material.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use bdk_wallet::ChangeSet;
@@ -68,28 +66,7 @@ pub(crate) fn save(path: &Path, changeset: &ChangeSet) -> Result<()> {
         changeset,
     })
     .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-    let tmp = path.with_extension("json.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()
-    };
-    write().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    sync_dir(path)
-}
-
-/// Makes the rename durable (on Unix a directory can be opened and fsynced).
-fn sync_dir(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        File::open(dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|e| Error::io(dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    crate::fsutil::write_atomically(path, &bytes).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

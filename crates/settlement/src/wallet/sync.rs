@@ -64,6 +64,51 @@ impl BatcherWallet {
         result
     }
 
+    /// Applies an update from a block source that may start below the wallet's tip (a
+    /// restarted node reads Bitcoin again from its network's start height): blocks the
+    /// wallet already has, or that lie below its first block, are skipped; a block that
+    /// differs from the wallet's at its height first disconnects the wallet's blocks from
+    /// there (a reorganisation while the node was down). Otherwise as
+    /// [`BatcherWallet::apply_update`].
+    pub fn sync(&mut self, update: &ChainUpdate) -> Result<()> {
+        let chain = self.wallet.local_chain();
+        let tip = chain.tip().height();
+        let mut disconnected: Vec<(u32, bitcoin::BlockHash)> = update
+            .disconnected
+            .iter()
+            .filter(|(height, hash)| chain.get(*height).is_some_and(|cp| cp.hash() == *hash))
+            .copied()
+            .collect();
+        let mut connected = Vec::new();
+        for (height, block) in &update.connected {
+            if connected.is_empty() && tip > 0 && *height <= tip {
+                match chain.get(*height) {
+                    Some(cp) if cp.hash() == block.block_hash() => continue,
+                    None => continue,
+                    Some(_) => {
+                        for cp in chain.iter_checkpoints() {
+                            if cp.height() < *height {
+                                break;
+                            }
+                            if !disconnected.iter().any(|(h, _)| *h == cp.height()) {
+                                disconnected.push((cp.height(), cp.hash()));
+                            }
+                        }
+                    }
+                }
+            }
+            connected.push((*height, block.clone()));
+        }
+        disconnected.sort_by_key(|b| std::cmp::Reverse(b.0));
+        if disconnected.is_empty() && connected.is_empty() {
+            return Ok(());
+        }
+        self.apply_update(&ChainUpdate {
+            disconnected,
+            connected,
+        })
+    }
+
     /// Records transactions the batcher broadcast (or is about to), so their inputs count
     /// as spent and their change as pending. Transactions that neither pay nor spend the
     /// wallet are ignored.

@@ -358,3 +358,75 @@ async fn a_batch_whose_root_lies_is_rejected_and_leaves_nothing() {
     );
     assert_eq!(follower.head().block.hash, w.l2.head().block.hash);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_found_before_its_predecessor_waits_for_it() {
+    let w = world().await;
+    seal_blocks(&w, 4, 2);
+    let tip = w.client.get_best_block_hash().await.expect("tip");
+    let height = w.client.get_block_count().await.expect("height");
+    let first = BatchPosition {
+        number: 0,
+        prev_hash: B256::ZERO,
+        first_block: 1,
+        last_block: 2,
+    };
+    let (signed0, body0) =
+        build_batch(&w.l2, CHAIN_ID, first, (height, tip), &w.sequencer).expect("batch 0");
+    let second = BatchPosition {
+        number: 1,
+        prev_hash: signed0.hash(),
+        first_block: 3,
+        last_block: 4,
+    };
+    let (signed1, body1) =
+        build_batch(&w.l2, CHAIN_ID, second, (height, tip), &w.sequencer).expect("batch 1");
+    // Batch 1 reaches Bitcoin a block before batch 0.
+    post(&w, &signed1, &body1, &w.sequencer).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let follower =
+        Arc::new(Storage::open(dir.path(), &w.spec, StorageOptions::default()).expect("storage"));
+    let mut deriver = Deriver::new(follower.clone(), &w.rollup, Role::Follower).expect("deriver");
+    let mut l1 = source(&w);
+    let outcomes = sync(&mut l1, &mut deriver).await;
+    assert!(outcomes.is_empty(), "batch 1 waits: {outcomes:?}");
+    assert_eq!(follower.head_number(), 0);
+
+    let late = post(&w, &signed0, &body0, &w.sequencer).await;
+    let outcomes = sync(&mut l1, &mut deriver).await;
+    let numbers: Vec<u64> = outcomes
+        .iter()
+        .map(|o| match o {
+            BatchOutcome::Applied(b) => b.number,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(numbers, [0, 1]);
+    assert_eq!(follower.head().block.hash, w.l2.head().block.hash);
+    let late_height = w
+        .client
+        .get_block_header_info(&late)
+        .await
+        .expect("header")
+        .height;
+    assert_eq!(
+        deriver.applied()[1].l1_height,
+        late_height,
+        "batch 1 became final-able only when batch 0 arrived"
+    );
+
+    // A reorg of batch 0's block puts batch 1 back to waiting, not applied.
+    w.client.invalidate_block(&late).await.expect("invalidate");
+    let to = w.client.get_new_address(None, None).await.expect("address");
+    w.client
+        .generate_block(&to, &[])
+        .await
+        .expect("empty block");
+    w.client
+        .generate_block(&to, &[])
+        .await
+        .expect("empty block");
+    sync(&mut l1, &mut deriver).await;
+    assert!(deriver.applied().is_empty());
+    assert_eq!(follower.head_number(), 0);
+}

@@ -1,0 +1,334 @@
+//! Settlement on Bitcoin, as one task per node. Every L1 update from the network's start
+//! height goes to a [`Deriver`]: a follower derives (executes) the chain from it; the
+//! sequencer verifies its own posted batches, which moves `safe`/`finalized`. On the
+//! sequencer the same updates keep the batcher's wallet in sync, and once the task has
+//! caught up with the L1 tip the [`Batcher`] steps: re-broadcasts, bumps, posts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bitcoin::secp256k1::Keypair;
+use bitcoin::{Amount, BlockHash};
+use cairn_l1::{BlockSource, BlockSourceConfig, Client};
+use cairn_primitives::RollupConfig;
+use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
+use cairn_settlement::derive::{AppliedBatch, BatchOutcome, Deriver, Role};
+use cairn_storage::{BlockWithReceipts, Storage};
+use parking_lot::RwLock;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+const TARGET: &str = "cairn::settle";
+
+/// A node's part in its network's settlement.
+#[derive(Debug, Clone)]
+pub struct SettlementConfig {
+    /// The network (`rollup.json`).
+    pub rollup: RollupConfig,
+    /// The sequencer's key: with it the node produces blocks and posts batches; without
+    /// it, it follows (derives the chain from Bitcoin, read-only).
+    pub sequencer: Option<Keypair>,
+    /// How the batcher posts and pays.
+    pub batcher: BatcherConfig,
+    /// `cairn dev`: fund the batcher wallet with this much from the L1 node's own wallet
+    /// (and mine a block) when its balance is below half of it.
+    pub dev_funding: Option<Amount>,
+}
+
+impl SettlementConfig {
+    /// Whether this node only follows.
+    pub fn is_follower(&self) -> bool {
+        self.sequencer.is_none()
+    }
+}
+
+/// A batch signed by this node's batcher and not yet final.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingBatch {
+    /// The batch.
+    pub batch: BatchRef,
+    /// Its commit transaction.
+    pub commit: bitcoin::Txid,
+    /// Its reveals, by chunk.
+    pub reveals: Vec<bitcoin::Txid>,
+    /// The fee rate the reveals pay.
+    pub fee_rate: bitcoin::FeeRate,
+}
+
+/// What the settlement task knows, for the RPC and for tests.
+#[derive(Debug, Clone, Default)]
+pub struct SettlementStatus {
+    /// Whether this node posts batches (the sequencer) or follows.
+    pub sequencer: bool,
+    /// The network's L1 start height.
+    pub l1_start: u32,
+    /// The L1 tip the task has seen.
+    pub l1_tip: Option<(u32, BlockHash)>,
+    /// The last L1 height derivation processed.
+    pub l1_derived: Option<u32>,
+    /// Whether derivation has caught up with the L1 tip.
+    pub caught_up: bool,
+    /// Batches derived from Bitcoin, in order.
+    pub applied: Vec<AppliedBatch>,
+    /// Batches the batcher signed and Bitcoin has not made final (sequencer only).
+    pub pending: Vec<PendingBatch>,
+    /// The last batch the batcher signed (sequencer only).
+    pub last_signed: Option<BatchRef>,
+    /// The batcher wallet's funding address and balance (sequencer only).
+    pub batcher_address: Option<String>,
+    /// Confirmed plus pending balance of the batcher wallet.
+    pub batcher_balance: Option<Amount>,
+    /// Confirmations that make a batch final.
+    pub finality_depth: u32,
+}
+
+/// The shared, live status.
+pub type SharedStatus = Arc<RwLock<SettlementStatus>>;
+
+/// Checks that the L1 node is on the network's chain: the start block must be the one
+/// `rollup.json` names.
+pub async fn check_start(client: &Client, rollup: &RollupConfig) -> anyhow::Result<()> {
+    let hash = client
+        .get_block_hash(rollup.l1.height)
+        .await
+        .with_context(|| {
+            format!(
+                "the Bitcoin node has no block at the network's start height {}",
+                rollup.l1.height
+            )
+        })?;
+    anyhow::ensure!(
+        hash.to_string() == rollup.l1.hash,
+        "the Bitcoin node's block {} is {hash}, but this network starts at {}: wrong Bitcoin chain",
+        rollup.l1.height,
+        rollup.l1.hash
+    );
+    Ok(())
+}
+
+/// Opens the batcher (sequencer only) and starts the task; it runs until aborted.
+pub async fn spawn(
+    client: Client,
+    storage: Arc<Storage>,
+    config: SettlementConfig,
+    data_dir: PathBuf,
+    blocks: broadcast::Sender<BlockWithReceipts>,
+    poll_interval: Duration,
+) -> anyhow::Result<(JoinHandle<()>, SharedStatus)> {
+    let rollup = &config.rollup;
+    let role = if config.is_follower() {
+        Role::Follower
+    } else {
+        Role::Sequencer
+    };
+    let deriver = Deriver::new(storage.clone(), rollup, role)?;
+    let network = crate::rollup::bitcoin_network(rollup.l1.network);
+    let mut batcher = match config.sequencer {
+        Some(key) => {
+            let dir = data_dir.join("batcher");
+            let batcher = Batcher::open(
+                &dir,
+                client.clone(),
+                storage.clone(),
+                rollup.chain.chain_id,
+                network,
+                key,
+                config.batcher.clone(),
+            )
+            .with_context(|| format!("cannot open the batcher in {}", dir.display()))?;
+            Some(batcher)
+        }
+        None => None,
+    };
+    let status = Arc::new(RwLock::new(SettlementStatus {
+        sequencer: batcher.is_some(),
+        l1_start: rollup.l1.height,
+        finality_depth: rollup.finality_depth,
+        ..SettlementStatus::default()
+    }));
+    if let Some(batcher) = &mut batcher {
+        let address = batcher.funding_address()?;
+        let balance = batcher.balance().total();
+        tracing::info!(target: TARGET, %address, %balance, "batcher wallet: send bitcoin to this address to pay for batches");
+        if let Some(amount) = config.dev_funding
+            && balance < amount / 2
+        {
+            fund_from_l1_wallet(&client, &address, amount).await?;
+        }
+        let mut s = status.write();
+        s.batcher_address = Some(address.to_string());
+        s.batcher_balance = Some(balance);
+    }
+    let source = BlockSource::from_height(
+        client,
+        rollup.l1.height + 1,
+        BlockSourceConfig {
+            poll_interval,
+            ..BlockSourceConfig::default()
+        },
+    );
+    let task = Task {
+        source,
+        deriver: Some(deriver),
+        batcher,
+        storage,
+        blocks,
+        status: status.clone(),
+        finality_depth: rollup.finality_depth,
+        poll_interval,
+    };
+    Ok((tokio::spawn(task.run()), status))
+}
+
+/// `cairn dev`: pays the batcher from the devnet's wallet and mines the payment.
+async fn fund_from_l1_wallet(
+    client: &Client,
+    address: &bitcoin::Address,
+    amount: Amount,
+) -> anyhow::Result<()> {
+    let txid = client
+        .send_to_address(address, amount)
+        .await
+        .context("cannot fund the batcher wallet from the devnet wallet")?;
+    let miner = client.get_new_address(None, None).await?;
+    client.generate_to_address(1, &miner).await?;
+    tracing::info!(target: TARGET, %txid, %amount, "funded the batcher wallet from the devnet wallet");
+    Ok(())
+}
+
+struct Task {
+    source: BlockSource,
+    /// Always `Some` but while derivation runs on a blocking thread.
+    deriver: Option<Deriver>,
+    batcher: Option<Batcher>,
+    storage: Arc<Storage>,
+    blocks: broadcast::Sender<BlockWithReceipts>,
+    status: SharedStatus,
+    finality_depth: u32,
+    poll_interval: Duration,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let started = Instant::now();
+        let mut derived_blocks = 0u64;
+        loop {
+            let caught_up = loop {
+                let update = match self.source.poll().await {
+                    Ok(Some(update)) => update,
+                    Ok(None) => break true,
+                    Err(e) => {
+                        tracing::warn!(target: TARGET, error = %e, "reading Bitcoin failed; retrying");
+                        break false;
+                    }
+                };
+                if let Some(batcher) = &mut self.batcher
+                    && let Err(e) = batcher.apply_update(&update)
+                {
+                    tracing::error!(target: TARGET, error = %e, "the batcher wallet could not apply an L1 update");
+                }
+                let before = self.storage.head_number();
+                let Some(outcomes) = self.derive(update).await else {
+                    return;
+                };
+                if self.batcher.is_none() {
+                    let head = self.storage.head_number();
+                    for number in before.saturating_add(1)..=head {
+                        if let Ok(Some(block)) = self.storage.block_by_number(number) {
+                            let _ = self.blocks.send(block);
+                        }
+                    }
+                    derived_blocks += head.saturating_sub(before);
+                }
+                let Some(deriver) = &self.deriver else { return };
+                let rejected = outcomes
+                    .iter()
+                    .filter(|o| matches!(o, BatchOutcome::Rejected { .. }))
+                    .count();
+                if !outcomes.is_empty() {
+                    let rate = derived_blocks as f64 / started.elapsed().as_secs_f64().max(0.001);
+                    tracing::info!(
+                        target: TARGET,
+                        l1_height = deriver.l1_height(),
+                        l2_head = self.storage.head_number(),
+                        batches = deriver.applied().len(),
+                        rejected,
+                        blocks_per_s = format!("{rate:.1}"),
+                        "derived from Bitcoin"
+                    );
+                }
+                self.publish(false);
+            };
+            if caught_up
+                && let (Some(batcher), Some(tip), Some(deriver)) =
+                    (&mut self.batcher, self.source.tip(), &self.deriver)
+            {
+                let view = L1View {
+                    tip,
+                    applied: deriver.applied(),
+                    finality_depth: self.finality_depth,
+                };
+                if let Err(e) = batcher.step(&view).await {
+                    tracing::warn!(target: TARGET, error = %e, "batcher step failed; retrying");
+                }
+            }
+            self.publish(caught_up);
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    /// Runs derivation off the async workers (a follower re-executes blocks); `None` when
+    /// derivation cannot go on.
+    async fn derive(&mut self, update: cairn_l1::ChainUpdate) -> Option<Vec<BatchOutcome>> {
+        let mut deriver = self.deriver.take()?;
+        let result = tokio::task::spawn_blocking(move || {
+            let result = deriver.apply(&update);
+            (deriver, result)
+        })
+        .await;
+        match result {
+            Ok((deriver, Ok(outcomes))) => {
+                self.deriver = Some(deriver);
+                Some(outcomes)
+            }
+            Ok((_, Err(e))) => {
+                tracing::error!(target: TARGET, error = %e, "derivation stopped: this node cannot follow Bitcoin any further");
+                None
+            }
+            Err(e) => {
+                tracing::error!(target: TARGET, error = %e, "derivation task failed");
+                None
+            }
+        }
+    }
+
+    fn publish(&self, caught_up: bool) {
+        let mut s = self.status.write();
+        s.l1_tip = self.source.tip();
+        s.caught_up = caught_up;
+        if let Some(deriver) = &self.deriver {
+            s.l1_derived = deriver.l1_height();
+            let applied = deriver.applied();
+            if s.applied.len() != applied.len() || s.applied.last() != applied.last() {
+                s.applied = applied.to_vec();
+            }
+        }
+        if let Some(batcher) = &self.batcher {
+            s.pending = batcher
+                .pending()
+                .iter()
+                .map(|p| PendingBatch {
+                    batch: p.batch,
+                    commit: p.commit_txid(),
+                    reveals: p.reveal_txids(),
+                    fee_rate: p.fee_rate,
+                })
+                .collect();
+            s.last_signed = batcher.last_batch();
+            let balance = batcher.balance();
+            s.batcher_balance = Some(balance.total());
+        }
+    }
+}

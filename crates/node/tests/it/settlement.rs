@@ -1,0 +1,397 @@
+//! Settlement end to end on the embedded devnet: the sequencer's batcher posts its blocks
+//! to Bitcoin by itself (funded from the devnet wallet, as `cairn dev` does), derivation
+//! moves `safe` and `finalized`, a follower with nothing but `rollup.json` rebuilds the
+//! same chain and serves it read-only, and a Bitcoin reorg that drops a batch is undone
+//! and redone on both nodes without any batch appearing twice on L1.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{TxKind, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use bitcoin::secp256k1::{Keypair, Secp256k1};
+use bitcoin::{Amount, BlockHash, Network};
+use cairn_devnet::{DevnetConfig, DevnetServer};
+use cairn_l1::{Auth, Client};
+use cairn_node::settle::{SettlementConfig, SettlementStatus};
+use cairn_node::{L1Config, Node, launch};
+use cairn_primitives::{L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig};
+
+use crate::harness::*;
+
+pub struct Devnet {
+    pub _server: DevnetServer,
+    pub client: Client,
+    pub rpc: cairn_l1::Config,
+}
+
+/// A devnet that mines only on demand, with 101 blocks so its wallet can spend.
+pub async fn devnet(dir: &std::path::Path) -> Devnet {
+    let server = DevnetServer::start(DevnetConfig {
+        data_dir: dir.join("bitcoin"),
+        rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        rpc_user: None,
+        block_time: None,
+        initial_blocks: 101,
+    })
+    .await
+    .expect("devnet");
+    let rpc = cairn_l1::Config::new(
+        server.rpc_url(),
+        Auth::CookieFile(server.cookie_path().to_owned()),
+    );
+    let client = Client::connect(&rpc, Network::Regtest)
+        .await
+        .expect("client");
+    Devnet {
+        _server: server,
+        client,
+        rpc,
+    }
+}
+
+impl Devnet {
+    pub fn l1_config(&self) -> L1Config {
+        L1Config {
+            rpc: self.rpc.clone(),
+            network: Network::Regtest,
+            poll_interval: Duration::from_millis(20),
+        }
+    }
+
+    pub async fn mine(&self, blocks: u32) -> Vec<BlockHash> {
+        let to = self
+            .client
+            .get_new_address(None, None)
+            .await
+            .expect("address");
+        self.client
+            .generate_to_address(blocks, &to)
+            .await
+            .expect("mine")
+    }
+
+    /// Every batch envelope on the best chain above `from`: how many times each batch
+    /// hash's first chunk was revealed.
+    pub async fn posted_batches(&self, from: u32) -> HashMap<alloy::primitives::B256, usize> {
+        let tip = self.client.get_block_count().await.expect("count");
+        let mut seen = HashMap::new();
+        for height in from + 1..=tip {
+            let hash = self.client.get_block_hash(height).await.expect("hash");
+            let block = self.client.get_block(&hash).await.expect("block");
+            for tx in &block.txdata {
+                for chunk in cairn_da::scan_transaction(tx) {
+                    if chunk.header.index == 0 {
+                        *seen.entry(chunk.header.batch_hash).or_default() += 1;
+                    }
+                }
+            }
+        }
+        seen
+    }
+}
+
+fn settlement(node: &Node) -> SettlementStatus {
+    node.settlement.as_ref().expect("settles").read().clone()
+}
+
+/// Mines a block at a time until `done` holds for the node's settlement status.
+async fn mine_until(
+    devnet: &Devnet,
+    node: &Node,
+    what: &str,
+    done: impl Fn(&SettlementStatus) -> bool,
+) {
+    for _ in 0..40 {
+        for _ in 0..20 {
+            if done(&settlement(node)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        devnet.mine(1).await;
+    }
+    panic!("{what}: never happened; status {:?}", settlement(node));
+}
+
+async fn block_number(node: &Node, tag: BlockNumberOrTag) -> u64 {
+    let provider = ProviderBuilder::new().connect_http(node.http_url().parse().expect("url"));
+    provider
+        .get_block_by_number(tag)
+        .await
+        .expect("rpc")
+        .expect("block")
+        .header
+        .number
+}
+
+fn rollup_for(
+    spec: cairn_primitives::ChainSpec,
+    key: &Keypair,
+    start: (u32, BlockHash),
+) -> RollupConfig {
+    RollupConfig {
+        version: ROLLUP_CONFIG_VERSION,
+        chain: spec,
+        sequencer_key: key.x_only_public_key().0.to_string(),
+        l1: L1Start {
+            network: L1Network::Regtest,
+            height: start.0,
+            hash: start.1.to_string(),
+        },
+        finality_depth: 2,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
+    let dir = tempfile::tempdir().expect("dir");
+    let devnet = devnet(dir.path()).await;
+    let key = Keypair::from_seckey_slice(&Secp256k1::new(), &[5; 32]).expect("key");
+    let info = devnet.client.get_blockchain_info().await.expect("info");
+    let start = (info.blocks, info.best_block_hash);
+
+    // The sequencer, settling on the devnet; its batcher is funded from the devnet wallet.
+    let accounts = cairn_node::dev::dev_accounts(10).expect("accounts");
+    let sequencer_dir = tempfile::tempdir().expect("dir");
+    let mut seq_config = config(sequencer_dir.path(), &accounts);
+    let rollup = rollup_for(seq_config.spec.clone(), &key, start);
+    seq_config.l1 = Some(devnet.l1_config());
+    seq_config.settlement = Some(SettlementConfig {
+        rollup: rollup.clone(),
+        sequencer: Some(key),
+        batcher: Default::default(),
+        dev_funding: Some(Amount::from_int_btc(5)),
+    });
+    let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
+    let status = settlement(&sequencer.node);
+    assert!(status.sequencer);
+    assert!(
+        status
+            .batcher_address
+            .as_deref()
+            .is_some_and(|a| a.starts_with("bcrt1p")),
+        "{status:?}"
+    );
+    // The funding payment was mined at start; the wallet sees it from that block.
+    wait_for(|| {
+        settlement(&sequencer.node)
+            .batcher_balance
+            .is_some_and(|b| b > Amount::from_int_btc(4))
+    })
+    .await;
+
+    for i in 0..3 {
+        let hash = send_tx(
+            &sequencer,
+            i,
+            TxKind::Call(sequencer.address(9)),
+            Vec::new(),
+            21_000,
+        )
+        .await;
+        assert!(receipt(&sequencer.provider(i), hash).await.status());
+    }
+    let last_tx_block = sequencer.node.storage.head_number();
+
+    // Batches reach Bitcoin and come back through derivation: `safe` covers the
+    // transfers, then `finalized` once buried two blocks deep.
+    mine_until(
+        &devnet,
+        &sequencer.node,
+        "a batch covering the transfers",
+        |s| {
+            s.applied
+                .last()
+                .is_some_and(|b| b.last_block >= last_tx_block)
+        },
+    )
+    .await;
+    assert!(block_number(&sequencer.node, BlockNumberOrTag::Safe).await >= last_tx_block);
+    mine_until(&devnet, &sequencer.node, "finality", |_| {
+        sequencer
+            .node
+            .storage
+            .finality()
+            .is_some_and(|f| f.finalized >= last_tx_block)
+    })
+    .await;
+    assert!(block_number(&sequencer.node, BlockNumberOrTag::Finalized).await >= last_tx_block);
+    let status = settlement(&sequencer.node);
+    for (i, batch) in status.applied.iter().enumerate() {
+        assert_eq!(batch.number, i as u64, "batches derive in order");
+        if i > 0 {
+            assert_eq!(
+                batch.first_block,
+                status.applied[i - 1].last_block + 1,
+                "no gaps"
+            );
+        }
+    }
+    assert!(
+        status
+            .pending
+            .iter()
+            .all(|p| p.batch.number > status.applied[0].number),
+        "final batches leave the outbox: {status:?}"
+    );
+
+    // A follower with nothing but rollup.json derives the same chain.
+    let follower_dir = tempfile::tempdir().expect("dir");
+    let mut follower_config = config(follower_dir.path(), &sequencer.accounts);
+    follower_config.l1 = Some(devnet.l1_config());
+    follower_config.settlement = Some(SettlementConfig {
+        rollup: rollup.clone(),
+        sequencer: None,
+        batcher: Default::default(),
+        dev_funding: None,
+    });
+    let follower = launch(follower_config).await.expect("follower starts");
+    let derived_to = settlement(&sequencer.node)
+        .applied
+        .last()
+        .expect("batch")
+        .last_block;
+    wait_for(|| follower.storage.head_number() >= derived_to).await;
+    let want = sequencer
+        .node
+        .storage
+        .block_by_number(derived_to)
+        .expect("read")
+        .expect("block");
+    let got = follower
+        .storage
+        .block_by_number(derived_to)
+        .expect("read")
+        .expect("block");
+    assert_eq!(got.block.hash, want.block.hash);
+    let provider = ProviderBuilder::new().connect_http(follower.http_url().parse().expect("url"));
+    let balance = provider
+        .get_balance(sequencer.address(9))
+        .block_id(derived_to.into())
+        .await
+        .expect("balance");
+    let expected = sequencer
+        .provider(0)
+        .get_balance(sequencer.address(9))
+        .block_id(derived_to.into())
+        .await
+        .expect("balance");
+    assert_eq!(balance, expected);
+    assert!(balance > U256::ZERO);
+    let raw = transfer(&sequencer.signer(1), 3, sequencer.address(2), 1);
+    let err = provider
+        .send_raw_transaction(&raw)
+        .await
+        .expect_err("read-only");
+    assert!(
+        err.to_string().contains("send them to the sequencer"),
+        "{err}"
+    );
+
+    // A reorg drops the block carrying the last derived batch: `safe` moves back on the
+    // sequencer, the follower unwinds; once the batch is mined again both are back.
+    let last = settlement(&sequencer.node)
+        .applied
+        .last()
+        .cloned()
+        .expect("batch");
+    let dropped = devnet
+        .client
+        .get_block_hash(last.l1_height)
+        .await
+        .expect("hash");
+    devnet
+        .client
+        .invalidate_block(&dropped)
+        .await
+        .expect("invalidate");
+    wait_for(|| {
+        settlement(&sequencer.node)
+            .applied
+            .last()
+            .is_none_or(|b| b.number < last.number)
+    })
+    .await;
+    assert!(
+        sequencer
+            .node
+            .storage
+            .finality()
+            .is_some_and(|f| f.safe < last.last_block)
+    );
+    wait_for(|| follower.storage.head_number() < last.last_block).await;
+    mine_until(&devnet, &sequencer.node, "the dropped batch again", |s| {
+        s.applied.iter().any(|b| b.number == last.number)
+    })
+    .await;
+    let again = settlement(&sequencer.node).applied[last.number as usize].clone();
+    assert_eq!(again.hash, last.hash, "the same batch, not a new one");
+    wait_for(|| follower.storage.head_number() >= last.last_block).await;
+    let got = follower
+        .storage
+        .block_by_number(last.last_block)
+        .expect("read")
+        .expect("block");
+    let want = sequencer
+        .node
+        .storage
+        .block_by_number(last.last_block)
+        .expect("read")
+        .expect("block");
+    assert_eq!(got.block.hash, want.block.hash);
+
+    // On the best chain every batch was revealed exactly once.
+    let posted = devnet.posted_batches(start.0).await;
+    let applied = settlement(&sequencer.node).applied;
+    for batch in &applied {
+        assert_eq!(
+            posted.get(&batch.hash),
+            Some(&1),
+            "batch {} posted once",
+            batch.number
+        );
+    }
+    follower.shutdown().await;
+    sequencer.node.shutdown().await;
+}
+
+async fn wait_for(done: impl Fn() -> bool) {
+    for _ in 0..400 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(done(), "timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_refuses_another_bitcoin_chain() {
+    let dir = tempfile::tempdir().expect("dir");
+    let devnet = devnet(dir.path()).await;
+    let key = Keypair::from_seckey_slice(&Secp256k1::new(), &[5; 32]).expect("key");
+    let accounts = cairn_node::dev::dev_accounts(1).expect("accounts");
+    let node_dir = tempfile::tempdir().expect("dir");
+    let mut config = config(node_dir.path(), &accounts);
+    let mut rollup = rollup_for(
+        config.spec.clone(),
+        &key,
+        (
+            101,
+            BlockHash::from_raw_hash(bitcoin::hashes::Hash::all_zeros()),
+        ),
+    );
+    rollup.l1.hash = "00".repeat(32);
+    config.l1 = Some(devnet.l1_config());
+    config.settlement = Some(SettlementConfig {
+        rollup,
+        sequencer: None,
+        batcher: Default::default(),
+        dev_funding: None,
+    });
+    let err = format!("{:#}", launch(config).await.err().expect("refused"));
+    assert!(err.contains("wrong Bitcoin chain"), "{err}");
+}

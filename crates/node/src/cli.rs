@@ -350,12 +350,12 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let (rollup, sequencer) =
         crate::rollup::dev_network(&data_dir, &config.spec, &client, depth).await?;
     config.l1 = Some(l1);
-    // The devnet's own wallet pays the batcher: 50 BTC whenever it runs below half.
+    // The devnet's own wallet pays the batcher: 10 BTC whenever it runs below half.
     config.settlement = Some(SettlementConfig {
         rollup: rollup.clone(),
         sequencer: Some(sequencer),
         batcher: args.batcher.config()?,
-        dev_funding: Some(bitcoin::Amount::from_int_btc(50)),
+        dev_funding: Some(bitcoin::Amount::from_int_btc(10)),
     });
     let node = crate::launch(config).await?;
     println!("{banner}");

@@ -111,3 +111,158 @@ async fn kill_9_mid_load_loses_nothing_acknowledged() {
     child.kill().expect("kill");
     child.wait().expect("reaped");
 }
+
+/// `cairn node` as the sequencer of the network in `net`, with `failpoint` armed.
+fn spawn_sequencer(
+    net: &std::path::Path,
+    data: &std::path::Path,
+    devnet: &crate::settlement::Devnet,
+    port: u16,
+    failpoint: Option<&str>,
+) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command
+        .arg("node")
+        .arg("--config")
+        .arg(net.join("rollup.json"))
+        .arg("--sequencer-key")
+        .arg(net.join("sequencer.key"))
+        .args(["--l1-rpc-url", &devnet.rpc.url, "--l1-network", "regtest"])
+        .arg("--l1-rpc-cookie")
+        .arg(devnet.cookie())
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--http-port", &port.to_string(), "--log", "warn"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(point) = failpoint {
+        command.env("CAIRN_FAILPOINT", point);
+    }
+    command.spawn().expect("cairn starts")
+}
+
+/// The batcher wallet's address, from the start-up banner.
+fn batcher_address(child: &mut Child) -> bitcoin::Address {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().expect("stdout");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(rest) = line.strip_prefix("Batcher wallet:") {
+            let address = rest.split_whitespace().next().expect("address");
+            return address
+                .parse::<bitcoin::Address<_>>()
+                .expect("address")
+                .require_network(bitcoin::Network::Regtest)
+                .expect("regtest");
+        }
+    }
+    panic!("no batcher wallet in the banner");
+}
+
+/// The outbox's first pending posting: batch hash and commit txid.
+fn outbox_commit(data: &std::path::Path) -> (String, bitcoin::Txid) {
+    let text = std::fs::read_to_string(data.join("batcher").join("outbox.json")).expect("outbox");
+    let outbox: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let posting = &outbox["pending"][0];
+    let commit: bitcoin::Transaction =
+        bitcoin::consensus::encode::deserialize_hex(posting["commit"].as_str().expect("hex"))
+            .expect("commit");
+    (
+        posting["batch"]["hash"].as_str().expect("hash").to_owned(),
+        commit.compute_txid(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batcher_killed_between_commit_and_reveal_posts_its_batch_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let devnet = crate::settlement::devnet(dir.path()).await;
+    let net = dir.path().join("net");
+    let status = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("init")
+        .arg("--out")
+        .arg(&net)
+        .args(["--chain-id", "4242", "--l1-rpc-url", &devnet.rpc.url])
+        .args(["--l1-network", "regtest", "--l1-rpc-cookie"])
+        .arg(devnet.cookie())
+        .stdout(Stdio::null())
+        .status()
+        .expect("init runs");
+    assert!(status.success());
+    let start = devnet.client.get_block_count().await.expect("count");
+    let data = dir.path().join("sequencer");
+    let port = free_port();
+
+    // Armed to abort right after the first commit is broadcast.
+    let mut child = spawn_sequencer(&net, &data, &devnet, port, Some("batcher-after-commit"));
+    let address = batcher_address(&mut child);
+    devnet
+        .client
+        .send_to_address(&address, bitcoin::Amount::from_int_btc(1))
+        .await
+        .expect("fund");
+    devnet.mine(1).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the failpoint never fired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!exit.success(), "aborted: {exit:?}");
+
+    // The commit is out, no reveal is, and the outbox holds the batch.
+    let (batch_hash, commit) = outbox_commit(&data);
+    let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
+    assert!(mempool.contains(&commit), "commit {commit} broadcast");
+    for txid in &mempool {
+        let tx = devnet
+            .client
+            .get_raw_transaction(txid)
+            .await
+            .expect("rpc")
+            .expect("tx");
+        assert!(cairn_da::scan_transaction(&tx).is_empty(), "no reveal yet");
+    }
+
+    // Restarted without the failpoint, it finishes the same posting.
+    let mut child = spawn_sequencer(&net, &data, &devnet, port, None);
+    let provider = connect(port).await;
+    let mut derived = false;
+    for _ in 0..30 {
+        devnet.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let safe = provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Safe)
+            .await
+            .expect("rpc")
+            .expect("block");
+        if safe.header.number > 0 {
+            derived = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(derived, "the batch was derived after the restart");
+    let posted = devnet.posted_batches(start).await;
+    let hash: B256 = batch_hash.parse().expect("hash");
+    assert_eq!(posted.get(&hash), Some(&1), "batch 0 revealed exactly once");
+    // ... through the commit signed before the crash (no second commit for it).
+    let mut spends_commit = false;
+    let tip = devnet.client.get_block_count().await.expect("count");
+    for height in start + 1..=tip {
+        let block_hash = devnet.client.get_block_hash(height).await.expect("hash");
+        let block = devnet.client.get_block(&block_hash).await.expect("block");
+        for tx in &block.txdata {
+            if cairn_da::scan_transaction(tx)
+                .iter()
+                .any(|c| c.header.batch_hash == hash)
+            {
+                spends_commit |= tx.input[0].previous_output.txid == commit;
+            }
+        }
+    }
+    assert!(spends_commit, "the reveal spends the pre-crash commit");
+}

@@ -22,7 +22,7 @@ use cairn_primitives::{L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig};
 use crate::harness::*;
 
 pub struct Devnet {
-    pub _server: DevnetServer,
+    pub server: DevnetServer,
     pub client: Client,
     pub rpc: cairn_l1::Config,
 }
@@ -46,13 +46,17 @@ pub async fn devnet(dir: &std::path::Path) -> Devnet {
         .await
         .expect("client");
     Devnet {
-        _server: server,
+        server,
         client,
         rpc,
     }
 }
 
 impl Devnet {
+    pub fn cookie(&self) -> &std::path::Path {
+        self.server.cookie_path()
+    }
+
     pub fn l1_config(&self) -> L1Config {
         L1Config {
             rpc: self.rpc.clone(),

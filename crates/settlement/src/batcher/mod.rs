@@ -396,7 +396,7 @@ impl Batcher {
             blocks = ?(first_block..=last_block),
             body = body.len(),
             chunks = posting.reveals.len(),
-            %fee_rate,
+            fee_rate = %sat_vb(fee_rate),
             commit = %posting.commit_txid(),
             "batch signed"
         );
@@ -443,7 +443,7 @@ impl Batcher {
             .unwrap_or(self.config.fallback_fee_rate)
             .max(MIN_RELAY_FEE);
         if rate > self.config.max_fee_rate {
-            tracing::warn!(target: TARGET, estimate = %rate, ceiling = %self.config.max_fee_rate, "fee estimate above the ceiling: paying the ceiling");
+            tracing::warn!(target: TARGET, estimate = %sat_vb(rate), ceiling = %sat_vb(self.config.max_fee_rate), "fee estimate above the ceiling: paying the ceiling");
             return self.config.max_fee_rate;
         }
         rate
@@ -576,7 +576,7 @@ impl Batcher {
         );
         let fee_rate = target.max(minimum).min(self.config.max_fee_rate);
         if fee_rate < minimum {
-            tracing::warn!(target: TARGET, number = old.batch.number, fee_rate = %old.fee_rate, ceiling = %self.config.max_fee_rate, "batch unconfirmed at the fee ceiling: not bumping further");
+            tracing::warn!(target: TARGET, number = old.batch.number, fee_rate = %sat_vb(old.fee_rate), ceiling = %sat_vb(self.config.max_fee_rate), "batch unconfirmed at the fee ceiling: not bumping further");
             return Ok(());
         }
         let xonly = self.sequencer.x_only_public_key().0;
@@ -619,7 +619,7 @@ impl Batcher {
         posting.signed_at = view.tip.0;
         self.outbox.replace(posting.clone())?;
         self.wallet.apply_unconfirmed(&bumped)?;
-        tracing::info!(target: TARGET, number = posting.batch.number, reveals = bumped.len(), from = %old.fee_rate, to = %fee_rate, "reveals fee-bumped");
+        tracing::info!(target: TARGET, number = posting.batch.number, reveals = bumped.len(), from = %sat_vb(old.fee_rate), to = %sat_vb(fee_rate), "reveals fee-bumped");
         self.broadcast(&posting, false).await?;
         Ok(())
     }
@@ -644,6 +644,11 @@ fn commit_is_dead(e: &cairn_l1::Error) -> bool {
     };
     (*c == code::VERIFY_ERROR && message.contains("missingorspent"))
         || (*c == code::VERIFY_REJECTED && message.contains("txn-mempool-conflict"))
+}
+
+/// A fee rate as operators read it.
+fn sat_vb(rate: FeeRate) -> String {
+    format!("{:.1} sat/vB", rate.to_sat_per_kwu() as f64 / 250.0)
 }
 
 /// The batcher wallet's seed: a tagged hash of the sequencer's secret key.

@@ -150,28 +150,6 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
             fee_recipient: config.fee_recipient,
         },
     ));
-    let mut ctx = RpcContext::new(
-        storage.clone(),
-        pool.clone(),
-        config.spec.clone(),
-        producer.block_sender(),
-        format!("cairn/v{}", env!("CARGO_PKG_VERSION")),
-    );
-    ctx.accepts_transactions = !config.is_follower();
-    let ctx = Arc::new(ctx);
-    let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
-        .await
-        .with_context(|| format!("cannot serve JSON-RPC on {}", config.http_addr))?;
-    let producer_thread = if config.is_follower() {
-        None
-    } else {
-        let runner = producer.clone();
-        let thread = std::thread::Builder::new()
-            .name("cairn-producer".into())
-            .spawn(move || runner.run())
-            .context("cannot start the block producer")?;
-        Some(thread)
-    };
     let (settler, settlement) = match (&config.settlement, &l1) {
         (Some(settlement), Some(l1)) => {
             let poll = config
@@ -190,6 +168,31 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
             (Some(task), Some(status))
         }
         _ => (None, None),
+    };
+    let mut ctx = RpcContext::new(
+        storage.clone(),
+        pool.clone(),
+        config.spec.clone(),
+        producer.block_sender(),
+        format!("cairn/v{}", env!("CARGO_PKG_VERSION")),
+    );
+    ctx.accepts_transactions = !config.is_follower();
+    ctx.settlement = settlement.clone().map(|status| {
+        Arc::new(crate::settle::RpcSource(status)) as Arc<dyn cairn_rpc::SettlementSource>
+    });
+    let ctx = Arc::new(ctx);
+    let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
+        .await
+        .with_context(|| format!("cannot serve JSON-RPC on {}", config.http_addr))?;
+    let producer_thread = if config.is_follower() {
+        None
+    } else {
+        let runner = producer.clone();
+        let thread = std::thread::Builder::new()
+            .name("cairn-producer".into())
+            .spawn(move || runner.run())
+            .context("cannot start the block producer")?;
+        Some(thread)
     };
     Ok(Node {
         rpc_addr,

@@ -13,6 +13,7 @@ use bitcoin::secp256k1::Keypair;
 use bitcoin::{Amount, BlockHash};
 use cairn_l1::{BlockSource, BlockSourceConfig, Client};
 use cairn_primitives::RollupConfig;
+use cairn_rpc::{BatchInfo, SettlementInfo, SettlementSource};
 use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
 use cairn_settlement::derive::{AppliedBatch, BatchOutcome, Deriver, Role};
 use cairn_storage::{BlockWithReceipts, Storage};
@@ -330,6 +331,82 @@ impl Task {
             s.last_signed = batcher.last_batch();
             let balance = batcher.balance();
             s.batcher_balance = Some(balance.total());
+        }
+    }
+}
+
+/// The RPC's view of [`SettlementStatus`].
+pub struct RpcSource(pub SharedStatus);
+
+impl RpcSource {
+    fn signed(&self, s: &SettlementStatus, pick: impl Fn(&BatchRef) -> bool) -> Option<BatchInfo> {
+        s.pending
+            .iter()
+            .find(|p| pick(&p.batch))
+            .map(|p| BatchInfo {
+                number: p.batch.number,
+                hash: p.batch.hash,
+                first_block: p.batch.first_block,
+                last_block: p.batch.last_block,
+                l1_height: None,
+                reveal_txids: p.reveals.iter().map(ToString::to_string).collect(),
+                commit_txid: Some(p.commit.to_string()),
+            })
+    }
+}
+
+fn derived_info(s: &SettlementStatus, b: &AppliedBatch) -> BatchInfo {
+    let commit = s
+        .pending
+        .iter()
+        .find(|p| p.batch.number == b.number && p.batch.hash == b.hash)
+        .map(|p| p.commit.to_string());
+    BatchInfo {
+        number: b.number,
+        hash: b.hash,
+        first_block: b.first_block,
+        last_block: b.last_block,
+        l1_height: Some(b.l1_height),
+        reveal_txids: b.txids.iter().map(ToString::to_string).collect(),
+        commit_txid: commit,
+    }
+}
+
+impl SettlementSource for RpcSource {
+    fn info(&self) -> SettlementInfo {
+        let s = self.0.read();
+        SettlementInfo {
+            role: if s.sequencer { "sequencer" } else { "follower" },
+            l1_start: s.l1_start,
+            l1_tip: s.l1_tip.map(|(h, hash)| (h, hash.to_string())),
+            l1_derived: s.l1_derived,
+            caught_up: s.caught_up,
+            finality_depth: s.finality_depth,
+            derived: s.applied.len() as u64,
+            last_signed: s.last_signed.map(|b| b.number),
+            pending: s.pending.len() as u64,
+            batcher: s
+                .batcher_address
+                .clone()
+                .zip(s.batcher_balance.map(Amount::to_sat)),
+        }
+    }
+
+    fn batch(&self, number: u64) -> Option<BatchInfo> {
+        let s = self.0.read();
+        // Derived batches are numbered from 0 without gaps.
+        match usize::try_from(number).ok().and_then(|i| s.applied.get(i)) {
+            Some(b) if b.number == number => Some(derived_info(&s, b)),
+            _ => self.signed(&s, |b| b.number == number),
+        }
+    }
+
+    fn batch_of_block(&self, block: u64) -> Option<BatchInfo> {
+        let s = self.0.read();
+        let index = s.applied.partition_point(|b| b.last_block < block);
+        match s.applied.get(index) {
+            Some(b) if b.first_block <= block => Some(derived_info(&s, b)),
+            _ => self.signed(&s, |b| b.first_block <= block && block <= b.last_block),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The method table: every `eth_`, `net_`, `web3_` and `txpool_` method.
+//! The method table: every `eth_`, `net_`, `web3_` and `txpool_` method (and the
+//! `cairn_` ones from [`crate::cairn`]).
 
 use std::sync::Arc;
 
@@ -35,6 +36,9 @@ pub struct RpcContext {
     /// Whether `eth_sendRawTransaction` takes transactions (not on a follower, which only
     /// derives the chain from Bitcoin).
     pub accepts_transactions: bool,
+    /// Settlement on Bitcoin, for the `cairn_` methods (`None`: a node that does not
+    /// settle).
+    pub settlement: Option<Arc<dyn crate::cairn::SettlementSource>>,
     pub(crate) filters: Filters,
 }
 
@@ -53,6 +57,7 @@ impl RpcContext {
             blocks,
             client_version,
             accepts_transactions: true,
+            settlement: None,
             filters: Filters::default(),
         }
     }
@@ -165,6 +170,7 @@ pub fn module(
     ctx: Arc<RpcContext>,
 ) -> Result<RpcModule<RpcContext>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::from_arc(ctx);
+    crate::cairn::register(&mut m)?;
 
     m.register_method("web3_clientVersion", |_, c, _| -> RpcResult<String> {
         Ok(c.client_version.clone())

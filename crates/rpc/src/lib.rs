@@ -7,6 +7,7 @@
 //! log queries run on blocking threads).
 
 mod api;
+pub mod cairn;
 mod convert;
 mod error;
 mod filters;
@@ -14,5 +15,6 @@ mod pubsub;
 mod server;
 
 pub use api::RpcContext;
+pub use cairn::{BatchInfo, SettlementInfo, SettlementSource};
 pub use error::RpcError;
 pub use server::{RpcConfig, start};

@@ -187,6 +187,7 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
     })
     .await;
 
+    let mut hashes = Vec::new();
     for i in 0..3 {
         let hash = send_tx(
             &sequencer,
@@ -197,6 +198,7 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
         )
         .await;
         assert!(receipt(&sequencer.provider(i), hash).await.status());
+        hashes.push(hash);
     }
     let last_tx_block = sequencer.node.storage.head_number();
 
@@ -242,6 +244,8 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
         "final batches leave the outbox: {status:?}"
     );
 
+    cairn_rpc_reports_settlement(&sequencer.node, hashes[0]).await;
+
     // A follower with nothing but rollup.json derives the same chain.
     let follower_dir = tempfile::tempdir().expect("dir");
     let mut follower_config = config(follower_dir.path(), &sequencer.accounts);
@@ -285,6 +289,12 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
         .expect("balance");
     assert_eq!(balance, expected);
     assert!(balance > U256::ZERO);
+    let status: serde_json::Value = provider
+        .raw_request("cairn_syncStatus".into(), ())
+        .await
+        .expect("syncStatus");
+    assert_eq!(status["settlement"]["role"], "follower", "{status}");
+    assert_eq!(status["settlement"]["batcher"], serde_json::Value::Null);
     let raw = transfer(&sequencer.signer(1), 3, sequencer.address(2), 1);
     let err = provider
         .send_raw_transaction(&raw)
@@ -360,6 +370,77 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
     }
     follower.shutdown().await;
     sequencer.node.shutdown().await;
+}
+
+/// `cairn_syncStatus`, `cairn_getBatch` and `cairn_getTransactionStatus` on a node whose
+/// batch holding `tx` is final.
+async fn cairn_rpc_reports_settlement(node: &Node, tx: alloy::primitives::B256) {
+    use serde_json::{Value, json};
+    let provider = ProviderBuilder::new().connect_http(node.http_url().parse().expect("url"));
+    let status: Value = provider
+        .raw_request("cairn_syncStatus".into(), ())
+        .await
+        .expect("syncStatus");
+    let settlement = &status["settlement"];
+    assert_eq!(settlement["role"], "sequencer", "{status}");
+    assert_eq!(settlement["caughtUp"], true, "{status}");
+    assert_eq!(settlement["finalityDepth"], "0x2");
+    assert!(
+        settlement["batcher"]["address"].as_str().is_some(),
+        "{status}"
+    );
+    let finalized = u64::from_str_radix(
+        status["finalized"]
+            .as_str()
+            .expect("hex")
+            .trim_start_matches("0x"),
+        16,
+    )
+    .expect("number");
+    assert!(finalized >= 1, "{status}");
+
+    let tx_status: Value = provider
+        .raw_request("cairn_getTransactionStatus".into(), (tx,))
+        .await
+        .expect("status");
+    assert_eq!(tx_status["status"], "finalized", "{tx_status}");
+    let number = tx_status["batch"]["number"].clone();
+    let batch: Value = provider
+        .raw_request("cairn_getBatch".into(), (number.clone(),))
+        .await
+        .expect("batch");
+    assert_eq!(batch["number"], number);
+    assert_eq!(batch["status"], "finalized");
+    assert_eq!(batch["hash"], tx_status["batch"]["hash"]);
+    assert_eq!(
+        batch["revealTxids"].as_array().map(Vec::len),
+        Some(1),
+        "{batch}"
+    );
+    let confirmations = batch["l1Confirmations"].as_str().expect("hex");
+    assert!(u64::from_str_radix(&confirmations[2..], 16).expect("n") >= 2);
+
+    let unknown: Value = provider
+        .raw_request(
+            "cairn_getTransactionStatus".into(),
+            (alloy::primitives::B256::repeat_byte(1),),
+        )
+        .await
+        .expect("status");
+    assert_eq!(unknown, json!(null));
+    let none: Value = provider
+        .raw_request("cairn_getBatch".into(), ("0xffff",))
+        .await
+        .expect("batch");
+    assert_eq!(none, json!(null));
+    let err = provider
+        .raw_request::<_, Value>("cairn_getBatch".into(), ("seven",))
+        .await
+        .expect_err("bad number");
+    assert!(
+        err.to_string().contains("-32602") || err.to_string().contains("invalid"),
+        "{err}"
+    );
 }
 
 async fn wait_for(done: impl Fn() -> bool) {

@@ -1,0 +1,236 @@
+//! The `cairn_` namespace: where the chain stands on Bitcoin.
+//!
+//! - `cairn_syncStatus`: L1 tip and derivation progress, `safe`/`finalized`, batches
+//!   derived and (on the sequencer) signed but not final, the batcher wallet;
+//! - `cairn_getBatch(number)`: one batch, its L2 block range, L1 position and state;
+//! - `cairn_getTransactionStatus(hash)`: how far a transaction has come:
+//!   `pending` (mempool) → `sequenced` (in an L2 block) → `submitted` (its batch is
+//!   signed and broadcast; sequencer only) → `safe` (its batch is derived from Bitcoin)
+//!   → `finalized` (buried `finalityDepth` blocks deep).
+//!
+//! Numbers are hex quantities, as in the `eth_` namespace. A node without settlement
+//! answers `cairn_syncStatus` with `settlement: null` and knows no batches.
+
+use alloy_primitives::{B256, U64};
+use jsonrpsee::RpcModule;
+use jsonrpsee::types::ErrorObjectOwned;
+use serde::Serialize;
+
+use crate::RpcContext;
+use crate::error::RpcError;
+
+type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// A batch as the node knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// Its number.
+    pub number: u64,
+    /// Its header hash.
+    pub hash: B256,
+    /// First L2 block.
+    pub first_block: u64,
+    /// Last L2 block (inclusive).
+    pub last_block: u64,
+    /// Where it is: derived (with the L1 height at which it became complete) or only
+    /// signed and broadcast by this node's batcher.
+    pub l1_height: Option<u32>,
+    /// The reveal transactions, by chunk (Bitcoin txids, display order).
+    pub reveal_txids: Vec<String>,
+    /// The commit transaction, while this node's batcher still tracks it.
+    pub commit_txid: Option<String>,
+}
+
+/// What the settlement task reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettlementInfo {
+    /// `sequencer` or `follower`.
+    pub role: &'static str,
+    /// The network's L1 start height.
+    pub l1_start: u32,
+    /// The L1 tip seen: height and hash.
+    pub l1_tip: Option<(u32, String)>,
+    /// The last L1 height derivation processed.
+    pub l1_derived: Option<u32>,
+    /// Whether derivation has caught up with the L1 tip.
+    pub caught_up: bool,
+    /// Confirmations that make a batch final.
+    pub finality_depth: u32,
+    /// Batches derived from Bitcoin.
+    pub derived: u64,
+    /// The last batch signed by this node's batcher.
+    pub last_signed: Option<u64>,
+    /// Batches signed and not final (sequencer).
+    pub pending: u64,
+    /// The batcher wallet's funding address and balance in satoshis (sequencer).
+    pub batcher: Option<(String, u64)>,
+}
+
+/// Where the RPC reads settlement from (the node's settlement task).
+pub trait SettlementSource: Send + Sync {
+    /// The current status.
+    fn info(&self) -> SettlementInfo;
+    /// Batch `number`, derived or (on the sequencer) signed.
+    fn batch(&self, number: u64) -> Option<BatchInfo>;
+    /// The batch holding L2 block `block`, derived or (on the sequencer) signed.
+    fn batch_of_block(&self, block: u64) -> Option<BatchInfo>;
+}
+
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncStatusView {
+    head: U64,
+    safe: U64,
+    finalized: U64,
+    settlement: Option<SettlementView>,
+}
+
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SettlementView {
+    role: &'static str,
+    l1_start_height: U64,
+    l1_tip_height: Option<U64>,
+    l1_tip_hash: Option<String>,
+    l1_derived_height: Option<U64>,
+    caught_up: bool,
+    finality_depth: U64,
+    batches_derived: U64,
+    last_signed_batch: Option<U64>,
+    pending_batches: U64,
+    batcher: Option<BatcherView>,
+}
+
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatcherView {
+    address: String,
+    balance_sats: U64,
+}
+
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchView {
+    number: U64,
+    hash: B256,
+    first_block: U64,
+    last_block: U64,
+    /// `submitted`, `safe` or `finalized`.
+    status: &'static str,
+    l1_height: Option<U64>,
+    l1_confirmations: Option<U64>,
+    reveal_txids: Vec<String>,
+    commit_txid: Option<String>,
+}
+
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TransactionStatusView {
+    /// `pending`, `sequenced`, `submitted`, `safe` or `finalized`.
+    status: &'static str,
+    block_number: Option<U64>,
+    batch: Option<BatchView>,
+}
+
+fn batch_view(ctx: &RpcContext, batch: BatchInfo) -> BatchView {
+    let finalized = ctx.storage.finality().map_or(0, |f| f.finalized);
+    let tip = ctx
+        .settlement
+        .as_ref()
+        .and_then(|s| s.info().l1_tip)
+        .map(|(h, _)| h);
+    let status = match batch.l1_height {
+        None => "submitted",
+        Some(_) if batch.last_block <= finalized => "finalized",
+        Some(_) => "safe",
+    };
+    let confirmations = batch
+        .l1_height
+        .zip(tip)
+        .map(|(at, tip)| U64::from(tip.saturating_sub(at) + 1));
+    BatchView {
+        number: U64::from(batch.number),
+        hash: batch.hash,
+        first_block: U64::from(batch.first_block),
+        last_block: U64::from(batch.last_block),
+        status,
+        l1_height: batch.l1_height.map(U64::from),
+        l1_confirmations: confirmations,
+        reveal_txids: batch.reveal_txids,
+        commit_txid: batch.commit_txid,
+    }
+}
+
+/// Adds the `cairn_` methods to `m`.
+pub(crate) fn register(
+    m: &mut RpcModule<RpcContext>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    m.register_method("cairn_syncStatus", |_, c, _| -> RpcResult<SyncStatusView> {
+        let head = c.storage.head_number();
+        let finality = c.storage.finality();
+        let settlement = c.settlement.as_ref().map(|s| {
+            let info = s.info();
+            SettlementView {
+                role: info.role,
+                l1_start_height: U64::from(info.l1_start),
+                l1_tip_height: info.l1_tip.as_ref().map(|(h, _)| U64::from(*h)),
+                l1_tip_hash: info.l1_tip.map(|(_, hash)| hash),
+                l1_derived_height: info.l1_derived.map(U64::from),
+                caught_up: info.caught_up,
+                finality_depth: U64::from(info.finality_depth),
+                batches_derived: U64::from(info.derived),
+                last_signed_batch: info.last_signed.map(U64::from),
+                pending_batches: U64::from(info.pending),
+                batcher: info.batcher.map(|(address, sats)| BatcherView {
+                    address,
+                    balance_sats: U64::from(sats),
+                }),
+            }
+        });
+        Ok(SyncStatusView {
+            head: U64::from(head),
+            safe: U64::from(finality.map_or(head, |f| f.safe)),
+            finalized: U64::from(finality.map_or(head, |f| f.finalized)),
+            settlement,
+        })
+    })?;
+    m.register_method(
+        "cairn_getBatch",
+        |p, c, _| -> RpcResult<Option<BatchView>> {
+            let number: U64 = p.one()?;
+            Ok(c.settlement
+                .as_ref()
+                .and_then(|s| s.batch(number.to()))
+                .map(|b| batch_view(c, b)))
+        },
+    )?;
+    m.register_method(
+        "cairn_getTransactionStatus",
+        |p, c, _| -> RpcResult<Option<TransactionStatusView>> {
+            let hash: B256 = p.one()?;
+            let location = c
+                .storage
+                .transaction_location(&hash)
+                .map_err(|e| ErrorObjectOwned::from(RpcError::from(e)))?;
+            let Some((number, _)) = location else {
+                return Ok(c.pool.get(&hash).map(|_| TransactionStatusView {
+                    status: "pending",
+                    block_number: None,
+                    batch: None,
+                }));
+            };
+            let batch = c
+                .settlement
+                .as_ref()
+                .and_then(|s| s.batch_of_block(number))
+                .map(|b| batch_view(c, b));
+            let status = batch.as_ref().map_or("sequenced", |b| b.status);
+            Ok(Some(TransactionStatusView {
+                status,
+                block_number: Some(U64::from(number)),
+                batch,
+            }))
+        },
+    )?;
+    Ok(())
+}

@@ -480,3 +480,204 @@ async fn a_follower_refuses_another_bitcoin_chain() {
     let err = format!("{:#}", launch(config).await.err().expect("refused"));
     assert!(err.contains("wrong Bitcoin chain"), "{err}");
 }
+
+/// A sequencer settling on a fresh devnet, its batcher funded with 5 BTC.
+async fn settling_sequencer(devnet: &Devnet) -> TestNode {
+    let key = Keypair::from_seckey_slice(&Secp256k1::new(), &[6; 32]).expect("key");
+    let info = devnet.client.get_blockchain_info().await.expect("info");
+    let accounts = cairn_node::dev::dev_accounts(10).expect("accounts");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut seq_config = config(dir.path(), &accounts);
+    let rollup = rollup_for(
+        seq_config.spec.clone(),
+        &key,
+        (info.blocks, info.best_block_hash),
+    );
+    seq_config.l1 = Some(devnet.l1_config());
+    seq_config.settlement = Some(SettlementConfig {
+        rollup,
+        sequencer: Some(key),
+        batcher: Default::default(),
+        dev_funding: Some(Amount::from_int_btc(5)),
+    });
+    let node = TestNode::start_with(dir, accounts, seq_config).await;
+    wait_for(|| {
+        settlement(&node.node)
+            .batcher_balance
+            .is_some_and(|b| b > Amount::from_int_btc(4))
+    })
+    .await;
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stuck_in_the_mempool_is_fee_bumped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let devnet = devnet(dir.path()).await;
+    let sequencer = settling_sequencer(&devnet).await;
+    wait_for(|| !settlement(&sequencer.node).pending.is_empty()).await;
+    let first = settlement(&sequencer.node).pending[0].clone();
+    assert_eq!(first.batch.number, 0);
+    let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
+    assert!(mempool.contains(&first.commit), "commit broadcast");
+    assert!(mempool.contains(&first.reveals[0]), "reveal broadcast");
+
+    // Two blocks that leave it out (a congested mempool): the batcher pays more.
+    let to = devnet
+        .client
+        .get_new_address(None, None)
+        .await
+        .expect("address");
+    for _ in 0..2 {
+        devnet
+            .client
+            .generate_block(&to, &[])
+            .await
+            .expect("empty block");
+    }
+    wait_for(|| {
+        settlement(&sequencer.node)
+            .pending
+            .iter()
+            .any(|p| p.batch.number == 0 && p.reveals != first.reveals)
+    })
+    .await;
+    let bumped = settlement(&sequencer.node).pending[0].clone();
+    assert_eq!(bumped.batch, first.batch, "the same batch");
+    assert_eq!(
+        bumped.commit, first.commit,
+        "the commit is kept (CPFP by the reveal)"
+    );
+    assert!(bumped.fee_rate > first.fee_rate, "{bumped:?} vs {first:?}");
+    let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
+    assert!(
+        mempool.contains(&bumped.reveals[0]),
+        "replacement in the mempool"
+    );
+    assert!(!mempool.contains(&first.reveals[0]), "original replaced");
+    let replacement = devnet
+        .client
+        .get_mempool_entry(&bumped.reveals[0])
+        .await
+        .expect("rpc")
+        .expect("entry");
+    assert!(replacement.bip125_replaceable, "{replacement:?}");
+    assert_eq!(
+        replacement.depends,
+        vec![first.commit],
+        "spends the same commit"
+    );
+
+    // Mined, it is derived with the replacement's txid.
+    mine_until(&devnet, &sequencer.node, "the bumped batch", |s| {
+        s.applied.first().is_some_and(|b| b.number == 0)
+    })
+    .await;
+    let applied = settlement(&sequencer.node).applied[0].clone();
+    assert_eq!(applied.hash, first.batch.hash);
+    assert_eq!(applied.txids, bumped.reveals);
+    sequencer.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_coins_a_reorg_spent_elsewhere_is_committed_again() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().expect("dir");
+    let devnet = devnet(dir.path()).await;
+    let start = devnet.client.get_block_count().await.expect("count");
+    let sequencer = settling_sequencer(&devnet).await;
+    wait_for(|| !settlement(&sequencer.node).pending.is_empty()).await;
+    let first = settlement(&sequencer.node).pending[0].clone();
+    let commit = devnet
+        .client
+        .get_raw_transaction(&first.commit)
+        .await
+        .expect("rpc")
+        .expect("commit in the mempool");
+    let funding_txid = commit.input[0].previous_output.txid;
+    let funding = devnet
+        .client
+        .get_raw_transaction(&funding_txid)
+        .await
+        .expect("rpc")
+        .expect("funding");
+
+    // The block that paid the batcher goes away, and the payment is double-spent by a
+    // conflicting transaction that the new chain confirms: the commit can never be valid.
+    let funding_block = devnet.client.get_block_hash(start + 1).await.expect("hash");
+    devnet
+        .client
+        .invalidate_block(&funding_block)
+        .await
+        .expect("invalidate");
+    let mut spent = Amount::ZERO;
+    let mut inputs = Vec::new();
+    for input in &funding.input {
+        let parent = devnet
+            .client
+            .get_raw_transaction(&input.previous_output.txid)
+            .await
+            .expect("rpc")
+            .expect("parent");
+        spent += parent.output[input.previous_output.vout as usize].value;
+        inputs.push(json!({"txid": input.previous_output.txid.to_string(), "vout": input.previous_output.vout}));
+    }
+    let elsewhere = devnet
+        .client
+        .get_new_address(None, None)
+        .await
+        .expect("address");
+    let pay = (spent - Amount::from_sat(15_000)).to_btc();
+    let unsigned = devnet
+        .client
+        .call_raw(
+            "createrawtransaction",
+            vec![json!(inputs), json!({ elsewhere.to_string(): pay })],
+        )
+        .await
+        .expect("create");
+    let signed = devnet
+        .client
+        .call_raw("signrawtransactionwithwallet", vec![unsigned])
+        .await
+        .expect("sign");
+    let conflict: bitcoin::Transaction =
+        bitcoin::consensus::encode::deserialize_hex(signed["hex"].as_str().expect("hex"))
+            .expect("decode");
+    devnet
+        .client
+        .send_raw_transaction(&conflict)
+        .await
+        .expect("the double spend replaces the payment");
+    // New coins for the batcher, then a block confirming both.
+    let address: bitcoin::Address = settlement(&sequencer.node)
+        .batcher_address
+        .expect("address")
+        .parse::<bitcoin::Address<_>>()
+        .expect("address")
+        .assume_checked();
+    devnet
+        .client
+        .send_to_address(&address, Amount::from_int_btc(5))
+        .await
+        .expect("refund");
+
+    mine_until(
+        &devnet,
+        &sequencer.node,
+        "batch 0 through a new commit",
+        |s| s.applied.first().is_some_and(|b| b.number == 0),
+    )
+    .await;
+    let status = settlement(&sequencer.node);
+    assert_eq!(status.applied[0].hash, first.batch.hash, "the same batch");
+    let posting = status
+        .pending
+        .iter()
+        .find(|p| p.batch.number == 0)
+        .expect("tracked until final");
+    assert_ne!(posting.commit, first.commit, "committed again");
+    let posted = devnet.posted_batches(start).await;
+    assert_eq!(posted.get(&first.batch.hash), Some(&1));
+    sequencer.node.shutdown().await;
+}

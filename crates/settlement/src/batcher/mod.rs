@@ -472,7 +472,9 @@ impl Batcher {
         for leaf in &leaves {
             let (script, info) = commit_output(leaf, xonly);
             let weight = reveal_weight(leaf, &destination);
-            let budget = budget_rate.fee_wu(weight).unwrap_or(Amount::MAX_MONEY)
+            let budget = budget_rate
+                .fee_vb(weight.to_vbytes_ceil())
+                .unwrap_or(Amount::MAX_MONEY)
                 + destination.minimal_non_dust();
             outputs.push((script, budget));
             spends.push((info, weight));
@@ -481,7 +483,9 @@ impl Batcher {
         let txid = commit.compute_txid();
         let mut reveals = Vec::with_capacity(leaves.len());
         for (vout, (leaf, (info, weight))) in leaves.into_iter().zip(spends).enumerate() {
-            let fee = fee_rate.fee_wu(weight).unwrap_or(Amount::MAX_MONEY);
+            let fee = fee_rate
+                .fee_vb(weight.to_vbytes_ceil())
+                .unwrap_or(Amount::MAX_MONEY);
             let tx = build_reveal(
                 OutPoint::new(txid, vout as u32),
                 &commit.output[vout],
@@ -597,9 +601,17 @@ impl Batcher {
                 .value
                 .checked_sub(destination.minimal_non_dust())
                 .unwrap_or(Amount::ZERO);
+            // BIP125: the replacement pays at least the original's fee plus the incremental
+            // relay fee for its own size (counted in whole vbytes, as Core does).
+            let vsize = reveal_weight(&reveal.leaf, &destination).to_vbytes_ceil();
+            let old_fee = commit_out
+                .value
+                .checked_sub(reveal.tx.output[0].value)
+                .unwrap_or(Amount::ZERO);
             let fee = fee_rate
-                .fee_wu(reveal_weight(&reveal.leaf, &destination))
+                .fee_vb(vsize)
                 .unwrap_or(Amount::MAX_MONEY)
+                .max(old_fee + INCREMENTAL_FEE.fee_vb(vsize).unwrap_or(Amount::MAX_MONEY))
                 .min(most);
             reveal.tx = build_reveal(
                 OutPoint::new(old.commit_txid(), vout as u32),

@@ -254,6 +254,7 @@ impl Task {
                     tracing::info!(
                         target: TARGET,
                         l1_height = deriver.l1_height(),
+                        l1_tip = self.source.tip().map(|(h, _)| h),
                         l2_head = self.storage.head_number(),
                         batches = deriver.applied().len(),
                         rejected,

@@ -2,7 +2,8 @@
 //!
 //! - `cairn_syncStatus`: L1 tip and derivation progress, `safe`/`finalized`, batches
 //!   derived and (on the sequencer) signed but not final, the batcher wallet;
-//! - `cairn_getBatch(number)`: one batch, its L2 block range, L1 position and state;
+//! - `cairn_getBatch(number | {blockNumber})`: one batch (by number, or the one holding an
+//!   L2 block), its L2 block range, L1 position and state;
 //! - `cairn_getTransactionStatus(hash)`: how far a transaction has come:
 //!   `pending` (mempool) → `sequenced` (in an L2 block) → `submitted` (its batch is
 //!   signed and broadcast; sequencer only) → `safe` (its batch is derived from Bitcoin)
@@ -161,6 +162,38 @@ fn batch_view(ctx: &RpcContext, batch: BatchInfo) -> BatchView {
     }
 }
 
+/// `cairn_getBatch`'s parameter: a batch number, or `{"blockNumber": n}` for the batch
+/// holding an L2 block.
+enum BatchSelector {
+    Number(U64),
+    Block(U64),
+}
+
+impl BatchSelector {
+    fn parse(value: serde_json::Value) -> Result<Self, ErrorObjectOwned> {
+        let invalid = |e: String| {
+            ErrorObjectOwned::owned(
+                jsonrpsee::types::error::INVALID_PARAMS_CODE,
+                "Invalid params",
+                Some(e),
+            )
+        };
+        match value {
+            serde_json::Value::Object(mut map) => {
+                let block = map.remove("blockNumber").ok_or_else(|| {
+                    invalid("expected a batch number or {\"blockNumber\": n}".into())
+                })?;
+                serde_json::from_value(block)
+                    .map(Self::Block)
+                    .map_err(|e| invalid(e.to_string()))
+            }
+            other => serde_json::from_value(other)
+                .map(Self::Number)
+                .map_err(|e| invalid(e.to_string())),
+        }
+    }
+}
+
 /// Adds the `cairn_` methods to `m`.
 pub(crate) fn register(
     m: &mut RpcModule<RpcContext>,
@@ -197,10 +230,13 @@ pub(crate) fn register(
     m.register_method(
         "cairn_getBatch",
         |p, c, _| -> RpcResult<Option<BatchView>> {
-            let number: U64 = p.one()?;
+            let which = BatchSelector::parse(p.one()?)?;
             Ok(c.settlement
                 .as_ref()
-                .and_then(|s| s.batch(number.to()))
+                .and_then(|s| match which {
+                    BatchSelector::Number(number) => s.batch(number.to()),
+                    BatchSelector::Block(block) => s.batch_of_block(block.to()),
+                })
                 .map(|b| batch_view(c, b)))
         },
     )?;

@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
     let mut source = block_source(&client, &rollup);
     let mut l1_blocks = 0;
     let mut posted_vbytes = 0u64;
+    let mut leaf_bytes = 0u64;
     let mut fees = Amount::ZERO;
     let mut seen = std::collections::HashSet::new();
     while own.applied().last().is_none_or(|b| b.last_block < blocks) {
@@ -145,10 +146,13 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         for posting in batcher.pending() {
-            for tx in std::iter::once(&posting.commit).chain(posting.reveals.iter().map(|r| &r.tx))
-            {
-                if seen.insert(tx.compute_txid()) {
-                    posted_vbytes += tx.vsize() as u64;
+            if seen.insert(posting.commit_txid()) {
+                posted_vbytes += posting.commit.vsize() as u64;
+            }
+            for reveal in &posting.reveals {
+                if seen.insert(reveal.tx.compute_txid()) {
+                    posted_vbytes += reveal.tx.vsize() as u64;
+                    leaf_bytes += reveal.leaf.len() as u64;
                 }
             }
         }
@@ -160,6 +164,22 @@ async fn main() -> anyhow::Result<()> {
         own.applied().len(),
         posted_vbytes as f64 / txs as f64,
         fees.to_sat() as f64 / txs as f64,
+    );
+
+    let reveals: u64 = own
+        .applied()
+        .iter()
+        .map(|b| b.txids.len() as u64)
+        .sum::<u64>();
+    let signatures = 65 * txs;
+    println!(
+        "where the bytes go (witness bytes per transfer): {:.1} in envelope leaves, of which {:.1} signatures (r, s, v: 65 bytes, incompressible) and {:.1} the rest; {:.1} vB per transfer of commits, reveal inputs and outputs, control blocks ({} reveals); at 10 sat/vB: {:.0} sat per transfer",
+        leaf_bytes as f64 / txs as f64,
+        signatures as f64 / txs as f64,
+        (leaf_bytes - signatures.min(leaf_bytes)) as f64 / txs as f64,
+        (posted_vbytes as f64 - leaf_bytes as f64 / 4.0) / txs as f64,
+        reveals,
+        posted_vbytes as f64 * 10.0 / txs as f64,
     );
 
     // A follower with nothing but the genesis.

@@ -170,8 +170,17 @@ impl Deriver {
         let undone = self.assembler.rewind_to(keep);
         self.waiting.retain(|_, batch| batch.l1_height() <= keep);
         let before = self.applied.len();
-        while self.applied.last().is_some_and(|b| b.l1_height > keep) {
-            self.applied.pop();
+        let tip = self.l1_height.unwrap_or(0);
+        while let Some(dropped) = self.applied.pop_if(|b| b.l1_height > keep) {
+            if tip + 1 >= dropped.l1_height + self.finality_depth {
+                tracing::error!(
+                    target: TARGET,
+                    number = dropped.number,
+                    l1_height = dropped.l1_height,
+                    finality_depth = self.finality_depth,
+                    "a Bitcoin reorg deeper than the finality depth dropped a FINALIZED batch: its blocks are no longer final"
+                );
+            }
         }
         if self.applied.len() < before {
             let target = self.applied.last().map_or(0, |b| b.last_block);
@@ -385,17 +394,25 @@ impl Deriver {
     }
 
     fn execute_blocks(&self, blocks: &[cairn_da::BatchBlock]) -> Result<(), String> {
-        for block in blocks {
-            let transactions = block
-                .transactions
-                .iter()
-                .enumerate()
-                .map(|(i, raw)| {
-                    decode_raw_transaction(raw)
-                        .map(Arc::new)
-                        .map_err(|e| format!("transaction {i} does not decode: {e}"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+        // Sender recovery (an ECDSA public-key recovery per transaction) is most of the
+        // work and needs no state: all of the batch's, in parallel, before executing.
+        use rayon::prelude::*;
+        let decoded: Vec<Vec<Arc<cairn_primitives::RecoveredTx>>> = blocks
+            .par_iter()
+            .map(|block| {
+                block
+                    .transactions
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, raw)| {
+                        decode_raw_transaction(raw)
+                            .map(Arc::new)
+                            .map_err(|e| format!("transaction {i} does not decode: {e}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        for (block, transactions) in blocks.iter().zip(decoded) {
             let input = BlockInput {
                 timestamp: block.timestamp,
                 beneficiary: block.beneficiary,

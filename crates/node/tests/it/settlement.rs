@@ -412,6 +412,14 @@ async fn cairn_rpc_reports_settlement(node: &Node, tx: alloy::primitives::B256) 
     assert_eq!(batch["number"], number);
     assert_eq!(batch["status"], "finalized");
     assert_eq!(batch["hash"], tx_status["batch"]["hash"]);
+    let by_block: Value = provider
+        .raw_request(
+            "cairn_getBatch".into(),
+            (json!({ "blockNumber": tx_status["blockNumber"] }),),
+        )
+        .await
+        .expect("batch by block");
+    assert_eq!(by_block, batch);
     assert_eq!(
         batch["revealTxids"].as_array().map(Vec::len),
         Some(1),

@@ -2,8 +2,12 @@
 //! blocks to Bitcoin, then a follower with nothing but the genesis derives it back.
 //! Prints the L1 cost per transaction and the follower's derivation speed.
 //!
-//! `cargo run --release -p cairn-settlement --example derivation -- [blocks] [txs per block]`
-//! (default 1000 × 100).
+//! `cargo run --release -p cairn-settlement --example derivation -- [blocks] [txs per block] [eth|erc20] [repeat|fresh]`
+//! (default 1000 × 100 ETH transfers among 200 recipients; `fresh`: a new recipient
+//! for every transfer). `erc20` sends ERC-20 `transfer(address,uint256)`
+//! transactions (the exact calldata and a 60,000 gas limit) to a token address: the
+//! bytes on Bitcoin are a real ERC-20 transfer's; execution finds no code there, so the
+//! derivation figure is an ETH transfer's.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,6 +37,16 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let blocks: u64 = args.next().map_or(Ok(1000), |a| a.parse())?;
     let per_block: u64 = args.next().map_or(Ok(100), |a| a.parse())?;
+    let erc20 = match args.next().as_deref() {
+        None | Some("eth") => false,
+        Some("erc20") => true,
+        Some(other) => anyhow::bail!("unknown kind {other}: eth or erc20"),
+    };
+    let fresh = match args.next().as_deref() {
+        None | Some("repeat") => false,
+        Some("fresh") => true,
+        Some(other) => anyhow::bail!("unknown recipients {other}: repeat or fresh"),
+    };
     let dir = tempfile::tempdir()?;
     let devnet = DevnetServer::start(DevnetConfig {
         data_dir: dir.path().join("bitcoin"),
@@ -93,7 +107,13 @@ async fn main() -> anyhow::Result<()> {
             Address::repeat_byte(0xfe),
         );
         for i in 0..per_block {
-            let tx = transfer(&user, head.number() * per_block + i, spec.chain_id);
+            let tx = transfer(
+                &user,
+                head.number() * per_block + i,
+                spec.chain_id,
+                erc20,
+                fresh,
+            );
             raw_bytes += tx.encoded.len();
             builder
                 .push(Arc::new(tx))
@@ -224,16 +244,40 @@ fn block_source(client: &Client, rollup: &RollupConfig) -> BlockSource {
     )
 }
 
-fn transfer(signer: &PrivateKeySigner, nonce: u64, chain_id: u64) -> cairn_primitives::RecoveredTx {
+fn transfer(
+    signer: &PrivateKeySigner,
+    nonce: u64,
+    chain_id: u64,
+    erc20: bool,
+    fresh_recipients: bool,
+) -> cairn_primitives::RecoveredTx {
+    // Every transfer to a different, random-looking address: the worst case for
+    // compression (real traffic repeats recipients).
+    let recipient = if fresh_recipients {
+        Address::from_slice(&alloy_primitives::keccak256(nonce.to_be_bytes())[..20])
+    } else {
+        Address::with_last_byte((nonce % 200) as u8 + 1)
+    };
+    let amount = U256::from(12_345u64 + nonce);
+    let (to, value, input, gas_limit) = if erc20 {
+        // transfer(address,uint256): selector, then both arguments as 32-byte words.
+        let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
+        data.extend_from_slice(&[0; 12]);
+        data.extend_from_slice(recipient.as_slice());
+        data.extend_from_slice(&amount.to_be_bytes::<32>());
+        (Address::repeat_byte(0x7a), U256::ZERO, data.into(), 60_000)
+    } else {
+        (recipient, amount, Default::default(), 21_000)
+    };
     let mut tx = TxEip1559 {
         chain_id,
         nonce,
-        gas_limit: 21_000,
+        gas_limit,
         max_fee_per_gas: 1_000_000_000,
         max_priority_fee_per_gas: 2,
-        to: TxKind::Call(Address::with_last_byte((nonce % 200) as u8 + 1)),
-        value: U256::from(12_345u64 + nonce),
-        input: Default::default(),
+        to: TxKind::Call(to),
+        value,
+        input,
         access_list: Default::default(),
     };
     let sig = signer.sign_transaction_sync(&mut tx).expect("sign");

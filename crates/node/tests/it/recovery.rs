@@ -159,22 +159,38 @@ fn batcher_address(child: &mut Child) -> bitcoin::Address {
     panic!("no batcher wallet in the banner");
 }
 
-/// The outbox's first pending posting: batch hash and commit txid.
-fn outbox_commit(data: &std::path::Path) -> (String, bitcoin::Txid) {
-    let text = std::fs::read_to_string(data.join("batcher").join("outbox.json")).expect("outbox");
+/// The outbox's first pending posting, if any: batch hash and commit txid.
+fn outbox_commit(data: &std::path::Path) -> Option<(B256, bitcoin::Txid)> {
+    let text = std::fs::read_to_string(data.join("batcher").join("outbox.json")).ok()?;
     let outbox: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let posting = &outbox["pending"][0];
+    let posting = outbox["pending"].get(0)?;
     let commit: bitcoin::Transaction =
         bitcoin::consensus::encode::deserialize_hex(posting["commit"].as_str().expect("hex"))
             .expect("commit");
-    (
-        posting["batch"]["hash"].as_str().expect("hash").to_owned(),
-        commit.compute_txid(),
-    )
+    let hash = posting["batch"]["hash"]
+        .as_str()
+        .expect("hash")
+        .parse()
+        .expect("hash");
+    Some((hash, commit.compute_txid()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batcher_killed_between_commit_and_reveal_posts_its_batch_once() {
+/// A sequencer (the real binary, on a fresh network) aborted at `failpoint` while
+/// posting its first batch, then restarted; what Bitcoin and the outbox showed.
+struct Crashed {
+    /// Batch hash and commit txid in the outbox after the crash, if it had a posting.
+    outbox: Option<(B256, bitcoin::Txid)>,
+    /// The devnet's mempool after the crash.
+    mempool: Vec<bitcoin::Txid>,
+    /// Whether any envelope was in that mempool.
+    revealed_before_restart: bool,
+    /// After the restart: how often each batch was revealed on the best chain.
+    posted: std::collections::HashMap<B256, usize>,
+    /// After the restart: the commit txid each batch's chunk 0 reveal spends.
+    reveal_inputs: std::collections::HashMap<B256, bitcoin::Txid>,
+}
+
+async fn crash_batcher_at(failpoint: &str) -> Crashed {
     let dir = tempfile::tempdir().expect("dir");
     let devnet = crate::settlement::devnet(dir.path()).await;
     let net = dir.path().join("net");
@@ -193,9 +209,10 @@ async fn a_batcher_killed_between_commit_and_reveal_posts_its_batch_once() {
     let data = dir.path().join("sequencer");
     let port = free_port();
 
-    // Armed to abort right after the first commit is broadcast.
-    let mut child = spawn_sequencer(&net, &data, &devnet, port, Some("batcher-after-commit"));
+    let mut child = spawn_sequencer(&net, &data, &devnet, port, Some(failpoint));
     let address = batcher_address(&mut child);
+    // One coin only: a commit signed before the crash and never released would leave
+    // the batcher unable to pay for anything after the restart.
     devnet
         .client
         .send_to_address(&address, bitcoin::Amount::from_int_btc(1))
@@ -207,15 +224,16 @@ async fn a_batcher_killed_between_commit_and_reveal_posts_its_batch_once() {
         if let Some(exit) = child.try_wait().expect("wait") {
             break exit;
         }
-        assert!(Instant::now() < deadline, "the failpoint never fired");
+        assert!(
+            Instant::now() < deadline,
+            "the failpoint {failpoint} never fired"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(!exit.success(), "aborted: {exit:?}");
-
-    // The commit is out, no reveal is, and the outbox holds the batch.
-    let (batch_hash, commit) = outbox_commit(&data);
+    let outbox = outbox_commit(&data);
     let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
-    assert!(mempool.contains(&commit), "commit {commit} broadcast");
+    let mut revealed_before_restart = false;
     for txid in &mempool {
         let tx = devnet
             .client
@@ -223,10 +241,10 @@ async fn a_batcher_killed_between_commit_and_reveal_posts_its_batch_once() {
             .await
             .expect("rpc")
             .expect("tx");
-        assert!(cairn_da::scan_transaction(&tx).is_empty(), "no reveal yet");
+        revealed_before_restart |= !cairn_da::scan_transaction(&tx).is_empty();
     }
 
-    // Restarted without the failpoint, it finishes the same posting.
+    // Restarted without the failpoint, it goes on posting.
     let mut child = spawn_sequencer(&net, &data, &devnet, port, None);
     let provider = connect(port).await;
     let mut derived = false;
@@ -245,24 +263,81 @@ async fn a_batcher_killed_between_commit_and_reveal_posts_its_batch_once() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(derived, "the batch was derived after the restart");
+    assert!(derived, "a batch was derived after the restart");
     let posted = devnet.posted_batches(start).await;
-    let hash: B256 = batch_hash.parse().expect("hash");
-    assert_eq!(posted.get(&hash), Some(&1), "batch 0 revealed exactly once");
-    // ... through the commit signed before the crash (no second commit for it).
-    let mut spends_commit = false;
+    let mut reveal_inputs = std::collections::HashMap::new();
     let tip = devnet.client.get_block_count().await.expect("count");
     for height in start + 1..=tip {
         let block_hash = devnet.client.get_block_hash(height).await.expect("hash");
         let block = devnet.client.get_block(&block_hash).await.expect("block");
         for tx in &block.txdata {
-            if cairn_da::scan_transaction(tx)
-                .iter()
-                .any(|c| c.header.batch_hash == hash)
-            {
-                spends_commit |= tx.input[0].previous_output.txid == commit;
+            for chunk in cairn_da::scan_transaction(tx) {
+                if chunk.header.index == 0 {
+                    reveal_inputs.insert(chunk.header.batch_hash, tx.input[0].previous_output.txid);
+                }
             }
         }
     }
-    assert!(spends_commit, "the reveal spends the pre-crash commit");
+    Crashed {
+        outbox,
+        mempool,
+        revealed_before_restart,
+        posted,
+        reveal_inputs,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batcher_killed_between_commit_and_reveal_posts_its_batch_once() {
+    let run = crash_batcher_at("batcher-after-commit").await;
+    let (hash, commit) = run.outbox.expect("the outbox holds the batch");
+    assert!(run.mempool.contains(&commit), "commit {commit} broadcast");
+    assert!(!run.revealed_before_restart, "no reveal yet");
+    assert_eq!(
+        run.posted.get(&hash),
+        Some(&1),
+        "batch 0 revealed exactly once"
+    );
+    assert_eq!(
+        run.reveal_inputs.get(&hash),
+        Some(&commit),
+        "through the commit signed before the crash"
+    );
+    assert!(run.posted.values().all(|n| *n == 1), "{:?}", run.posted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batcher_killed_before_broadcasting_sends_the_outbox_after_restart() {
+    let run = crash_batcher_at("batcher-after-outbox").await;
+    let (hash, commit) = run.outbox.expect("the outbox holds the batch");
+    assert!(
+        !run.mempool.contains(&commit),
+        "nothing broadcast before the crash"
+    );
+    assert_eq!(
+        run.posted.get(&hash),
+        Some(&1),
+        "batch 0 revealed exactly once"
+    );
+    assert_eq!(
+        run.reveal_inputs.get(&hash),
+        Some(&commit),
+        "the outbox's commit"
+    );
+    assert!(run.posted.values().all(|n| *n == 1), "{:?}", run.posted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batcher_killed_before_its_outbox_write_releases_the_coins_and_posts_once() {
+    let run = crash_batcher_at("batcher-before-outbox").await;
+    assert_eq!(run.outbox, None, "nothing reached the outbox");
+    assert!(
+        run.mempool.is_empty(),
+        "nothing broadcast: {:?}",
+        run.mempool
+    );
+    // The commit signed before the crash held the wallet's only coin: posting again
+    // proves it was released.
+    assert!(!run.posted.is_empty());
+    assert!(run.posted.values().all(|n| *n == 1), "{:?}", run.posted);
 }

@@ -386,6 +386,7 @@ impl Batcher {
         };
         let fee_rate = self.fee_rate().await;
         let posting = self.sign_posting(batch, leaves, fee_rate, view.tip.0)?;
+        crate::failpoint("batcher-before-outbox");
         // On disk before anything leaves: after a crash these same transactions go out.
         self.outbox.push(posting.clone())?;
         crate::failpoint("batcher-after-outbox");

@@ -190,6 +190,24 @@ struct Crashed {
     reveal_inputs: std::collections::HashMap<B256, bitcoin::Txid>,
 }
 
+impl Crashed {
+    /// Batch `hash` was revealed exactly once after the restart, by a reveal spending
+    /// `commit` (the one signed before the crash), and no batch was revealed twice.
+    fn assert_revealed_once_through(&self, hash: B256, commit: bitcoin::Txid) {
+        assert_eq!(
+            self.posted.get(&hash),
+            Some(&1),
+            "batch 0 revealed exactly once"
+        );
+        assert_eq!(
+            self.reveal_inputs.get(&hash),
+            Some(&commit),
+            "through the commit signed before the crash"
+        );
+        assert!(self.posted.values().all(|n| *n == 1), "{:?}", self.posted);
+    }
+}
+
 async fn crash_batcher_at(failpoint: &str) -> Crashed {
     let dir = tempfile::tempdir().expect("dir");
     let devnet = crate::settlement::devnet(dir.path()).await;
@@ -293,17 +311,7 @@ async fn a_batcher_killed_between_commit_and_reveal_posts_its_batch_once() {
     let (hash, commit) = run.outbox.expect("the outbox holds the batch");
     assert!(run.mempool.contains(&commit), "commit {commit} broadcast");
     assert!(!run.revealed_before_restart, "no reveal yet");
-    assert_eq!(
-        run.posted.get(&hash),
-        Some(&1),
-        "batch 0 revealed exactly once"
-    );
-    assert_eq!(
-        run.reveal_inputs.get(&hash),
-        Some(&commit),
-        "through the commit signed before the crash"
-    );
-    assert!(run.posted.values().all(|n| *n == 1), "{:?}", run.posted);
+    run.assert_revealed_once_through(hash, commit);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,17 +322,7 @@ async fn a_batcher_killed_before_broadcasting_sends_the_outbox_after_restart() {
         !run.mempool.contains(&commit),
         "nothing broadcast before the crash"
     );
-    assert_eq!(
-        run.posted.get(&hash),
-        Some(&1),
-        "batch 0 revealed exactly once"
-    );
-    assert_eq!(
-        run.reveal_inputs.get(&hash),
-        Some(&commit),
-        "the outbox's commit"
-    );
-    assert!(run.posted.values().all(|n| *n == 1), "{:?}", run.posted);
+    run.assert_revealed_once_through(hash, commit);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,21 +134,29 @@ fn spawn_sequencer(
         .arg(data)
         .args(["--http-port", &port.to_string(), "--log", "warn"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(stderr_log(data)).expect("log file"));
     if let Some(point) = failpoint {
         command.env("CAIRN_FAILPOINT", point);
     }
     command.spawn().expect("cairn starts")
 }
 
+/// Where the sequencer's stderr goes (overwritten on each start).
+fn stderr_log(data: &std::path::Path) -> std::path::PathBuf {
+    data.with_extension("stderr")
+}
+
 /// The batcher wallet's address, from the start-up banner.
 fn batcher_address(child: &mut Child) -> bitcoin::Address {
     use std::io::BufRead as _;
     let stdout = child.stdout.take().expect("stdout");
-    for line in std::io::BufReader::new(stdout).lines() {
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.expect("line");
         if let Some(rest) = line.strip_prefix("Batcher wallet:") {
             let address = rest.split_whitespace().next().expect("address");
+            // Keep reading: a closed pipe would make the node's next println! panic.
+            std::thread::spawn(move || lines.for_each(drop));
             return address
                 .parse::<bitcoin::Address<_>>()
                 .expect("address")
@@ -248,7 +256,11 @@ async fn crash_batcher_at(failpoint: &str) -> Crashed {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(!exit.success(), "aborted: {exit:?}");
+    let log = std::fs::read_to_string(stderr_log(&data)).unwrap_or_default();
+    assert!(
+        !exit.success() && log.contains(&format!("failpoint {failpoint}: aborting")),
+        "aborted at the failpoint ({exit:?}), not for another reason:\n{log}"
+    );
     let outbox = outbox_commit(&data);
     let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
     let mut revealed_before_restart = false;

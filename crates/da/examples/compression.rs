@@ -144,6 +144,7 @@ impl World {
                 Ok(BatchBlock {
                     timestamp: 1_750_000_000 + i / 4,
                     beneficiary,
+                    l1_fee_rate: 500,
                     transactions: (0..count)
                         .map(|_| self.transaction())
                         .collect::<anyhow::Result<_>>()?,

@@ -1,12 +1,13 @@
 //! The batch body: the inputs followers need to re-execute each L2 block (timestamp, fee
-//! recipient and the ordered raw EIP-2718 transactions), its strict binary encoding,
+//! recipient, L1 data fee rate and the ordered raw EIP-2718 transactions), its strict
+//! binary encoding,
 //! and the checks that tie a compressed body to its signed header.
 //!
 //! Body encoding (header version 1), before compression, integers big-endian:
 //!
 //! ```text
 //! body  := block_count:u32  block{block_count}
-//! block := timestamp:u64  beneficiary:[20]  tx_count:u32  tx{tx_count}
+//! block := timestamp:u64  beneficiary:[20]  l1_fee_rate:u64  tx_count:u32  tx{tx_count}
 //! tx    := len:u32  bytes[len]            (len ≥ 1; the EIP-2718 encoding)
 //! ```
 //!
@@ -20,8 +21,8 @@ use crate::compress::{compress, decompress};
 use crate::error::{Error, Result};
 use crate::header::{BatchHeader, Compression, body_hash};
 
-/// Smallest encoded block: timestamp, beneficiary, tx count.
-const MIN_BLOCK_LEN: usize = 8 + 20 + 4;
+/// Smallest encoded block: timestamp, beneficiary, L1 fee rate, tx count.
+const MIN_BLOCK_LEN: usize = 8 + 20 + 8 + 4;
 /// Smallest encoded transaction: its length and one byte.
 const MIN_TX_LEN: usize = 4 + 1;
 
@@ -33,6 +34,8 @@ pub struct BatchBlock {
     pub timestamp: u64,
     /// The fee recipient.
     pub beneficiary: Address,
+    /// The L1 data fee rate the block charged (sat/kwu; 0: none).
+    pub l1_fee_rate: u64,
     /// The block's transactions in order, each its raw EIP-2718 encoding.
     pub transactions: Vec<Bytes>,
 }
@@ -51,6 +54,7 @@ pub fn encode_blocks(blocks: &[BatchBlock]) -> Result<Vec<u8>> {
     for block in blocks {
         out.extend_from_slice(&block.timestamp.to_be_bytes());
         out.extend_from_slice(block.beneficiary.as_slice());
+        out.extend_from_slice(&block.l1_fee_rate.to_be_bytes());
         let txs = &block.transactions;
         out.extend_from_slice(&count_u32(txs.len(), "too many transactions")?.to_be_bytes());
         for tx in txs {
@@ -83,6 +87,7 @@ pub fn decode_blocks(bytes: &[u8]) -> Result<Vec<BatchBlock>> {
 fn decode_block(r: &mut Reader<'_>) -> Result<BatchBlock> {
     let timestamp = r.u64("timestamp")?;
     let beneficiary = Address::from(r.array::<20>("beneficiary")?);
+    let l1_fee_rate = r.u64("L1 fee rate")?;
     let tx_count = r.u32("transaction count")? as usize;
     let mut transactions = Vec::with_capacity(tx_count.min(r.remaining() / MIN_TX_LEN));
     for _ in 0..tx_count {
@@ -95,6 +100,7 @@ fn decode_block(r: &mut Reader<'_>) -> Result<BatchBlock> {
     Ok(BatchBlock {
         timestamp,
         beneficiary,
+        l1_fee_rate,
         transactions,
     })
 }
@@ -150,11 +156,13 @@ mod tests {
             BatchBlock {
                 timestamp: 1_700_000_000,
                 beneficiary: Address::repeat_byte(0xfe),
+                l1_fee_rate: 0,
                 transactions: vec![],
             },
             BatchBlock {
                 timestamp: 1_700_000_001,
                 beneficiary: Address::repeat_byte(0xfe),
+                l1_fee_rate: 2_500,
                 transactions: vec![Bytes::from_static(&[2, 0xf8, 1]), Bytes::from(vec![7; 300])],
             },
         ]
@@ -166,13 +174,15 @@ mod tests {
         assert_eq!(&bytes[..4], &2u32.to_be_bytes());
         assert_eq!(&bytes[4..12], &1_700_000_000u64.to_be_bytes());
         assert_eq!(&bytes[12..32], &[0xfe; 20]);
-        assert_eq!(&bytes[32..36], &0u32.to_be_bytes());
-        assert_eq!(&bytes[36..44], &1_700_000_001u64.to_be_bytes());
-        assert_eq!(&bytes[64..68], &2u32.to_be_bytes());
-        assert_eq!(&bytes[68..72], &3u32.to_be_bytes());
-        assert_eq!(&bytes[72..75], &[2, 0xf8, 1]);
-        assert_eq!(&bytes[75..79], &300u32.to_be_bytes());
-        assert_eq!(bytes.len(), 4 + 32 + 32 + 4 + 3 + 4 + 300);
+        assert_eq!(&bytes[32..40], &0u64.to_be_bytes());
+        assert_eq!(&bytes[40..44], &0u32.to_be_bytes());
+        assert_eq!(&bytes[44..52], &1_700_000_001u64.to_be_bytes());
+        assert_eq!(&bytes[72..80], &2_500u64.to_be_bytes());
+        assert_eq!(&bytes[80..84], &2u32.to_be_bytes());
+        assert_eq!(&bytes[84..88], &3u32.to_be_bytes());
+        assert_eq!(&bytes[88..91], &[2, 0xf8, 1]);
+        assert_eq!(&bytes[91..95], &300u32.to_be_bytes());
+        assert_eq!(bytes.len(), 4 + 40 + 40 + 4 + 3 + 4 + 300);
         assert_eq!(decode_blocks(&bytes).unwrap(), blocks());
     }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use alloy_consensus::Transaction as _;
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_primitives::{Address, Bloom, U256, keccak256};
 use cairn_primitives::{Block, ChainSpec, Header, Receipt, RecoveredTx, header_template};
@@ -15,6 +16,8 @@ use revm::{ExecuteEvm, MainBuilder, MainContext};
 use crate::db::StateDb;
 use crate::env::{block_env, cfg_env, tx_env};
 use crate::fees::next_base_fee;
+use crate::intrinsic::intrinsic_gas;
+use crate::l1fee::{extra_data_for, l1_gas};
 use crate::{ExecutionError, Result};
 
 /// A state change that does not come from a signed transaction: the seam for
@@ -54,17 +57,23 @@ pub struct BlockBuilder<'a> {
     transactions: Vec<Arc<RecoveredTx>>,
     receipts: Vec<Receipt>,
     cumulative_gas: u64,
-    base_fees: U256,
+    /// Base fees and L1 data fees, credited to the fee recipient at the end (revm pays
+    /// the tips itself).
+    recipient_fees: U256,
+    /// The L1 fee rate this block charges (sat/kwu).
+    l1_fee_rate: u64,
 }
 
 impl<'a> BlockBuilder<'a> {
-    /// Start the block after `parent` (which must be the storage head).
+    /// Start the block after `parent` (which must be the storage head), charging the L1
+    /// data fee at `l1_fee_rate` sat/kwu (0: none).
     pub fn new(
         storage: &'a Storage,
         spec: &ChainSpec,
         parent: &Block,
         timestamp: u64,
         beneficiary: Address,
+        l1_fee_rate: u64,
     ) -> Self {
         let mut header = header_template();
         header.parent_hash = parent.hash;
@@ -75,6 +84,7 @@ impl<'a> BlockBuilder<'a> {
         header.base_fee_per_gas = Some(next_base_fee(&parent.header, spec.base_fee_floor));
         // Cairn has no beacon chain: PREVRANDAO is derived from the parent hash.
         header.mix_hash = keccak256(parent.hash);
+        header.extra_data = extra_data_for(l1_fee_rate);
         let env = block_env(&header);
         Self {
             storage,
@@ -85,7 +95,8 @@ impl<'a> BlockBuilder<'a> {
             transactions: Vec::new(),
             receipts: Vec::new(),
             cumulative_gas: 0,
-            base_fees: U256::ZERO,
+            recipient_fees: U256::ZERO,
+            l1_fee_rate,
         }
     }
 
@@ -99,6 +110,10 @@ impl<'a> BlockBuilder<'a> {
 
     pub fn gas_remaining(&self) -> u64 {
         self.header.gas_limit.saturating_sub(self.cumulative_gas)
+    }
+
+    pub fn l1_fee_rate(&self) -> u64 {
+        self.l1_fee_rate
     }
 
     pub fn transaction_count(&self) -> usize {
@@ -121,24 +136,44 @@ impl<'a> BlockBuilder<'a> {
         if tx.gas_limit() > self.gas_remaining() {
             return Err(SkippedTx::BlockFull);
         }
+        let basefee = self.env.basefee;
+        let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate, basefee);
+        let mut env = tx_env(&tx);
+        let mut undo = None;
+        let mut l1_fee = U256::ZERO;
+        if l1_gas > 0 {
+            let charge = self.charge_l1_fee(&tx, l1_gas)?;
+            l1_fee = charge.0;
+            undo = Some(charge.1);
+            env.gas_limit -= l1_gas;
+        }
         let mut evm = Context::mainnet()
             .with_db(WrapDatabaseRef(&self.db))
             .with_cfg(self.cfg.clone())
             .with_block(self.env.clone())
             .build_mainnet();
-        let outcome = match evm.transact(tx_env(&tx)) {
-            Ok(outcome) => outcome,
-            Err(EVMError::Transaction(invalid)) => {
-                return Err(SkippedTx::Invalid(invalid_tx_message(&invalid)));
-            }
-            Err(other) => return Err(SkippedTx::Invalid(other.to_string())),
-        };
+        let transacted = evm.transact(env);
         drop(evm);
+        let outcome = match transacted {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                if let Some(change) = undo {
+                    self.db.restore_change(tx.sender, change);
+                }
+                return Err(match error {
+                    EVMError::Transaction(invalid) => {
+                        SkippedTx::Invalid(invalid_tx_message(&invalid))
+                    }
+                    other => SkippedTx::Invalid(other.to_string()),
+                });
+            }
+        };
         let result = outcome.result;
         self.db.commit(outcome.state);
-        let gas_used = result.tx_gas_used();
+        let execution_gas = result.tx_gas_used();
+        let gas_used = execution_gas + l1_gas;
         self.cumulative_gas += gas_used;
-        self.base_fees += U256::from(gas_used) * U256::from(self.env.basefee);
+        self.recipient_fees += U256::from(execution_gas) * U256::from(basefee) + l1_fee;
         let contract_address = result.created_address().unwrap_or_default();
         let success = matches!(result, ExecutionResult::Success { .. });
         self.receipts.push(Receipt {
@@ -146,12 +181,53 @@ impl<'a> BlockBuilder<'a> {
             success,
             cumulative_gas_used: self.cumulative_gas,
             gas_used,
-            effective_gas_price: tx.effective_gas_price(self.env.basefee),
+            effective_gas_price: tx.effective_gas_price(basefee),
             contract_address,
             logs: result.into_logs(),
         });
         self.transactions.push(tx);
         Ok(())
+    }
+
+    /// Checks that `tx` can pay `l1_gas` on top of its execution (geth's messages, counted
+    /// over the whole gas limit) and debits the L1 fee from its sender before the EVM
+    /// runs, so nothing the transaction does can spend it first. Returns the fee and the
+    /// sender's earlier change, to undo the debit if the EVM refuses the transaction.
+    fn charge_l1_fee(
+        &self,
+        tx: &RecoveredTx,
+        l1_gas: u64,
+    ) -> Result<(U256, Option<Option<cairn_storage::Account>>), SkippedTx> {
+        let basefee = self.env.basefee;
+        if tx.max_fee_per_gas() < u128::from(basefee) {
+            return Err(SkippedTx::Invalid(invalid_tx_message(
+                &InvalidTransaction::GasPriceLessThanBasefee,
+            )));
+        }
+        let (intrinsic, floor) = intrinsic_gas(tx);
+        let needed = intrinsic.max(floor).saturating_add(l1_gas);
+        if tx.gas_limit() < needed {
+            return Err(SkippedTx::Invalid(format!(
+                "intrinsic gas too low: have {}, want {needed} (including {l1_gas} for the L1 data fee)",
+                tx.gas_limit()
+            )));
+        }
+        let before = self.db.change_of(&tx.sender);
+        let mut account = self.db.account(&tx.sender).unwrap_or_default();
+        let cost =
+            U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.envelope.value();
+        if account.balance < cost {
+            return Err(SkippedTx::Invalid(invalid_tx_message(
+                &InvalidTransaction::LackOfFundForMaxFee {
+                    fee: Box::new(cost),
+                    balance: Box::new(account.balance),
+                },
+            )));
+        }
+        let fee = U256::from(l1_gas) * U256::from(tx.effective_gas_price(basefee));
+        account.balance -= fee;
+        self.db.set_account(tx.sender, account);
+        Ok((fee, before))
     }
 
     /// Seal the block: credit the base fees to the fee recipient (they are not
@@ -164,12 +240,12 @@ impl<'a> BlockBuilder<'a> {
             transactions,
             receipts,
             cumulative_gas,
-            base_fees,
+            recipient_fees,
             ..
         } = self;
-        if !base_fees.is_zero() {
+        if !recipient_fees.is_zero() {
             let mut account = db.account(&header.beneficiary).unwrap_or_default();
-            account.balance = account.balance.saturating_add(base_fees);
+            account.balance = account.balance.saturating_add(recipient_fees);
             db.set_account(header.beneficiary, account);
         }
         let changes = db.into_changes();

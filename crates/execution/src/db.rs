@@ -69,6 +69,25 @@ impl<'a> StateDb<'a> {
             .set_account(address, Some(account));
     }
 
+    /// This block's change to an account so far: `None` if unchanged, `Some(None)` if
+    /// deleted. For undoing a tentative change with [`StateDb::restore_change`].
+    pub fn change_of(&self, address: &Address) -> Option<Option<Account>> {
+        self.overlay.borrow().accounts.get(address).copied()
+    }
+
+    /// Puts an account's change back to what [`StateDb::change_of`] returned.
+    pub fn restore_change(&self, address: Address, change: Option<Option<Account>>) {
+        let mut overlay = self.overlay.borrow_mut();
+        match change {
+            Some(account) => overlay.set_account(address, account),
+            None => {
+                if overlay.accounts.remove(&address).is_some() {
+                    overlay.order.retain(|a| *a != address);
+                }
+            }
+        }
+    }
+
     /// Replace an account's code (state overrides).
     pub fn set_code(&self, address: Address, code: Bytes) {
         let hash = keccak256(&code);

@@ -22,6 +22,8 @@ pub struct BlockInput {
     pub timestamp: u64,
     /// Its fee recipient.
     pub beneficiary: Address,
+    /// The L1 data fee rate it charged (sat/kwu; 0: none).
+    pub l1_fee_rate: u64,
     /// System transactions, applied first in this order.
     pub system: Vec<SystemTx>,
     /// Signed transactions, in block order.
@@ -35,6 +37,7 @@ impl BlockInput {
         Self {
             timestamp: block.header.timestamp,
             beneficiary: block.header.beneficiary,
+            l1_fee_rate: crate::l1fee::l1_fee_rate_of(&block.header),
             system: Vec::new(),
             transactions: block.transactions.clone(),
         }
@@ -97,7 +100,14 @@ pub fn execute_input(
             parent: parent.header.timestamp,
         });
     }
-    let mut builder = BlockBuilder::new(storage, spec, parent, input.timestamp, input.beneficiary);
+    let mut builder = BlockBuilder::new(
+        storage,
+        spec,
+        parent,
+        input.timestamp,
+        input.beneficiary,
+        input.l1_fee_rate,
+    );
     for tx in &input.system {
         builder.apply_system(tx);
     }
@@ -139,14 +149,24 @@ mod tests {
     use super::*;
 
     fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address) -> Arc<RecoveredTx> {
+        transfer_with(signer, nonce, to, 21_000, U256::from(1_000_000u64))
+    }
+
+    fn transfer_with(
+        signer: &PrivateKeySigner,
+        nonce: u64,
+        to: Address,
+        gas_limit: u64,
+        value: U256,
+    ) -> Arc<RecoveredTx> {
         let mut tx = TxEip1559 {
             chain_id: 7,
             nonce,
-            gas_limit: 21_000,
+            gas_limit,
             max_fee_per_gas: 1_000_000_000,
             max_priority_fee_per_gas: 1,
             to: TxKind::Call(to),
-            value: U256::from(1_000_000u64),
+            value,
             input: Default::default(),
             access_list: Default::default(),
         };
@@ -184,7 +204,7 @@ mod tests {
         for round in 0..2u64 {
             let head = sequencer.head().block;
             let mut builder =
-                BlockBuilder::new(&sequencer, &spec, &head, 1_000 + round, Address::ZERO);
+                BlockBuilder::new(&sequencer, &spec, &head, 1_000 + round, Address::ZERO, 0);
             builder.apply_system(&mint);
             for nonce in 0..3 {
                 builder
@@ -214,6 +234,7 @@ mod tests {
         let bad = BlockInput {
             timestamp: 2_000,
             beneficiary: Address::ZERO,
+            l1_fee_rate: 0,
             system: Vec::new(),
             transactions: vec![transfer(&signer, 6, to), transfer(&signer, 0, to)],
         };
@@ -232,5 +253,94 @@ mod tests {
             execute_input(&follower, &spec, &parent, &early),
             Err(ImportError::TimestampBeforeParent { .. })
         ));
+    }
+
+    #[test]
+    fn the_l1_data_fee_is_charged_as_gas_and_paid_to_the_fee_recipient() {
+        let (payer, maxer) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+        let funds = U256::from(10u128.pow(18));
+        let alloc = [&payer, &maxer]
+            .iter()
+            .map(|s| {
+                let account = GenesisAccount {
+                    balance: funds,
+                    code: None,
+                };
+                (s.address(), account)
+            })
+            .collect();
+        let spec = ChainSpec::dev(7, alloc);
+        let (a, b) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let (sequencer, follower) = (node(a.path(), &spec), node(b.path(), &spec));
+        let (to, recipient) = (Address::repeat_byte(0x42), Address::repeat_byte(0xfe));
+        let rate = 500; // 2 sat/vB
+        let head = sequencer.head().block;
+        let mut builder = BlockBuilder::new(&sequencer, &spec, &head, 1_000, recipient, rate);
+        let base_fee = builder.base_fee();
+        let value = U256::from(1_000_000u64);
+
+        // 21,000 gas no longer covers a transfer: refused, nothing charged.
+        let tight = transfer(&payer, 0, to);
+        let l1 = crate::l1fee::l1_gas(tight.encoded.len(), rate, base_fee);
+        assert!(l1 > 10_000, "{l1}");
+        let err = builder.push(tight).expect_err("too little gas");
+        assert!(
+            matches!(&err, SkippedTx::Invalid(m) if m.starts_with("intrinsic gas too low: have 21000, want")),
+            "{err}"
+        );
+        // The EVM refuses a nonce gap after the L1 fee was debited: the debit is undone.
+        let gap = transfer_with(&payer, 5, to, 100_000, value);
+        let err = builder.push(gap).expect_err("nonce gap");
+        assert!(err.to_string().contains("nonce too high"), "{err}");
+
+        let tx = transfer_with(&payer, 0, to, 100_000, value);
+        let l1 = crate::l1fee::l1_gas(tx.encoded.len(), rate, base_fee);
+        let price = tx.effective_gas_price(base_fee);
+        builder.push(tx).expect("pays execution and L1 gas");
+
+        // "Send max": value = balance − gas limit × fee cap, with the L1 gas in the limit.
+        let probe = transfer_with(&maxer, 0, to, 21_000, U256::ZERO);
+        let limit = 21_000 + crate::l1fee::l1_gas_padded(probe.encoded.len(), rate, base_fee);
+        let max = funds - U256::from(limit) * U256::from(1_000_000_000u64);
+        builder
+            .push(transfer_with(&maxer, 0, to, limit, max))
+            .expect("send max fits");
+        let built = builder.finish().expect("seal");
+        assert_eq!(crate::l1fee::l1_fee_rate_of(&built.block.header), rate);
+        let receipt = &built.receipts[0];
+        assert_eq!(receipt.gas_used, 21_000 + l1);
+        assert_eq!(
+            built.block.header.gas_used,
+            receipt.gas_used + built.receipts[1].gas_used
+        );
+        let block = built.block.clone();
+        sequencer
+            .commit(built.block, built.receipts.clone(), built.changes)
+            .expect("commit");
+        let state = sequencer.latest_state();
+        let balance = |a: &Address| state.account(a).unwrap_or_default().balance;
+        let paid = U256::from(receipt.gas_used) * U256::from(price);
+        assert_eq!(balance(&payer.address()), funds - value - paid);
+        let maxer_paid = U256::from(built.receipts[1].gas_used) * U256::from(price);
+        assert_eq!(balance(&maxer.address()), funds - max - maxer_paid);
+        assert_eq!(
+            balance(&recipient),
+            paid + maxer_paid,
+            "execution, L1 fee and tips all go to the fee recipient"
+        );
+
+        // A follower re-executing the block's inputs charges the same.
+        let imported = execute_input(
+            &follower,
+            &spec,
+            &follower.head().block,
+            &BlockInput::of(&block),
+        )
+        .expect("valid");
+        assert_eq!(imported.block.hash, block.hash);
+        assert_eq!(imported.receipts, built.receipts);
     }
 }

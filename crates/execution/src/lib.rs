@@ -13,6 +13,7 @@ mod env;
 pub mod fees;
 mod import;
 mod intrinsic;
+pub mod l1fee;
 
 pub use builder::{BlockBuilder, BuiltBlock, SkippedTx, SystemTx, invalid_tx_message};
 pub use call::{CallError, CallOutcome, CallRequest, Caller, RPC_GAS_CAP};
@@ -20,6 +21,7 @@ pub use db::StateDb;
 pub use env::{EVM_SPEC, tx_env};
 pub use import::{BlockInput, ImportError, execute_input};
 pub use intrinsic::intrinsic_gas;
+pub use l1fee::L1FeeRate;
 
 /// Errors from execution.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use alloy_consensus::Transaction;
 use alloy_primitives::{Address, B256, U256};
-use cairn_execution::{fees::next_base_fee, intrinsic_gas};
+use cairn_execution::l1fee::l1_gas;
+use cairn_execution::{L1FeeRate, fees::next_base_fee, intrinsic_gas};
 use cairn_primitives::{ChainSpec, RecoveredTx, decode_raw_transaction};
 use cairn_storage::Storage;
 use parking_lot::Mutex;
@@ -120,6 +121,7 @@ pub struct Pool {
     storage: Arc<Storage>,
     inner: Mutex<Inner>,
     pending_hashes: broadcast::Sender<B256>,
+    l1_fee_rate: L1FeeRate,
 }
 
 /// EIP-7825 cap on any transaction's gas.
@@ -153,6 +155,7 @@ impl Pool {
                 live_bytes: 0,
             }),
             pending_hashes,
+            l1_fee_rate: L1FeeRate::default(),
         };
         let mut restored = 0usize;
         for raw in &replay {
@@ -179,6 +182,12 @@ impl Pool {
         Ok(pool)
     }
 
+    /// The L1 data fee rate charged to new transactions and blocks (set by whoever reads
+    /// Bitcoin's fee rate; 0 until then).
+    pub fn l1_fee_rate(&self) -> &L1FeeRate {
+        &self.l1_fee_rate
+    }
+
     /// New pending transaction hashes, for subscriptions and filters.
     pub fn subscribe_hashes(&self) -> broadcast::Receiver<B256> {
         self.pending_hashes.subscribe()
@@ -202,6 +211,7 @@ impl Pool {
                 base_fee,
             });
         }
+        self.check_l1_gas(&tx, base_fee)?;
         let account = self
             .storage
             .latest_state()
@@ -311,6 +321,24 @@ impl Pool {
         }
         let (intrinsic, floor) = intrinsic_gas(tx);
         let needed = intrinsic.max(floor);
+        if tx.gas_limit() < needed {
+            return Err(PoolError::IntrinsicGas {
+                gas: tx.gas_limit(),
+                needed,
+            });
+        }
+        Ok(())
+    }
+
+    /// The gas limit must also cover the L1 data fee at the current rate (geth's intrinsic
+    /// gas error, with the L1 gas counted in).
+    fn check_l1_gas(&self, tx: &RecoveredTx, base_fee: u64) -> Result<(), PoolError> {
+        let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate.get(), base_fee);
+        if l1_gas == 0 {
+            return Ok(());
+        }
+        let (intrinsic, floor) = intrinsic_gas(tx);
+        let needed = intrinsic.max(floor).saturating_add(l1_gas);
         if tx.gas_limit() < needed {
             return Err(PoolError::IntrinsicGas {
                 gas: tx.gas_limit(),

@@ -86,6 +86,7 @@ impl Producer {
             &head.block,
             unix_now(),
             self.config.fee_recipient,
+            self.pool.l1_fee_rate().get(),
         );
         let system: Vec<SystemTx> = std::mem::take(&mut *self.system.lock());
         for tx in &system {

@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
             &head,
             1_700_000_000 + head.number() / 4,
             Address::repeat_byte(0xfe),
+            0,
         );
         for i in 0..per_block {
             let tx = transfer(

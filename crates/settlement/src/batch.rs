@@ -78,6 +78,7 @@ pub fn build_batch(
         blocks.push(BatchBlock {
             timestamp: block.header.timestamp,
             beneficiary: block.header.beneficiary,
+            l1_fee_rate: cairn_execution::l1fee::l1_fee_rate_of(&block.header),
             transactions: block
                 .transactions
                 .iter()

@@ -416,6 +416,7 @@ impl Deriver {
             let input = BlockInput {
                 timestamp: block.timestamp,
                 beneficiary: block.beneficiary,
+                l1_fee_rate: block.l1_fee_rate,
                 system: Vec::new(),
                 transactions,
             };

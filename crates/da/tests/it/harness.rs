@@ -60,6 +60,7 @@ pub fn small_blocks() -> Vec<BatchBlock> {
         .map(|i| BatchBlock {
             timestamp: 1_750_000_000 + u64::from(i),
             beneficiary: Address::repeat_byte(0xfe),
+            l1_fee_rate: 250 * u64::from(i),
             transactions: (0..i).map(|j| Bytes::from(vec![2, i, j, 0xc0])).collect(),
         })
         .collect()
@@ -82,6 +83,7 @@ pub fn random_blocks(bytes: usize, seed: u64) -> Vec<BatchBlock> {
             BatchBlock {
                 timestamp: 1_750_000_000 + i,
                 beneficiary: Address::repeat_byte(0xfe),
+                l1_fee_rate: 500,
                 transactions,
             }
         })

@@ -93,7 +93,7 @@ fn transfer(signer: &PrivateKeySigner, nonce: u64) -> Arc<cairn_primitives::Reco
     let mut tx = TxEip1559 {
         chain_id: CHAIN_ID,
         nonce,
-        gas_limit: 21_000,
+        gas_limit: 100_000,
         max_fee_per_gas: 1_000_000_000,
         max_priority_fee_per_gas: 2,
         to: TxKind::Call(Address::repeat_byte(0x55)),
@@ -119,6 +119,8 @@ fn seal_blocks(w: &World, count: u64, per_block: u64) {
             &head,
             1_700_000_000 + head.number(),
             Address::repeat_byte(0xfe),
+            // The L1 data fee changes from block to block; followers charge the same.
+            250 * (head.number() % 3),
         );
         for i in 0..per_block {
             builder

@@ -1,0 +1,132 @@
+//! The L1 data fee: what a transaction pays for its share of the Bitcoin bytes that
+//! carry it. Charged as extra gas (Arbitrum's way, not OP Stack's separate charge), so a
+//! wallet that sends "balance − gas limit × price" still has enough: a transaction's
+//! `l1_gas` is its estimated bytes on Bitcoin × the block's L1 fee rate, converted to gas
+//! at the block's base fee. Execution runs the EVM with `gas_limit − l1_gas`, adds
+//! `l1_gas` to the gas used and pays `l1_gas × effective price` to the fee recipient.
+//!
+//! Each block records the rate it charged in its header's `extra_data` (sat per 1000
+//! weight units, 8 bytes big-endian; empty for 0), and batches carry it, so followers
+//! re-execute with the same numbers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use alloy_primitives::{Bytes, U256};
+use cairn_primitives::Header;
+
+/// A transaction's signature (r, s, recovery id) does not compress: each one costs its
+/// 65 bytes in a batch.
+pub const SIGNATURE_BYTES: u64 = 65;
+/// The rest of a transaction compresses to about a quarter in a batch body (brotli over
+/// a block's transactions; measured in `docs/PERFORMANCE.md`: 17.5–22.5 vbytes, i.e.
+/// 70–90 witness bytes, per 110-byte transfer).
+pub const COMPRESSION_DIVISOR: u64 = 4;
+/// Wei per satoshi: L2 ether is bitcoin with 18 decimals.
+pub const WEI_PER_SAT: u64 = 10_000_000_000;
+/// eth_estimateGas pads the L1 part by this percentage: the rate and the base fee can
+/// move between the estimate and the transaction's block.
+pub const ESTIMATE_PADDING_PERCENT: u64 = 25;
+
+/// The estimated bytes of witness (one weight unit each) a raw transaction of `len` bytes
+/// takes in a batch.
+pub fn estimated_l1_bytes(len: usize) -> u64 {
+    let len = len as u64;
+    if len <= SIGNATURE_BYTES {
+        return len;
+    }
+    SIGNATURE_BYTES + (len - SIGNATURE_BYTES).div_ceil(COMPRESSION_DIVISOR)
+}
+
+/// The L1 data fee in wei for a raw transaction of `len` bytes at `rate` sat/kwu.
+pub fn l1_fee_wei(len: usize, rate: u64) -> U256 {
+    // bytes × sat/kwu ÷ 1000 = sat; × 1e10 wei/sat.
+    U256::from(estimated_l1_bytes(len)) * U256::from(rate) * U256::from(WEI_PER_SAT / 1000)
+}
+
+/// The gas that pays the L1 data fee of a raw transaction of `len` bytes at `rate`
+/// sat/kwu, in a block whose base fee is `base_fee` wei. Zero when either is zero.
+pub fn l1_gas(len: usize, rate: u64, base_fee: u64) -> u64 {
+    if rate == 0 || base_fee == 0 {
+        return 0;
+    }
+    let fee = l1_fee_wei(len, rate);
+    let gas = fee.div_ceil(U256::from(base_fee));
+    u64::try_from(gas).unwrap_or(u64::MAX)
+}
+
+/// `l1_gas` padded for estimates, so the transaction still fits when the rate or the
+/// base fee moves a little before it is included.
+pub fn l1_gas_padded(len: usize, rate: u64, base_fee: u64) -> u64 {
+    let gas = l1_gas(len, rate, base_fee);
+    gas.saturating_add((gas * ESTIMATE_PADDING_PERCENT).div_ceil(100))
+}
+
+/// The L1 fee rate (sat/kwu) a block charged, from its header's `extra_data`.
+pub fn l1_fee_rate_of(header: &Header) -> u64 {
+    match <[u8; 8]>::try_from(header.extra_data.as_ref()) {
+        Ok(bytes) => u64::from_be_bytes(bytes),
+        Err(_) => 0,
+    }
+}
+
+/// The `extra_data` recording `rate`.
+pub fn extra_data_for(rate: u64) -> Bytes {
+    if rate == 0 {
+        Bytes::new()
+    } else {
+        Bytes::copy_from_slice(&rate.to_be_bytes())
+    }
+}
+
+/// The L1 fee rate the sequencer charges its next blocks (sat/kwu), shared between
+/// whoever reads Bitcoin's fee rate (the settlement task) and whoever charges it (the
+/// mempool and the block producer). Zero (no L1 fee) until set.
+#[derive(Debug, Clone, Default)]
+pub struct L1FeeRate(Arc<AtomicU64>);
+
+impl L1FeeRate {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, rate: u64) {
+        self.0.store(rate, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_pays_its_bytes_at_the_rate() {
+        // A 110-byte transfer: 65 signature bytes + 45 compressed to 12.
+        assert_eq!(estimated_l1_bytes(110), 77);
+        assert_eq!(estimated_l1_bytes(40), 40);
+        // 2 sat/vB = 500 sat/kwu: 77 × 500 / 1000 = 38.5 sat = 3.85e11 wei.
+        assert_eq!(l1_fee_wei(110, 500), U256::from(385_000_000_000u64));
+        // At the 0.01 gwei floor that is 38,500 gas; at 3× the base fee a third, rounded up.
+        assert_eq!(l1_gas(110, 500, 10_000_000), 38_500);
+        assert_eq!(l1_gas(110, 500, 30_000_000), 12_834);
+        assert_eq!(l1_gas_padded(110, 500, 10_000_000), 48_125);
+        assert_eq!(l1_gas(110, 0, 10_000_000), 0, "no rate, no fee");
+        assert_eq!(l1_gas(110, 500, 0), 0, "no base fee, no conversion");
+    }
+
+    #[test]
+    fn the_rate_round_trips_through_extra_data() {
+        let mut header = Header::default();
+        assert_eq!(l1_fee_rate_of(&header), 0);
+        for rate in [1, 250, 25_000, u64::MAX] {
+            header.extra_data = extra_data_for(rate);
+            assert_eq!(l1_fee_rate_of(&header), rate);
+        }
+        assert!(
+            extra_data_for(0).is_empty(),
+            "blocks without a fee look as before"
+        );
+        header.extra_data = Bytes::from_static(b"junk");
+        assert_eq!(l1_fee_rate_of(&header), 0);
+    }
+}

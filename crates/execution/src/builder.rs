@@ -137,7 +137,13 @@ impl<'a> BlockBuilder<'a> {
             return Err(SkippedTx::BlockFull);
         }
         let basefee = self.env.basefee;
-        let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate, basefee);
+        // The mempool admits a transaction only if its limit covers the L1 gas at the rate
+        // of the moment; if the rate rose since, the charge stops at what the limit leaves
+        // above intrinsic gas, so an accepted transaction never becomes invalid because of
+        // it (and a journal replayed before the rate is known stays valid).
+        let (intrinsic, floor) = intrinsic_gas(&tx);
+        let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate, basefee)
+            .min(tx.gas_limit().saturating_sub(intrinsic.max(floor)));
         let mut env = tx_env(&tx);
         let mut undo = None;
         let mut l1_fee = U256::ZERO;
@@ -189,10 +195,10 @@ impl<'a> BlockBuilder<'a> {
         Ok(())
     }
 
-    /// Checks that `tx` can pay `l1_gas` on top of its execution (geth's messages, counted
-    /// over the whole gas limit) and debits the L1 fee from its sender before the EVM
-    /// runs, so nothing the transaction does can spend it first. Returns the fee and the
-    /// sender's earlier change, to undo the debit if the EVM refuses the transaction.
+    /// Checks that `tx` can pay (geth's messages, counted over the whole gas limit) and
+    /// debits the L1 fee (`l1_gas` at its price) from its sender before the EVM runs, so
+    /// nothing the transaction does can spend it first. Returns the fee and the sender's
+    /// earlier change, to undo the debit if the EVM refuses the transaction.
     fn charge_l1_fee(
         &self,
         tx: &RecoveredTx,
@@ -202,14 +208,6 @@ impl<'a> BlockBuilder<'a> {
         if tx.max_fee_per_gas() < u128::from(basefee) {
             return Err(SkippedTx::Invalid(invalid_tx_message(
                 &InvalidTransaction::GasPriceLessThanBasefee,
-            )));
-        }
-        let (intrinsic, floor) = intrinsic_gas(tx);
-        let needed = intrinsic.max(floor).saturating_add(l1_gas);
-        if tx.gas_limit() < needed {
-            return Err(SkippedTx::Invalid(format!(
-                "intrinsic gas too low: have {}, want {needed} (including {l1_gas} for the L1 data fee)",
-                tx.gas_limit()
             )));
         }
         let before = self.db.change_of(&tx.sender);

@@ -12,9 +12,15 @@ use revm::context::{Context, TxEnv};
 use revm::database_interface::WrapDatabaseRef;
 use revm::{ExecuteEvm, MainBuilder, MainContext};
 
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy};
+use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_primitives::Signature;
+
 use crate::builder::invalid_tx_message;
 use crate::db::StateDb;
 use crate::env::{block_env, cfg_env};
+use crate::fees::next_base_fee;
+use crate::l1fee::l1_gas_padded;
 
 /// geth's default `--rpc.gascap`.
 pub const RPC_GAS_CAP: u64 = 50_000_000;
@@ -57,6 +63,9 @@ pub struct CallOutcome {
 pub struct Caller<'a> {
     pub storage: &'a Storage,
     pub spec: &'a ChainSpec,
+    /// The L1 data fee rate (sat/kwu) the next block charges: `eth_estimateGas` adds the
+    /// gas that pays it.
+    pub l1_fee_rate: u64,
 }
 
 fn halt_message(reason: &HaltReason) -> String {
@@ -187,6 +196,19 @@ impl<'a> Caller<'a> {
             .gas
             .unwrap_or(block.header.gas_limit.min(TX_GAS_CAP));
         let prepared = self.prepare(block, request, overrides, hi)?;
+        // The L1 data fee is gas too: the EVM gets what is left of the limit after it.
+        let base_fee = next_base_fee(&block.header, self.spec.base_fee_floor);
+        let l1_gas = l1_gas_padded(
+            signed_len(&prepared.tx, base_fee),
+            self.l1_fee_rate,
+            base_fee,
+        );
+        let total = hi;
+        hi = hi.checked_sub(l1_gas).ok_or_else(|| {
+            CallError::Invalid(format!(
+                "gas required exceeds allowance ({total}): the L1 data fee alone needs {l1_gas}"
+            ))
+        })?;
         // Cap by what the sender can pay at the given fee cap.
         let fee_cap = prepared.tx.gas_price;
         if fee_cap > 0 {
@@ -198,7 +220,7 @@ impl<'a> Caller<'a> {
             let available = balance
                 .checked_sub(prepared.tx.value)
                 .ok_or_else(|| CallError::Invalid("insufficient funds for transfer".to_string()))?;
-            let allowance = available / U256::from(fee_cap);
+            let allowance = (available / U256::from(fee_cap)).saturating_sub(U256::from(l1_gas));
             if allowance < U256::from(hi) {
                 hi = allowance.to::<u64>();
             }
@@ -212,7 +234,8 @@ impl<'a> Caller<'a> {
             Ok(outcome) => outcome,
             Err(CallError::Halt(reason)) if reason == "out of gas" => {
                 return Err(CallError::Invalid(format!(
-                    "gas required exceeds allowance ({hi})"
+                    "gas required exceeds allowance ({})",
+                    hi + l1_gas
                 )));
             }
             Err(e) => return Err(e),
@@ -221,7 +244,7 @@ impl<'a> Caller<'a> {
         if let TxKind::Call(to) = prepared.tx.kind {
             let no_code = prepared.db.account(&to).is_none_or(|a| !a.has_code());
             if no_code && prepared.tx.data.is_empty() && first.gas_used == 21_000 {
-                return Ok(21_000);
+                return Ok(21_000 + l1_gas);
             }
         }
         let mut lo = first.gas_used.saturating_sub(1);
@@ -244,8 +267,74 @@ impl<'a> Caller<'a> {
                 Err(_) => lo = mid,
             }
         }
-        Ok(hi)
+        Ok(hi + l1_gas)
     }
+}
+
+/// The length of `tx` once signed, as its L1 data fee counts it. Fee fields missing from
+/// a request are counted at twice the base fee, a typical wallet's cap.
+fn signed_len(tx: &TxEnv, base_fee: u64) -> usize {
+    let fee = tx.gas_price.max(u128::from(base_fee) * 2);
+    let tip = tx.gas_priority_fee.unwrap_or_default();
+    let chain_id = tx.chain_id.unwrap_or_default();
+    let input = tx.data.clone();
+    let envelope: TxEnvelope = match tx.tx_type {
+        0 => signed(TxLegacy {
+            chain_id: Some(chain_id),
+            nonce: tx.nonce,
+            gas_price: fee,
+            gas_limit: tx.gas_limit,
+            to: tx.kind,
+            value: tx.value,
+            input,
+        }),
+        1 => signed(TxEip2930 {
+            chain_id,
+            nonce: tx.nonce,
+            gas_price: fee,
+            gas_limit: tx.gas_limit,
+            to: tx.kind,
+            value: tx.value,
+            access_list: tx.access_list.clone(),
+            input,
+        }),
+        4 => signed(TxEip7702 {
+            chain_id,
+            nonce: tx.nonce,
+            gas_limit: tx.gas_limit,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: tip,
+            to: tx.kind.to().copied().unwrap_or_default(),
+            value: tx.value,
+            access_list: tx.access_list.clone(),
+            authorization_list: tx
+                .authorization_list
+                .iter()
+                .filter_map(|a| a.as_ref().left().cloned())
+                .collect(),
+            input,
+        }),
+        _ => signed(TxEip1559 {
+            chain_id,
+            nonce: tx.nonce,
+            gas_limit: tx.gas_limit,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: tip,
+            to: tx.kind,
+            value: tx.value,
+            access_list: tx.access_list.clone(),
+            input,
+        }),
+    };
+    envelope.encode_2718_len()
+}
+
+fn signed<T>(tx: T) -> TxEnvelope
+where
+    T: SignableTransaction<Signature>,
+    alloy_consensus::Signed<T>: Into<TxEnvelope>,
+{
+    tx.into_signed(Signature::test_signature()).into()
 }
 
 fn run(prepared: &Prepared<'_>, tx: TxEnv, gas_cap: u64) -> Result<CallOutcome, CallError> {

@@ -282,21 +282,17 @@ mod tests {
         let base_fee = builder.base_fee();
         let value = U256::from(1_000_000u64);
 
-        // 21,000 gas no longer covers a transfer: refused, nothing charged.
-        let tight = transfer(&payer, 0, to);
+        // A limit admitted before the rate rose: the L1 charge stops at what it leaves.
+        let tight = transfer_with(&payer, 0, to, 25_000, value);
         let l1 = crate::l1fee::l1_gas(tight.encoded.len(), rate, base_fee);
         assert!(l1 > 10_000, "{l1}");
-        let err = builder.push(tight).expect_err("too little gas");
-        assert!(
-            matches!(&err, SkippedTx::Invalid(m) if m.starts_with("intrinsic gas too low: have 21000, want")),
-            "{err}"
-        );
+        builder.push(tight).expect("still valid");
         // The EVM refuses a nonce gap after the L1 fee was debited: the debit is undone.
         let gap = transfer_with(&payer, 5, to, 100_000, value);
         let err = builder.push(gap).expect_err("nonce gap");
         assert!(err.to_string().contains("nonce too high"), "{err}");
 
-        let tx = transfer_with(&payer, 0, to, 100_000, value);
+        let tx = transfer_with(&payer, 1, to, 100_000, value);
         let l1 = crate::l1fee::l1_gas(tx.encoded.len(), rate, base_fee);
         let price = tx.effective_gas_price(base_fee);
         builder.push(tx).expect("pays execution and L1 gas");
@@ -310,11 +306,13 @@ mod tests {
             .expect("send max fits");
         let built = builder.finish().expect("seal");
         assert_eq!(crate::l1fee::l1_fee_rate_of(&built.block.header), rate);
-        let receipt = &built.receipts[0];
+        assert_eq!(built.receipts[0].gas_used, 25_000, "capped at the limit");
+        let receipt = &built.receipts[1];
         assert_eq!(receipt.gas_used, 21_000 + l1);
+        let maxer_receipt = &built.receipts[2];
         assert_eq!(
             built.block.header.gas_used,
-            receipt.gas_used + built.receipts[1].gas_used
+            25_000 + receipt.gas_used + maxer_receipt.gas_used
         );
         let block = built.block.clone();
         sequencer
@@ -322,9 +320,9 @@ mod tests {
             .expect("commit");
         let state = sequencer.latest_state();
         let balance = |a: &Address| state.account(a).unwrap_or_default().balance;
-        let paid = U256::from(receipt.gas_used) * U256::from(price);
-        assert_eq!(balance(&payer.address()), funds - value - paid);
-        let maxer_paid = U256::from(built.receipts[1].gas_used) * U256::from(price);
+        let paid = U256::from(25_000 + receipt.gas_used) * U256::from(price);
+        assert_eq!(balance(&payer.address()), funds - value - value - paid);
+        let maxer_paid = U256::from(maxer_receipt.gas_used) * U256::from(price);
         assert_eq!(balance(&maxer.address()), funds - max - maxer_paid);
         assert_eq!(
             balance(&recipient),

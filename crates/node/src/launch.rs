@@ -140,6 +140,11 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         )
         .context("cannot open the mempool journal")?,
     );
+    if config.settlement.is_some() {
+        // Until the batcher reads Bitcoin's fee rate again, charge the last one.
+        pool.l1_fee_rate()
+            .set(cairn_execution::l1fee::l1_fee_rate_of(&head.block.header));
+    }
     let producer = Arc::new(Producer::new(
         storage.clone(),
         pool.clone(),
@@ -163,6 +168,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
                 config.data_dir.clone(),
                 producer.block_sender(),
                 poll,
+                pool.l1_fee_rate().clone(),
             )
             .await?;
             (Some(task), Some(status))

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bitcoin::secp256k1::Keypair;
 use bitcoin::{Amount, BlockHash};
+use cairn_execution::L1FeeRate;
 use cairn_l1::{BlockSource, BlockSourceConfig, Client};
 use cairn_primitives::RollupConfig;
 use cairn_rpc::{BatchInfo, SettlementInfo, SettlementSource};
@@ -117,6 +118,7 @@ pub async fn spawn(
     data_dir: PathBuf,
     blocks: broadcast::Sender<BlockWithReceipts>,
     poll_interval: Duration,
+    l1_fee_rate: L1FeeRate,
 ) -> anyhow::Result<(JoinHandle<()>, SharedStatus)> {
     let rollup = &config.rollup;
     let role = if config.is_follower() {
@@ -180,6 +182,8 @@ pub async fn spawn(
         status: status.clone(),
         finality_depth: rollup.finality_depth,
         poll_interval,
+        l1_fee_rate,
+        priced_tip: None,
     };
     Ok((tokio::spawn(task.run()), status))
 }
@@ -210,6 +214,10 @@ struct Task {
     status: SharedStatus,
     finality_depth: u32,
     poll_interval: Duration,
+    /// The L1 data fee rate charged to L2 transactions (sequencer: the batcher's rate).
+    l1_fee_rate: L1FeeRate,
+    /// The L1 tip at which that rate was last read.
+    priced_tip: Option<bitcoin::BlockHash>,
 }
 
 impl Task {
@@ -268,6 +276,14 @@ impl Task {
                 && let (Some(batcher), Some(tip), Some(deriver)) =
                     (&mut self.batcher, self.source.tip(), &self.deriver)
             {
+                if self.priced_tip != Some(tip.1) {
+                    let rate = batcher.fee_rate().await.to_sat_per_kwu();
+                    if rate != self.l1_fee_rate.get() {
+                        tracing::info!(target: TARGET, sat_per_kwu = rate, "L1 data fee rate");
+                    }
+                    self.l1_fee_rate.set(rate);
+                    self.priced_tip = Some(tip.1);
+                }
                 let view = L1View {
                     tip,
                     applied: deriver.applied(),

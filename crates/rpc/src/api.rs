@@ -7,6 +7,7 @@ use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::state::StateOverride;
 use alloy_rpc_types_eth::{FeeHistory, Filter, FilterBlockOption, Log as RpcLog, SyncStatus};
+use cairn_execution::l1fee::l1_fee_rate_of;
 use cairn_execution::{CallRequest, Caller, fees::next_base_fee};
 use cairn_primitives::ChainSpec;
 use cairn_sequencer::Pool;
@@ -100,11 +101,21 @@ impl RpcContext {
         Ok(self.storage.state_at(block.block.number())?)
     }
 
+    /// The L1 data fee rate (sat/kwu) of the next block: the sequencer's current one, or
+    /// on a follower the latest block's.
+    fn l1_fee_rate(&self) -> u64 {
+        match self.pool.l1_fee_rate().get() {
+            0 => l1_fee_rate_of(&self.storage.head().block.header),
+            rate => rate,
+        }
+    }
+
     /// A call runner over this chain.
     fn caller(&self) -> Caller<'_> {
         Caller {
             storage: &self.storage,
             spec: &self.spec,
+            l1_fee_rate: self.l1_fee_rate(),
         }
     }
 
@@ -328,7 +339,7 @@ pub fn module(
     )?;
     m.register_method(
         "eth_getTransactionReceipt",
-        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::TransactionReceipt>> {
+        |p, c, _| -> RpcResult<Option<convert::CairnReceipt>> {
             let hash: B256 = p.one()?;
             let Some((number, index)) =
                 ok(c.storage.transaction_location(&hash).map_err(Into::into))?
@@ -412,7 +423,7 @@ pub fn module(
     )?;
     m.register_blocking_method(
         "eth_getBlockReceipts",
-        |p, c, _| -> RpcResult<Option<Vec<alloy_rpc_types_eth::TransactionReceipt>>> {
+        |p, c, _| -> RpcResult<Option<Vec<convert::CairnReceipt>>> {
             let id: BlockId = p.one()?;
             let Some(entry) = ok(c.block_for(id))? else {
                 return Ok(None);

@@ -7,6 +7,7 @@ use alloy_rpc_types_eth::{
     Block as RpcBlock, BlockTransactions, Header as RpcHeader, Log as RpcLog, Transaction as RpcTx,
     TransactionReceipt, Withdrawals,
 };
+use cairn_execution::l1fee::{l1_fee_rate_of, l1_gas};
 use cairn_primitives::{Block, Receipt, RecoveredTx};
 use cairn_storage::BlockWithReceipts;
 
@@ -105,11 +106,23 @@ pub fn block_logs(entry: &BlockWithReceipts) -> impl Iterator<Item = RpcLog> + '
         })
 }
 
+/// An Ethereum receipt plus what the transaction paid for its bytes on Bitcoin (the L1
+/// data fee is part of `gasUsed`; these fields break it out, like OP Stack's `l1Fee`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CairnReceipt {
+    #[serde(flatten)]
+    pub inner: TransactionReceipt,
+    /// The L1 data fee in wei: `l1GasUsed × effectiveGasPrice`.
+    pub l1_fee: alloy_primitives::U256,
+    /// The part of `gasUsed` that paid the L1 data fee.
+    pub l1_gas_used: alloy_primitives::U64,
+    /// The block's L1 fee rate, in sat per 1000 weight units (250 = 1 sat/vB).
+    pub l1_fee_rate: alloy_primitives::U64,
+}
+
 /// The receipt of the `index`th transaction of `entry`.
-pub fn receipt(
-    entry: &BlockWithReceipts,
-    index: usize,
-) -> Result<Option<TransactionReceipt>, RpcError> {
+pub fn receipt(entry: &BlockWithReceipts, index: usize) -> Result<Option<CairnReceipt>, RpcError> {
     let block = &entry.block;
     let (Some(tx), Some(receipt)) = (block.transactions.get(index), entry.receipts.get(index))
     else {
@@ -135,7 +148,10 @@ pub fn receipt(
         })
         .collect();
     let inner = rpc_receipt_envelope(receipt, logs)?;
-    Ok(Some(TransactionReceipt {
+    let rate = l1_fee_rate_of(&block.header);
+    let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
+    let l1_gas = l1_gas(tx.encoded.len(), rate, base_fee);
+    let inner = TransactionReceipt {
         inner,
         transaction_hash: tx.hash,
         transaction_index: Some(index as u64),
@@ -148,6 +164,12 @@ pub fn receipt(
         from: tx.sender,
         to: tx.envelope.to(),
         contract_address: receipt.contract_address(),
+    };
+    Ok(Some(CairnReceipt {
+        inner,
+        l1_fee: U256::from(l1_gas) * U256::from(receipt.effective_gas_price),
+        l1_gas_used: alloy_primitives::U64::from(l1_gas),
+        l1_fee_rate: alloy_primitives::U64::from(rate),
     }))
 }
 

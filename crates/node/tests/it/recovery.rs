@@ -57,7 +57,17 @@ async fn kill_9_mid_load_loses_nothing_acknowledged() {
     let mut killed = false;
     'load: while started.elapsed() < Duration::from_secs(3) {
         for s in 0..4 {
-            let raw = transfer(&accounts[s].signer, nonce[s], accounts[9].address, 1);
+            // Enough gas for the L1 data fee `cairn dev` charges.
+            let raw = sign_1559(
+                &accounts[s].signer,
+                nonce[s],
+                alloy::primitives::TxKind::Call(accounts[9].address),
+                alloy::primitives::U256::from(1),
+                Default::default(),
+                100_000,
+                MAX_FEE,
+                TIP,
+            );
             match provider.send_raw_transaction(&raw).await {
                 Ok(pending) => {
                     acked.entry(s).or_default().push(*pending.tx_hash());

@@ -97,6 +97,43 @@ impl Devnet {
     }
 }
 
+/// The receipt of a transfer sent with `gas_limit` shows its L1 data fee: the gas it
+/// took on top of the transfer's 21,000, at the block's rate and the price paid.
+async fn check_l1_fee(
+    provider: &alloy::providers::DynProvider,
+    hash: alloy::primitives::B256,
+    gas_limit: u64,
+) -> serde_json::Value {
+    let raw: serde_json::Value = provider
+        .raw_request("eth_getTransactionReceipt".into(), (hash,))
+        .await
+        .expect("receipt");
+    let quantity = |field: &str| -> U256 {
+        raw[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} in {raw}"))
+            .parse()
+            .expect("quantity")
+    };
+    let l1_gas = quantity("l1GasUsed");
+    assert!(l1_gas > U256::from(5_000), "{raw}");
+    assert_eq!(quantity("gasUsed"), U256::from(21_000) + l1_gas, "{raw}");
+    assert!(
+        quantity("gasUsed") <= U256::from(gas_limit),
+        "the estimate covered it"
+    );
+    assert_eq!(
+        quantity("l1Fee"),
+        l1_gas * quantity("effectiveGasPrice"),
+        "{raw}"
+    );
+    assert!(
+        quantity("l1FeeRate") >= U256::from(250),
+        "at least 1 sat/vB: {raw}"
+    );
+    raw
+}
+
 fn settlement(node: &Node) -> SettlementStatus {
     node.settlement.as_ref().expect("settles").read().clone()
 }
@@ -187,6 +224,31 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
     })
     .await;
 
+    // Once the batcher has read Bitcoin's fee rate, transfers pay for their bytes there:
+    // a wallet's estimate covers it, 21,000 gas no longer does.
+    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > 0).await;
+    let estimate = sequencer
+        .provider(0)
+        .estimate_gas(
+            alloy::rpc::types::TransactionRequest::default()
+                .from(sequencer.address(0))
+                .to(sequencer.address(9))
+                .value(U256::from(1)),
+        )
+        .await
+        .expect("estimate");
+    assert!(estimate > 30_000, "estimate {estimate}");
+    let raw = transfer(&sequencer.signer(0), 0, sequencer.address(9), 1);
+    let err = sequencer
+        .provider(0)
+        .send_raw_transaction(&raw)
+        .await
+        .expect_err("21,000 gas does not pay the L1 fee");
+    assert!(
+        err.to_string()
+            .contains("intrinsic gas too low: gas 21000, minimum needed"),
+        "{err}"
+    );
     let mut hashes = Vec::new();
     for i in 0..3 {
         let hash = send_tx(
@@ -194,12 +256,13 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
             i,
             TxKind::Call(sequencer.address(9)),
             Vec::new(),
-            21_000,
+            estimate,
         )
         .await;
         assert!(receipt(&sequencer.provider(i), hash).await.status());
         hashes.push(hash);
     }
+    let l1_receipt = check_l1_fee(&sequencer.provider(0), hashes[0], estimate).await;
     let last_tx_block = sequencer.node.storage.head_number();
 
     // Batches reach Bitcoin and come back through derivation: `safe` covers the
@@ -289,6 +352,11 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
         .expect("balance");
     assert_eq!(balance, expected);
     assert!(balance > U256::ZERO);
+    let followed: serde_json::Value = provider
+        .raw_request("eth_getTransactionReceipt".into(), (hashes[0],))
+        .await
+        .expect("receipt");
+    assert_eq!(followed, l1_receipt, "the follower charged the same L1 fee");
     let status: serde_json::Value = provider
         .raw_request("cairn_syncStatus".into(), ())
         .await

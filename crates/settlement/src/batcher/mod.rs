@@ -427,8 +427,8 @@ impl Batcher {
     }
 
     /// The fee rate to sign at: the estimate (or the fallback), within the relay minimum
-    /// and the configured ceiling.
-    async fn fee_rate(&self) -> FeeRate {
+    /// and the configured ceiling. Also what L2 transactions pay for their bytes.
+    pub async fn fee_rate(&self) -> FeeRate {
         let estimate = match self
             .client
             .estimate_smart_fee(self.config.conf_target, None)

@@ -1,4 +1,5 @@
 // Shared configuration and helpers for the compatibility tests.
+import assert from 'node:assert/strict';
 import { HDNodeWallet, JsonRpcProvider, Network, Wallet } from 'ethers';
 
 function required(name, example) {
@@ -106,6 +107,26 @@ export function errorText(e) {
   visit(e, 0);
   return parts.join(' | ');
 }
+
+/**
+ * The L1 data fee of a mined transaction, from its raw receipt: the gas it paid for
+ * its bytes on Bitcoin on top of `executionGas`. Checks the fields agree.
+ */
+export async function l1Fee(hash, executionGas) {
+  const r = await rpc('eth_getTransactionReceipt', [hash]);
+  const l1GasUsed = BigInt(r.l1GasUsed);
+  const l1FeeRate = BigInt(r.l1FeeRate);
+  assert.equal(BigInt(r.l1Fee), l1GasUsed * BigInt(r.effectiveGasPrice), 'l1Fee = l1GasUsed * effectiveGasPrice');
+  assert.ok(l1FeeRate >= 250n, `cairn dev charges at least 1 sat/vB (250 sat/kwu): ${r.l1FeeRate}`);
+  assert.ok(l1GasUsed > 0n, 'a transaction pays for its bytes on Bitcoin');
+  if (executionGas !== undefined) {
+    assert.equal(BigInt(r.gasUsed), executionGas + l1GasUsed, 'gasUsed = execution + L1 gas');
+  }
+  return { l1GasUsed, l1FeeRate, l1Fee: BigInt(r.l1Fee), gasUsed: BigInt(r.gasUsed) };
+}
+
+/** A gas limit that covers a plain transfer and its L1 data fee. */
+export const TRANSFER_GAS = 200_000n;
 
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));

@@ -9,6 +9,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import {
   RPC_URL,
   TEST_TIMEOUT,
+  TRANSFER_GAS,
   WS_URL,
   chainId,
   connectedWallet,
@@ -55,7 +56,7 @@ async function signTransfer(wallet, overrides) {
     chainId: cid,
     to: Wallet.createRandom().address,
     value: 1n,
-    gasLimit: 21000n,
+    gasLimit: TRANSFER_GAS,
     ...(await fees()),
     ...overrides,
   });
@@ -95,7 +96,7 @@ test('nonce too low', T, async () => {
 
   // ethers: classified as NONCE_EXPIRED, node message preserved
   const e = await rejects(
-    async () => w8.sendTransaction({ to: w9.address, value: 1n, nonce: stale, gasLimit: 21000n, ...(await fees()) }),
+    async () => w8.sendTransaction({ to: w9.address, value: 1n, nonce: stale, gasLimit: TRANSFER_GAS, ...(await fees()) }),
     'ethers sendTransaction',
   );
   assert.equal(e.code, 'NONCE_EXPIRED');
@@ -111,7 +112,7 @@ test('nonce too low', T, async () => {
   const vw = createWalletClient({ account: privateKeyToAccount(devWallet(8).privateKey), chain, transport: http(RPC_URL) });
   const f = await fees();
   const ve = await rejects(
-    () => vw.sendTransaction({ to: w9.address, value: 1n, nonce: stale, gas: 21000n, ...f }),
+    () => vw.sendTransaction({ to: w9.address, value: 1n, nonce: stale, gas: TRANSFER_GAS, ...f }),
     'viem sendTransaction',
   );
   assert.match(errorText(ve), /nonce too low/i);
@@ -128,7 +129,7 @@ test('insufficient funds', T, async () => {
   assert.match(res.error.message, /insufficient funds/);
 
   const e = await rejects(
-    async () => empty.sendTransaction({ to: w9.address, value: 1n, nonce: 0, gasLimit: 21000n, ...(await fees()) }),
+    async () => empty.sendTransaction({ to: w9.address, value: 1n, nonce: 0, gasLimit: TRANSFER_GAS, ...(await fees()) }),
     'ethers sendTransaction',
   );
   assert.equal(e.code, 'INSUFFICIENT_FUNDS');
@@ -156,6 +157,10 @@ test('intrinsic gas too low', T, async () => {
   const res = await rpcRaw('eth_sendRawTransaction', [raw]);
   assert.ok(res.error, `expected an error, got ${JSON.stringify(res)}`);
   assert.match(res.error.message, /intrinsic gas too low/);
+  // 21,000 runs a transfer but does not pay for its bytes on Bitcoin.
+  const bare = await signTransfer(w9, { nonce, gasLimit: 21_000n });
+  const res21 = await rpcRaw('eth_sendRawTransaction', [bare]);
+  assert.match(res21.error?.message ?? '', /^intrinsic gas too low: gas 21000, minimum needed \d+$/);
 });
 
 test('a valid raw transaction is accepted and returns its hash', T, async () => {

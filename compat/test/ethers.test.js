@@ -9,6 +9,8 @@ import {
   DEV0_ADDRESS,
   RPC_URL,
   TEST_TIMEOUT,
+  TRANSFER_GAS,
+  l1Fee,
   WS_URL,
   chainId,
   connectedWallet,
@@ -69,10 +71,12 @@ async function transferAndCheck(wallet, req) {
   return { tx, receipt, balBefore, balAfter };
 }
 
-function checkCommonReceipt(receipt, tx, { type, gasUsed }) {
+/** `gasUsed`: the execution gas; the receipt adds the L1 data fee's gas to it. */
+async function checkCommonReceipt(receipt, tx, { type, gasUsed }) {
   assert.equal(receipt.status, 1);
   assert.equal(receipt.type, type);
-  assert.equal(receipt.gasUsed, gasUsed);
+  const { l1GasUsed } = await l1Fee(tx.hash, gasUsed);
+  assert.equal(receipt.gasUsed, gasUsed + l1GasUsed);
   assert.ok(receipt.cumulativeGasUsed >= receipt.gasUsed);
   assert.deepEqual(receipt.logs, []);
   assert.equal(receipt.logsBloom, EMPTY_BLOOM);
@@ -133,7 +137,7 @@ test('legacy (type 0) transfer: balances, receipt, transaction', T, async () => 
   const to = freshAddress();
   const { tx, receipt } = await transferAndCheck(sender, { type: 0, to, value, gasPrice: fee.gasPrice });
 
-  checkCommonReceipt(receipt, tx, { type: 0, gasUsed: 21000n });
+  await checkCommonReceipt(receipt, tx, { type: 0, gasUsed: 21000n });
   assert.equal(receipt.gasPrice, fee.gasPrice, 'legacy effectiveGasPrice == gasPrice');
 
   const got = await provider.getTransaction(tx.hash);
@@ -143,7 +147,7 @@ test('legacy (type 0) transfer: balances, receipt, transaction', T, async () => 
   assert.equal(got.to, getAddress(to));
   assert.equal(got.value, value);
   assert.equal(got.nonce, tx.nonce);
-  assert.equal(got.gasLimit, 21000n);
+  assert.ok(got.gasLimit >= receipt.gasUsed, 'ethers estimated a limit that covers the L1 fee');
   assert.equal(got.gasPrice, fee.gasPrice);
   assert.equal(got.maxFeePerGas, null);
   assert.equal(got.data, '0x');
@@ -161,7 +165,7 @@ test('legacy (type 0) transfer: balances, receipt, transaction', T, async () => 
   const rawReceipt = await rpc('eth_getTransactionReceipt', [tx.hash]);
   assert.equal(rawReceipt.status, '0x1');
   assert.equal(rawReceipt.type, '0x0');
-  assert.equal(rawReceipt.gasUsed, '0x5208');
+  assert.equal(BigInt(rawReceipt.gasUsed), 21000n + BigInt(rawReceipt.l1GasUsed));
   assert.equal(BigInt(rawReceipt.effectiveGasPrice), fee.gasPrice);
   assert.equal(rawReceipt.transactionHash, tx.hash);
   assert.equal(rawReceipt.contractAddress, null);
@@ -179,14 +183,14 @@ test('EIP-2930 (type 1) transfer with an access list', T, async () => {
     to,
     value,
     gasPrice: fee.gasPrice,
-    gasLimit: 30_000n,
+    gasLimit: TRANSFER_GAS,
     accessList,
   });
   // 21000 + 2400 per address + 1900 per storage key
-  checkCommonReceipt(receipt, tx, { type: 1, gasUsed: 25300n });
+  await checkCommonReceipt(receipt, tx, { type: 1, gasUsed: 25300n });
   const got = await provider.getTransaction(tx.hash);
   assert.equal(got.type, 1);
-  assert.equal(got.gasLimit, 30_000n);
+  assert.equal(got.gasLimit, TRANSFER_GAS);
   assert.deepEqual(
     got.accessList.map((a) => ({ address: a.address, storageKeys: [...a.storageKeys] })),
     accessList.map((a) => ({ address: getAddress(a.address), storageKeys: a.storageKeys })),
@@ -208,7 +212,7 @@ test('EIP-1559 (type 2) transfer: effective gas price and fields', T, async () =
     maxPriorityFeePerGas: tip,
   });
 
-  checkCommonReceipt(receipt, tx, { type: 2, gasUsed: 21000n });
+  await checkCommonReceipt(receipt, tx, { type: 2, gasUsed: 21000n });
   const block = await provider.getBlock(receipt.blockNumber);
   const expected = block.baseFeePerGas + tip < maxFeePerGas ? block.baseFeePerGas + tip : maxFeePerGas;
   assert.equal(receipt.gasPrice, expected, 'effectiveGasPrice = min(maxFee, baseFee + tip)');
@@ -237,10 +241,31 @@ test('EIP-1559 (type 2) transfer: effective gas price and fields', T, async () =
 test('default ethers populate (estimate + fee data) sends a type 2 transfer', T, async () => {
   const to = freshAddress();
   const est = await provider.estimateGas({ from: sender.address, to, value: 1n });
-  assert.equal(est, 21000n, 'estimateGas of a plain transfer');
+  assert.ok(est > 21000n, `estimateGas of a plain transfer includes the L1 data fee: ${est}`);
   const { tx, receipt } = await transferAndCheck(sender, { to, value: 7n });
   assert.equal(tx.type, 2);
-  checkCommonReceipt(receipt, tx, { type: 2, gasUsed: 21000n });
+  assert.ok(receipt.gasUsed <= est, 'the estimate covers what the transfer used');
+  await checkCommonReceipt(receipt, tx, { type: 2, gasUsed: 21000n });
+});
+
+test("send max: balance - estimated gas limit * fee cap leaves the account empty-handed but valid", T, async () => {
+  // A fresh account holding exactly 0.01 BTC sends everything it can, as wallets do.
+  const poor = Wallet.createRandom().connect(provider);
+  const funding = await sender2.sendTransaction({ to: poor.address, value: parseEther('0.01') });
+  await funding.wait(1, TEST_TIMEOUT - 5_000);
+  const balance = await provider.getBalance(poor.address);
+  const to = freshAddress();
+  const gasLimit = await provider.estimateGas({ from: poor.address, to, value: 1n });
+  const { maxFeePerGas, maxPriorityFeePerGas } = await provider.getFeeData();
+  const value = balance - gasLimit * maxFeePerGas;
+  const tx = await poor.sendTransaction({ to, value, gasLimit, maxFeePerGas, maxPriorityFeePerGas });
+  const receipt = await tx.wait(1, TEST_TIMEOUT - 5_000);
+  assert.equal(receipt.status, 1);
+  const { l1GasUsed } = await l1Fee(tx.hash, 21000n);
+  assert.equal(await provider.getBalance(to), value, 'the whole amount arrived');
+  const left = await provider.getBalance(poor.address, receipt.blockNumber);
+  assert.equal(left, balance - value - (21000n + l1GasUsed) * receipt.gasPrice);
+  assert.equal(left, (gasLimit - receipt.gasUsed) * maxFeePerGas + receipt.gasUsed * (maxFeePerGas - receipt.gasPrice));
 });
 
 test('unknown transaction hash / block give null', T, async () => {

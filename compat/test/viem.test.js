@@ -20,7 +20,7 @@ import {
   webSocket,
 } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { RPC_URL, TEST_TIMEOUT, WS_URL, chainId, devWallet, waitFor } from '../lib/env.js';
+import { RPC_URL, TEST_TIMEOUT, TRANSFER_GAS, WS_URL, chainId, devWallet, l1Fee, waitFor } from '../lib/env.js';
 import { contract as compiled } from '../lib/compile.js';
 
 const T = { timeout: TEST_TIMEOUT };
@@ -152,7 +152,8 @@ test('sendTransaction value transfer: exact balance delta', T, async () => {
   const hash = await wallet.sendTransaction({ to, value });
   const r = await waitReceipt(hash);
   assert.equal(r.status, 'success');
-  assert.equal(r.gasUsed, 21000n);
+  const { l1GasUsed } = await l1Fee(hash, 21000n);
+  assert.equal(r.gasUsed, 21000n + l1GasUsed);
   assert.equal(r.type, 'eip1559');
   const after = await pub.getBalance({ address: acct6.address, blockNumber: r.blockNumber });
   assert.equal(before - after, value + r.gasUsed * r.effectiveGasPrice);
@@ -198,7 +199,8 @@ test('simulateContract: success result and reverts (reason string, custom error)
 });
 
 test('estimateGas and estimateContractGas', T, async () => {
-  assert.equal(await pub.estimateGas({ account: acct6, to: freshAddress(), value: 1n }), 21000n);
+  const plain = await pub.estimateGas({ account: acct6, to: freshAddress(), value: 1n });
+  assert.ok(plain > 21000n && plain < 200_000n, `a transfer's estimate includes the L1 data fee: ${plain}`);
   const g = await pub.estimateContractGas({ account: acct6, address: token, abi, functionName: 'transfer', args: [freshAddress(), 1n] });
   assert.ok(g > 21000n && g < 200_000n, `transfer gas ${g}`);
   // a real transfer to a fresh address uses no more than the estimate
@@ -446,7 +448,7 @@ test("getTransactionCount with blockTag 'pending'", T, async () => {
     to: freshAddress(),
     value: 1n,
     nonce: latest0,
-    gas: 21000n,
+    gas: TRANSFER_GAS,
     maxFeePerGas: parseGwei('1000'),
     maxPriorityFeePerGas: parseGwei('1'),
   });

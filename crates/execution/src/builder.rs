@@ -56,7 +56,10 @@ pub struct BlockBuilder<'a> {
     header: Header,
     transactions: Vec<Arc<RecoveredTx>>,
     receipts: Vec<Receipt>,
+    /// Gas used so far, execution and L1 (the receipts' cumulative gas).
     cumulative_gas: u64,
+    /// Of which L1 gas: not block space.
+    l1_gas_used: u64,
     /// Base fees and L1 data fees, credited to the fee recipient at the end (revm pays
     /// the tips itself).
     recipient_fees: U256,
@@ -84,7 +87,6 @@ impl<'a> BlockBuilder<'a> {
         header.base_fee_per_gas = Some(next_base_fee(&parent.header, spec.base_fee_floor));
         // Cairn has no beacon chain: PREVRANDAO is derived from the parent hash.
         header.mix_hash = keccak256(parent.hash);
-        header.extra_data = extra_data_for(l1_fee_rate);
         let env = block_env(&header);
         Self {
             storage,
@@ -95,6 +97,7 @@ impl<'a> BlockBuilder<'a> {
             transactions: Vec::new(),
             receipts: Vec::new(),
             cumulative_gas: 0,
+            l1_gas_used: 0,
             recipient_fees: U256::ZERO,
             l1_fee_rate,
         }
@@ -108,8 +111,11 @@ impl<'a> BlockBuilder<'a> {
         self.env.basefee
     }
 
+    /// Execution gas left in the block (L1 gas does not take block space).
     pub fn gas_remaining(&self) -> u64 {
-        self.header.gas_limit.saturating_sub(self.cumulative_gas)
+        self.header
+            .gas_limit
+            .saturating_sub(self.cumulative_gas - self.l1_gas_used)
     }
 
     pub fn l1_fee_rate(&self) -> u64 {
@@ -133,9 +139,6 @@ impl<'a> BlockBuilder<'a> {
 
     /// Execute `tx` on top of the block so far and include it, or say why not.
     pub fn push(&mut self, tx: Arc<RecoveredTx>) -> Result<(), SkippedTx> {
-        if tx.gas_limit() > self.gas_remaining() {
-            return Err(SkippedTx::BlockFull);
-        }
         let basefee = self.env.basefee;
         // The mempool admits a transaction only if its limit covers the L1 gas at the rate
         // of the moment; if the rate rose since, the charge stops at what the limit leaves
@@ -144,6 +147,9 @@ impl<'a> BlockBuilder<'a> {
         let (intrinsic, floor) = intrinsic_gas(&tx);
         let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate, basefee)
             .min(tx.gas_limit().saturating_sub(intrinsic.max(floor)));
+        if tx.gas_limit() - l1_gas > self.gas_remaining() {
+            return Err(SkippedTx::BlockFull);
+        }
         let mut env = tx_env(&tx);
         let mut undo = None;
         let mut l1_fee = U256::ZERO;
@@ -179,6 +185,7 @@ impl<'a> BlockBuilder<'a> {
         let execution_gas = result.tx_gas_used();
         let gas_used = execution_gas + l1_gas;
         self.cumulative_gas += gas_used;
+        self.l1_gas_used += l1_gas;
         self.recipient_fees += U256::from(execution_gas) * U256::from(basefee) + l1_fee;
         let contract_address = result.created_address().unwrap_or_default();
         let success = matches!(result, ExecutionResult::Success { .. });
@@ -238,7 +245,9 @@ impl<'a> BlockBuilder<'a> {
             transactions,
             receipts,
             cumulative_gas,
+            l1_gas_used,
             recipient_fees,
+            l1_fee_rate,
             ..
         } = self;
         if !recipient_fees.is_zero() {
@@ -262,6 +271,9 @@ impl<'a> BlockBuilder<'a> {
         }
         header.logs_bloom = bloom;
         header.gas_used = cumulative_gas;
+        // gasUsed ≤ gasLimit, as tools expect, with the L1 gas outside the block's space.
+        header.gas_limit += l1_gas_used;
+        header.extra_data = extra_data_for(l1_fee_rate, l1_gas_used);
         header.state_root = storage.state_root_after(&changes);
         let hash = header.hash_slow();
         Ok(BuiltBlock {

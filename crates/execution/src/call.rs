@@ -20,7 +20,7 @@ use crate::builder::invalid_tx_message;
 use crate::db::StateDb;
 use crate::env::{block_env, cfg_env};
 use crate::fees::next_base_fee;
-use crate::l1fee::l1_gas_padded;
+use crate::l1fee::{execution_gas_limit, l1_gas_padded};
 
 /// geth's default `--rpc.gascap`.
 pub const RPC_GAS_CAP: u64 = 50_000_000;
@@ -192,9 +192,8 @@ impl<'a> Caller<'a> {
         request: &CallRequest,
         overrides: Option<&StateOverride>,
     ) -> Result<u64, CallError> {
-        let mut hi = request
-            .gas
-            .unwrap_or(block.header.gas_limit.min(TX_GAS_CAP));
+        let execution_cap = execution_gas_limit(&block.header).min(TX_GAS_CAP);
+        let mut hi = request.gas.unwrap_or(execution_cap);
         let prepared = self.prepare(block, request, overrides, hi)?;
         // The L1 data fee is gas too: the EVM gets what is left of the limit after it.
         let base_fee = next_base_fee(&block.header, self.spec.base_fee_floor);
@@ -203,12 +202,14 @@ impl<'a> Caller<'a> {
             self.l1_fee_rate,
             base_fee,
         );
-        let total = hi;
-        hi = hi.checked_sub(l1_gas).ok_or_else(|| {
-            CallError::Invalid(format!(
-                "gas required exceeds allowance ({total}): the L1 data fee alone needs {l1_gas}"
-            ))
-        })?;
+        // A limit the caller gave covers both; the default caps execution alone.
+        if let Some(total) = request.gas {
+            hi = total.checked_sub(l1_gas).ok_or_else(|| {
+                CallError::Invalid(format!(
+                    "gas required exceeds allowance ({total}): the L1 data fee alone needs {l1_gas}"
+                ))
+            })?;
+        }
         // Cap by what the sender can pay at the given fee cap.
         let fee_cap = prepared.tx.gas_price;
         if fee_cap > 0 {

@@ -3,12 +3,15 @@
 use alloy_eips::eip1559::BaseFeeParams;
 use cairn_primitives::Header;
 
-/// The base fee of the block after `parent`, never below `floor`.
+use crate::l1fee::{execution_gas_limit, execution_gas_used};
+
+/// The base fee of the block after `parent`, never below `floor`. Only execution gas
+/// counts: the gas that paid L1 data fees is not block space.
 pub fn next_base_fee(parent: &Header, floor: u64) -> u64 {
     let base = parent.base_fee_per_gas.unwrap_or(floor);
     let next = alloy_eips::eip1559::calc_next_block_base_fee(
-        parent.gas_used,
-        parent.gas_limit,
+        execution_gas_used(parent),
+        execution_gas_limit(parent),
         base,
         BaseFeeParams::ethereum(),
     );
@@ -45,6 +48,14 @@ mod tests {
             next_base_fee(&parent(0, 10), 10),
             10,
             "never below the floor"
+        );
+        let mut l1_heavy = parent(1_000_000, 1000);
+        l1_heavy.gas_limit += 900_000;
+        l1_heavy.extra_data = crate::l1fee::extra_data_for(500, 900_000);
+        assert_eq!(
+            next_base_fee(&l1_heavy, 10),
+            900,
+            "L1 gas is not block space: 100,000 of 1M executed, 1/10 above half empty"
         );
     }
 }

@@ -305,7 +305,16 @@ mod tests {
             .push(transfer_with(&maxer, 0, to, limit, max))
             .expect("send max fits");
         let built = builder.finish().expect("seal");
-        assert_eq!(crate::l1fee::l1_fee_rate_of(&built.block.header), rate);
+        let header = &built.block.header;
+        assert_eq!(crate::l1fee::l1_fee_rate_of(header), rate);
+        // L1 gas is outside the block's space: the limit grows by it, the base fee ignores it.
+        let maxer_l1 = built.receipts[2].gas_used - 21_000;
+        assert_eq!(crate::l1fee::l1_gas_of(header), 4_000 + l1 + maxer_l1);
+        assert_eq!(
+            header.gas_limit,
+            spec.block_gas_limit + crate::l1fee::l1_gas_of(header)
+        );
+        assert_eq!(crate::l1fee::execution_gas_used(header), 3 * 21_000);
         assert_eq!(built.receipts[0].gas_used, 25_000, "capped at the limit");
         let receipt = &built.receipts[1];
         assert_eq!(receipt.gas_used, 21_000 + l1);

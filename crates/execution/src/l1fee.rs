@@ -5,9 +5,16 @@
 //! at the block's base fee. Execution runs the EVM with `gas_limit − l1_gas`, adds
 //! `l1_gas` to the gas used and pays `l1_gas × effective price` to the fee recipient.
 //!
-//! Each block records the rate it charged in its header's `extra_data` (sat per 1000
-//! weight units, 8 bytes big-endian; empty for 0), and batches carry it, so followers
-//! re-execute with the same numbers.
+//! L1 gas is not block space: the block gas limit, the EIP-1559 base fee and the
+//! EIP-7825 per-transaction cap count execution gas only, so expensive Bitcoin bytes
+//! neither crowd out transactions nor raise the base fee. A block's `gasUsed` is still
+//! the sum of its receipts' (execution + L1), and its `gasLimit` is the execution limit
+//! plus the block's L1 gas, so `gasUsed ≤ gasLimit` holds as tools expect.
+//!
+//! Each block records the rate it charged and its total L1 gas in its header's
+//! `extra_data` (two big-endian u64: sat per 1000 weight units, then gas; empty when
+//! the rate is 0), and batches carry the rate, so followers re-execute with the same
+//! numbers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,21 +69,45 @@ pub fn l1_gas_padded(len: usize, rate: u64, base_fee: u64) -> u64 {
     gas.saturating_add((gas * ESTIMATE_PADDING_PERCENT).div_ceil(100))
 }
 
-/// The L1 fee rate (sat/kwu) a block charged, from its header's `extra_data`.
-pub fn l1_fee_rate_of(header: &Header) -> u64 {
-    match <[u8; 8]>::try_from(header.extra_data.as_ref()) {
-        Ok(bytes) => u64::from_be_bytes(bytes),
-        Err(_) => 0,
-    }
+/// `(L1 fee rate in sat/kwu, L1 gas used)` of a block, from its header's `extra_data`.
+fn l1_fields(header: &Header) -> (u64, u64) {
+    let Ok(bytes) = <[u8; 16]>::try_from(header.extra_data.as_ref()) else {
+        return (0, 0);
+    };
+    let (rate, gas) = bytes.split_at(8);
+    let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or_default());
+    (word(rate), word(gas))
 }
 
-/// The `extra_data` recording `rate`.
-pub fn extra_data_for(rate: u64) -> Bytes {
+/// The L1 fee rate (sat/kwu) a block charged.
+pub fn l1_fee_rate_of(header: &Header) -> u64 {
+    l1_fields(header).0
+}
+
+/// The gas a block's transactions spent on L1 data fees (part of its `gas_used`).
+pub fn l1_gas_of(header: &Header) -> u64 {
+    l1_fields(header).1.min(header.gas_used)
+}
+
+/// The gas a block's execution used: what counts against its gas limit and the base fee.
+pub fn execution_gas_used(header: &Header) -> u64 {
+    header.gas_used - l1_gas_of(header)
+}
+
+/// The block's execution gas limit.
+pub fn execution_gas_limit(header: &Header) -> u64 {
+    header.gas_limit.saturating_sub(l1_gas_of(header))
+}
+
+/// The `extra_data` recording `rate` and the block's L1 gas.
+pub fn extra_data_for(rate: u64, l1_gas: u64) -> Bytes {
     if rate == 0 {
-        Bytes::new()
-    } else {
-        Bytes::copy_from_slice(&rate.to_be_bytes())
+        return Bytes::new();
     }
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&rate.to_be_bytes());
+    bytes[8..].copy_from_slice(&l1_gas.to_be_bytes());
+    Bytes::copy_from_slice(&bytes)
 }
 
 /// The L1 fee rate the sequencer charges its next blocks (sat/kwu), shared between
@@ -115,18 +146,32 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_round_trips_through_extra_data() {
-        let mut header = Header::default();
+    fn the_rate_and_l1_gas_round_trip_through_the_header() {
+        let mut header = Header {
+            gas_used: 1_000_000,
+            gas_limit: 200_800_000,
+            ..Header::default()
+        };
         assert_eq!(l1_fee_rate_of(&header), 0);
+        assert_eq!(execution_gas_used(&header), 1_000_000);
         for rate in [1, 250, 25_000, u64::MAX] {
-            header.extra_data = extra_data_for(rate);
+            header.extra_data = extra_data_for(rate, 800_000);
             assert_eq!(l1_fee_rate_of(&header), rate);
+            assert_eq!(l1_gas_of(&header), 800_000);
+            assert_eq!(execution_gas_used(&header), 200_000);
+            assert_eq!(execution_gas_limit(&header), 200_000_000);
         }
         assert!(
-            extra_data_for(0).is_empty(),
+            extra_data_for(0, 0).is_empty(),
             "blocks without a fee look as before"
         );
         header.extra_data = Bytes::from_static(b"junk");
-        assert_eq!(l1_fee_rate_of(&header), 0);
+        assert_eq!((l1_fee_rate_of(&header), l1_gas_of(&header)), (0, 0));
+        header.extra_data = extra_data_for(250, u64::MAX);
+        assert_eq!(
+            execution_gas_used(&header),
+            0,
+            "a lying header cannot underflow"
+        );
     }
 }

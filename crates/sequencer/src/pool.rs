@@ -211,7 +211,7 @@ impl Pool {
                 base_fee,
             });
         }
-        self.check_l1_gas(&tx, base_fee)?;
+        self.check_gas_limit(&tx, base_fee)?;
         let account = self
             .storage
             .latest_state()
@@ -305,15 +305,6 @@ impl Pool {
             None => return Err(PoolError::Unprotected),
             _ => {}
         }
-        if tx.gas_limit() > self.spec.block_gas_limit {
-            return Err(PoolError::GasLimit);
-        }
-        if tx.gas_limit() > TX_GAS_CAP {
-            return Err(PoolError::GasLimitAboveCap {
-                cap: TX_GAS_CAP,
-                gas: tx.gas_limit(),
-            });
-        }
         if let Some(tip) = tx.envelope.max_priority_fee_per_gas()
             && tip > tx.max_fee_per_gas()
         {
@@ -331,18 +322,26 @@ impl Pool {
     }
 
     /// The gas limit must also cover the L1 data fee at the current rate (geth's intrinsic
-    /// gas error, with the L1 gas counted in).
-    fn check_l1_gas(&self, tx: &RecoveredTx, base_fee: u64) -> Result<(), PoolError> {
+    /// gas error, with the L1 gas counted in); the block and per-transaction caps apply to
+    /// what is left, the execution gas (L1 gas is not block space).
+    fn check_gas_limit(&self, tx: &RecoveredTx, base_fee: u64) -> Result<(), PoolError> {
         let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate.get(), base_fee);
-        if l1_gas == 0 {
-            return Ok(());
-        }
         let (intrinsic, floor) = intrinsic_gas(tx);
         let needed = intrinsic.max(floor).saturating_add(l1_gas);
         if tx.gas_limit() < needed {
             return Err(PoolError::IntrinsicGas {
                 gas: tx.gas_limit(),
                 needed,
+            });
+        }
+        let execution = tx.gas_limit() - l1_gas;
+        if execution > self.spec.block_gas_limit {
+            return Err(PoolError::GasLimit);
+        }
+        if execution > TX_GAS_CAP {
+            return Err(PoolError::GasLimitAboveCap {
+                cap: TX_GAS_CAP,
+                gas: execution,
             });
         }
         Ok(())

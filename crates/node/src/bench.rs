@@ -94,6 +94,10 @@ pub struct BenchArgs {
     /// cap it overtakes are refused, as on any EIP-1559 chain.
     #[arg(long, default_value_t = 1000)]
     pub fee_cap: u64,
+    /// Charge the L1 data fee at this Bitcoin fee rate (sat/vB; 0: none), as a sequencer
+    /// whose batcher reads that rate does. Transactions reserve the L1 gas in their limit.
+    #[arg(long, default_value_t = 0)]
+    pub l1_fee_rate: u64,
     /// Print the results as JSON (after the table).
     #[arg(long)]
     pub json: bool,
@@ -197,6 +201,10 @@ impl ToRpcParams for PreEncoded<'_> {
 struct Fees {
     max_fee: u128,
     tip: u128,
+    /// The L1 data fee rate charged (sat/kwu) and the base fee at which the L1 gas is
+    /// reserved in every gas limit (the floor: the most L1 gas a transaction can need).
+    l1_fee_rate: u64,
+    base_fee_floor: u64,
 }
 
 /// What a transaction does.
@@ -217,7 +225,13 @@ fn sign(
     let tx = TxEip1559 {
         chain_id: CHAIN_ID,
         nonce,
-        gas_limit: call.gas_limit,
+        // Signed length ≤ input + 130 bytes for these transactions.
+        gas_limit: call.gas_limit
+            + cairn_execution::l1fee::l1_gas_padded(
+                call.input.len() + 130,
+                fees.l1_fee_rate,
+                fees.base_fee_floor,
+            ),
         max_fee_per_gas: fees.max_fee,
         max_priority_fee_per_gas: fees.tip,
         to: call.to,
@@ -351,6 +365,7 @@ struct Inclusion {
 struct BlockSeen {
     at: Instant,
     base_fee: u64,
+    /// Execution gas (L1 gas is not block space).
     gas_used: u64,
     /// Our transactions in the block.
     ours: usize,
@@ -549,7 +564,7 @@ async fn follow_blocks(
                 seen_blocks.push(BlockSeen {
                     at,
                     base_fee: block.block.header.base_fee_per_gas.unwrap_or_default(),
-                    gas_used: block.block.header.gas_used,
+                    gas_used: cairn_execution::l1fee::execution_gas_used(&block.block.header),
                     ours,
                     pool_after: pool.len(),
                 });
@@ -789,6 +804,7 @@ impl Bench {
             settlement: None,
         })
         .await?;
+        node.pool.l1_fee_rate().set(self.fees.l1_fee_rate);
         Ok((node, dir))
     }
 
@@ -998,6 +1014,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let fees = Fees {
         max_fee: args.fee_cap.max(1) as u128 * floor,
         tip: (floor / 10).max(1),
+        l1_fee_rate: args.l1_fee_rate * 250,
+        base_fee_floor: floor as u64,
     };
     eprintln!(
         "cairn bench: {} accounts funded at genesis (keys derived in {:.2}s), {} txs per run, batch {}, {} connections, block time {:?}, fsync {}",
@@ -1119,7 +1137,7 @@ fn table(args: &BenchArgs, reports: &[RunReport]) -> String {
         ("block interval (ms)", |r| {
             format!("{:.0}", r.block_interval_ms)
         }),
-        ("block gas used (% of limit)", |r| {
+        ("block execution gas (% of limit)", |r| {
             format!("{:.1}", r.block_gas_used_pct)
         }),
         ("max base fee (x floor)", |r| {

@@ -134,12 +134,12 @@ async fn check_l1_fee(
     raw
 }
 
-fn settlement(node: &Node) -> SettlementStatus {
+pub fn settlement(node: &Node) -> SettlementStatus {
     node.settlement.as_ref().expect("settles").read().clone()
 }
 
 /// Mines a block at a time until `done` holds for the node's settlement status.
-async fn mine_until(
+pub async fn mine_until(
     devnet: &Devnet,
     node: &Node,
     what: &str,
@@ -168,7 +168,7 @@ async fn block_number(node: &Node, tag: BlockNumberOrTag) -> u64 {
         .number
 }
 
-fn rollup_for(
+pub fn rollup_for(
     spec: cairn_primitives::ChainSpec,
     key: &Keypair,
     start: (u32, BlockHash),
@@ -183,6 +183,7 @@ fn rollup_for(
             hash: start.1.to_string(),
         },
         finality_depth: 2,
+        peg: None,
     }
 }
 
@@ -445,10 +446,19 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
 async fn cairn_rpc_reports_settlement(node: &Node, tx: alloy::primitives::B256) {
     use serde_json::{Value, json};
     let provider = ProviderBuilder::new().connect_http(node.http_url().parse().expect("url"));
-    let status: Value = provider
-        .raw_request("cairn_syncStatus".into(), ())
-        .await
-        .expect("syncStatus");
+    // `caughtUp` is false while the task works through an L1 update (the batcher's own
+    // transactions arrive as such): poll until it has caught up.
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = provider
+            .raw_request("cairn_syncStatus".into(), ())
+            .await
+            .expect("syncStatus");
+        if status["settlement"]["caughtUp"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let settlement = &status["settlement"];
     assert_eq!(settlement["role"], "sequencer", "{status}");
     assert_eq!(settlement["caughtUp"], true, "{status}");
@@ -519,7 +529,7 @@ async fn cairn_rpc_reports_settlement(node: &Node, tx: alloy::primitives::B256) 
     );
 }
 
-async fn wait_for(done: impl Fn() -> bool) {
+pub async fn wait_for(done: impl Fn() -> bool) {
     for _ in 0..400 {
         if done() {
             return;

@@ -148,6 +148,7 @@ impl World {
                     transactions: (0..count)
                         .map(|_| self.transaction())
                         .collect::<anyhow::Result<_>>()?,
+                    deposits: Vec::new(),
                 })
             })
             .collect()

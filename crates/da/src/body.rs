@@ -8,21 +8,25 @@
 //! ```text
 //! body  := block_count:u32  block{block_count}
 //! block := timestamp:u64  beneficiary:[20]  l1_fee_rate:u64  tx_count:u32  tx{tx_count}
+//!          deposit_count:u32  deposit{deposit_count}
 //! tx    := len:u32  bytes[len]            (len ≥ 1; the EIP-2718 encoding)
+//! deposit := l1_block:[32] txid:[32] vout:u32 amount_sat:u64 recipient:[20] reclaim_key:[32]
+//!                                         (128 bytes; an all-zero reclaim key means none)
 //! ```
 //!
 //! No trailing bytes; `block_count ≥ 1`. Transactions are not decoded here: execution
 //! does that, and refuses the batch if one does not decode.
 
 use alloy_primitives::{Address, Bytes};
+use cairn_primitives::{DEPOSIT_ENCODED_LEN, Deposit};
 
 use crate::codec::Reader;
 use crate::compress::{compress, decompress};
 use crate::error::{Error, Result};
 use crate::header::{BatchHeader, Compression, body_hash};
 
-/// Smallest encoded block: timestamp, beneficiary, L1 fee rate, tx count.
-const MIN_BLOCK_LEN: usize = 8 + 20 + 8 + 4;
+/// Smallest encoded block: timestamp, beneficiary, L1 fee rate, tx and deposit counts.
+const MIN_BLOCK_LEN: usize = 8 + 20 + 8 + 4 + 4;
 /// Smallest encoded transaction: its length and one byte.
 const MIN_TX_LEN: usize = 4 + 1;
 
@@ -38,6 +42,8 @@ pub struct BatchBlock {
     pub l1_fee_rate: u64,
     /// The block's transactions in order, each its raw EIP-2718 encoding.
     pub transactions: Vec<Bytes>,
+    /// The Bitcoin deposits it credits, in order.
+    pub deposits: Vec<Deposit>,
 }
 
 /// Encodes blocks in the body format. Refuses what a decoder would refuse.
@@ -47,7 +53,11 @@ pub fn encode_blocks(blocks: &[BatchBlock]) -> Result<Vec<u8>> {
     }
     let size = 4 + blocks
         .iter()
-        .map(|b| MIN_BLOCK_LEN + b.transactions.iter().map(|t| 4 + t.len()).sum::<usize>())
+        .map(|b| {
+            MIN_BLOCK_LEN
+                + b.transactions.iter().map(|t| 4 + t.len()).sum::<usize>()
+                + b.deposits.len() * DEPOSIT_ENCODED_LEN
+        })
         .sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&count_u32(blocks.len(), "too many blocks")?.to_be_bytes());
@@ -63,6 +73,11 @@ pub fn encode_blocks(blocks: &[BatchBlock]) -> Result<Vec<u8>> {
             }
             out.extend_from_slice(&count_u32(tx.len(), "transaction too long")?.to_be_bytes());
             out.extend_from_slice(tx);
+        }
+        let deposits = &block.deposits;
+        out.extend_from_slice(&count_u32(deposits.len(), "too many deposits")?.to_be_bytes());
+        for deposit in deposits {
+            deposit.encode(&mut out);
         }
     }
     Ok(out)
@@ -97,11 +112,18 @@ fn decode_block(r: &mut Reader<'_>) -> Result<BatchBlock> {
         }
         transactions.push(Bytes::copy_from_slice(r.take(len, "transaction")?));
     }
+    let deposit_count = r.u32("deposit count")? as usize;
+    let mut deposits = Vec::with_capacity(deposit_count.min(r.remaining() / DEPOSIT_ENCODED_LEN));
+    for _ in 0..deposit_count {
+        let raw = r.take(DEPOSIT_ENCODED_LEN, "deposit")?;
+        deposits.push(Deposit::decode(raw).ok_or(Error::InvalidBody("deposit"))?);
+    }
     Ok(BatchBlock {
         timestamp,
         beneficiary,
         l1_fee_rate,
         transactions,
+        deposits,
     })
 }
 
@@ -151,6 +173,17 @@ mod tests {
     use super::*;
     use crate::header::BATCH_VERSION;
 
+    fn deposit() -> Deposit {
+        Deposit {
+            l1_block: B256::repeat_byte(1),
+            txid: B256::repeat_byte(2),
+            vout: 1,
+            amount_sat: 50_000,
+            recipient: Address::repeat_byte(3),
+            reclaim_key: None,
+        }
+    }
+
     fn blocks() -> Vec<BatchBlock> {
         vec![
             BatchBlock {
@@ -158,12 +191,14 @@ mod tests {
                 beneficiary: Address::repeat_byte(0xfe),
                 l1_fee_rate: 0,
                 transactions: vec![],
+                deposits: vec![],
             },
             BatchBlock {
                 timestamp: 1_700_000_001,
                 beneficiary: Address::repeat_byte(0xfe),
                 l1_fee_rate: 2_500,
                 transactions: vec![Bytes::from_static(&[2, 0xf8, 1]), Bytes::from(vec![7; 300])],
+                deposits: vec![deposit()],
             },
         ]
     }
@@ -176,13 +211,21 @@ mod tests {
         assert_eq!(&bytes[12..32], &[0xfe; 20]);
         assert_eq!(&bytes[32..40], &0u64.to_be_bytes());
         assert_eq!(&bytes[40..44], &0u32.to_be_bytes());
-        assert_eq!(&bytes[44..52], &1_700_000_001u64.to_be_bytes());
-        assert_eq!(&bytes[72..80], &2_500u64.to_be_bytes());
-        assert_eq!(&bytes[80..84], &2u32.to_be_bytes());
-        assert_eq!(&bytes[84..88], &3u32.to_be_bytes());
-        assert_eq!(&bytes[88..91], &[2, 0xf8, 1]);
-        assert_eq!(&bytes[91..95], &300u32.to_be_bytes());
-        assert_eq!(bytes.len(), 4 + 40 + 40 + 4 + 3 + 4 + 300);
+        assert_eq!(&bytes[44..48], &0u32.to_be_bytes());
+        assert_eq!(&bytes[48..56], &1_700_000_001u64.to_be_bytes());
+        assert_eq!(&bytes[76..84], &2_500u64.to_be_bytes());
+        assert_eq!(&bytes[84..88], &2u32.to_be_bytes());
+        assert_eq!(&bytes[88..92], &3u32.to_be_bytes());
+        assert_eq!(&bytes[92..95], &[2, 0xf8, 1]);
+        assert_eq!(&bytes[95..99], &300u32.to_be_bytes());
+        assert_eq!(&bytes[399..403], &1u32.to_be_bytes());
+        assert_eq!(&bytes[403..435], &[1; 32]);
+        assert_eq!(&bytes[435..467], &[2; 32]);
+        assert_eq!(&bytes[467..471], &1u32.to_be_bytes());
+        assert_eq!(&bytes[471..479], &50_000u64.to_be_bytes());
+        assert_eq!(&bytes[479..499], &[3; 20]);
+        assert_eq!(&bytes[499..531], &[0; 32]);
+        assert_eq!(bytes.len(), 4 + 44 + 44 + (4 + 3) + (4 + 300) + 128);
         assert_eq!(decode_blocks(&bytes).unwrap(), blocks());
     }
 

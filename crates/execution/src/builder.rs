@@ -6,7 +6,9 @@ use std::sync::Arc;
 use alloy_consensus::Transaction as _;
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_primitives::{Address, Bloom, U256, keccak256};
-use cairn_primitives::{Block, ChainSpec, Header, Receipt, RecoveredTx, header_template};
+use cairn_primitives::{
+    Block, ChainSpec, Deposit, Header, Receipt, RecoveredTx, deposits_root, header_template,
+};
 use cairn_storage::{StateChanges, Storage};
 use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction};
 use revm::context::{BlockEnv, CfgEnv, Context};
@@ -65,6 +67,8 @@ pub struct BlockBuilder<'a> {
     recipient_fees: U256,
     /// The L1 fee rate this block charges (sat/kwu).
     l1_fee_rate: u64,
+    /// Bitcoin deposits credited, in order.
+    deposits: Vec<Deposit>,
 }
 
 impl<'a> BlockBuilder<'a> {
@@ -100,6 +104,7 @@ impl<'a> BlockBuilder<'a> {
             l1_gas_used: 0,
             recipient_fees: U256::ZERO,
             l1_fee_rate,
+            deposits: Vec::new(),
         }
     }
 
@@ -135,6 +140,22 @@ impl<'a> BlockBuilder<'a> {
                 self.db.set_account(*to, account);
             }
         }
+    }
+
+    /// Credit a Bitcoin deposit (before any transaction; the block records it). Whether
+    /// the deposit is real and new is the caller's to check: the sequencer's peg watcher,
+    /// or derivation against Bitcoin.
+    pub fn apply_deposit(&mut self, deposit: &Deposit) {
+        self.apply_system(&SystemTx::Mint {
+            to: deposit.recipient,
+            amount: deposit.amount_wei(),
+        });
+        self.deposits.push(*deposit);
+    }
+
+    /// Deposits credited so far.
+    pub fn deposit_count(&self) -> usize {
+        self.deposits.len()
     }
 
     /// Execute `tx` on top of the block so far and include it, or say why not.
@@ -248,6 +269,7 @@ impl<'a> BlockBuilder<'a> {
             l1_gas_used,
             recipient_fees,
             l1_fee_rate,
+            deposits,
             ..
         } = self;
         if !recipient_fees.is_zero() {
@@ -274,6 +296,7 @@ impl<'a> BlockBuilder<'a> {
         // gasUsed ≤ gasLimit, as tools expect, with the L1 gas outside the block's space.
         header.gas_limit += l1_gas_used;
         header.extra_data = extra_data_for(l1_fee_rate, l1_gas_used);
+        header.withdrawals_root = Some(deposits_root(header.number, &deposits));
         header.state_root = storage.state_root_after(&changes);
         let hash = header.hash_slow();
         Ok(BuiltBlock {
@@ -281,6 +304,7 @@ impl<'a> BlockBuilder<'a> {
                 header,
                 hash,
                 transactions,
+                deposits,
             },
             receipts,
             changes,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
-use cairn_primitives::{Block, ChainSpec, RecoveredTx};
+use cairn_primitives::{Block, ChainSpec, Deposit, RecoveredTx};
 use cairn_storage::Storage;
 
 use crate::ExecutionError;
@@ -26,6 +26,9 @@ pub struct BlockInput {
     pub l1_fee_rate: u64,
     /// System transactions, applied first in this order.
     pub system: Vec<SystemTx>,
+    /// Bitcoin deposits credited (after the system transactions, before the rest),
+    /// already checked against Bitcoin by the caller.
+    pub deposits: Vec<Deposit>,
     /// Signed transactions, in block order.
     pub transactions: Vec<Arc<RecoveredTx>>,
 }
@@ -39,6 +42,7 @@ impl BlockInput {
             beneficiary: block.header.beneficiary,
             l1_fee_rate: crate::l1fee::l1_fee_rate_of(&block.header),
             system: Vec::new(),
+            deposits: block.deposits.clone(),
             transactions: block.transactions.clone(),
         }
     }
@@ -79,6 +83,16 @@ pub enum ImportError {
         /// Its hash.
         hash: B256,
     },
+    /// A deposit is credited twice (earlier in the chain or in this block).
+    #[error("block {number}: deposit {txid}:{vout} is already credited")]
+    DepositAlreadyCredited {
+        /// The block's number.
+        number: u64,
+        /// The deposit transaction (consensus byte order).
+        txid: B256,
+        /// Its output.
+        vout: u32,
+    },
     /// Execution itself failed (storage, EVM internals).
     #[error(transparent)]
     Execution(#[from] ExecutionError),
@@ -110,6 +124,20 @@ pub fn execute_input(
     );
     for tx in &input.system {
         builder.apply_system(tx);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for deposit in &input.deposits {
+        let credited = storage
+            .deposit_location(&deposit.txid, deposit.vout)
+            .map_err(ExecutionError::from)?;
+        if credited.is_some() || !seen.insert(deposit.outpoint_key()) {
+            return Err(ImportError::DepositAlreadyCredited {
+                number,
+                txid: deposit.txid,
+                vout: deposit.vout,
+            });
+        }
+        builder.apply_deposit(deposit);
     }
     for (index, tx) in input.transactions.iter().enumerate() {
         match builder.push(tx.clone()) {
@@ -236,6 +264,7 @@ mod tests {
             beneficiary: Address::ZERO,
             l1_fee_rate: 0,
             system: Vec::new(),
+            deposits: Vec::new(),
             transactions: vec![transfer(&signer, 6, to), transfer(&signer, 0, to)],
         };
         let err = execute_input(&follower, &spec, &parent, &bad).expect_err("invalid");
@@ -253,6 +282,80 @@ mod tests {
             execute_input(&follower, &spec, &parent, &early),
             Err(ImportError::TimestampBeforeParent { .. })
         ));
+    }
+
+    #[test]
+    fn deposits_are_credited_once_committed_to_by_the_header_and_reproduced() {
+        let spec = ChainSpec::dev(7, BTreeMap::new());
+        let (a, b) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let (sequencer, follower) = (node(a.path(), &spec), node(b.path(), &spec));
+        let to = Address::repeat_byte(0x42);
+        let deposit = Deposit {
+            l1_block: B256::repeat_byte(1),
+            txid: B256::repeat_byte(2),
+            vout: 1,
+            amount_sat: 25_000,
+            recipient: to,
+            reclaim_key: None,
+        };
+        let head = sequencer.head().block;
+        let mut builder = BlockBuilder::new(&sequencer, &spec, &head, 1_000, Address::ZERO, 0);
+        builder.apply_deposit(&deposit);
+        let built = builder.finish().expect("seal");
+        assert_eq!(built.block.deposits, vec![deposit]);
+        assert_ne!(
+            built.block.header.withdrawals_root,
+            Some(alloy_consensus::EMPTY_ROOT_HASH),
+            "the header commits to the deposit"
+        );
+        let block = built.block.clone();
+        sequencer
+            .commit(built.block, built.receipts, built.changes)
+            .expect("commit");
+        let credited = sequencer.latest_state().account(&to).expect("account");
+        assert_eq!(
+            credited.balance,
+            U256::from(25_000u64) * U256::from(10u64.pow(10))
+        );
+
+        // A follower importing the inputs seals the same block.
+        let input = BlockInput::of(&block);
+        assert_eq!(input.deposits, vec![deposit]);
+        let imported =
+            execute_input(&follower, &spec, &follower.head().block, &input).expect("valid");
+        assert_eq!(imported.block.hash, block.hash);
+        follower
+            .commit(imported.block, imported.receipts, imported.changes)
+            .expect("commit");
+
+        // The same outpoint again, in a later block or twice in one, is refused.
+        let parent = follower.head().block;
+        let again = BlockInput {
+            timestamp: 1_001,
+            beneficiary: Address::ZERO,
+            l1_fee_rate: 0,
+            system: Vec::new(),
+            deposits: vec![deposit],
+            transactions: Vec::new(),
+        };
+        let err = execute_input(&follower, &spec, &parent, &again).expect_err("twice");
+        assert!(
+            matches!(err, ImportError::DepositAlreadyCredited { vout: 1, .. }),
+            "{err}"
+        );
+        let other = Deposit {
+            txid: B256::repeat_byte(3),
+            ..deposit
+        };
+        let doubled = BlockInput {
+            deposits: vec![other, other],
+            ..again
+        };
+        let err = execute_input(&follower, &spec, &parent, &doubled).expect_err("doubled");
+        assert!(err.to_string().contains("already credited"), "{err}");
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub enum Command {
     Init(InitArgs),
     /// Measure sustained throughput and latency against an in-process node.
     Bench(crate::bench::BenchArgs),
+    /// Get an L2 account's Bitcoin deposit address, and optionally pay it from a
+    /// bitcoind wallet.
+    Deposit(crate::deposit::DepositArgs),
 }
 
 /// Parse `250ms`, `2s`, or a bare number of seconds (Anvil's `--block-time`).
@@ -300,6 +303,69 @@ pub struct InitArgs {
     /// networks, 2 on regtest).
     #[arg(long)]
     pub finality_depth: Option<u32>,
+    #[command(flatten)]
+    pub peg: PegArgs,
+}
+
+/// The peg's federation for `cairn init` (without `--peg-signers` the network has no
+/// peg).
+#[derive(Debug, Clone, Args)]
+pub struct PegArgs {
+    /// The signers' BIP340 x-only public keys (hex), comma-separated, in leaf order.
+    #[arg(long, value_delimiter = ',', requires_all = ["peg_threshold", "peg_recovery_keys", "peg_recovery_threshold"])]
+    pub peg_signers: Vec<String>,
+    /// Signatures needed to move peg coins (M of the N signers).
+    #[arg(long)]
+    pub peg_threshold: Option<u8>,
+    /// The recovery set's x-only public keys (hex), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub peg_recovery_keys: Vec<String>,
+    /// Signatures the recovery set needs.
+    #[arg(long)]
+    pub peg_recovery_threshold: Option<u8>,
+    /// Blocks before the recovery set may move peg coins (default ~90 days).
+    #[arg(long, default_value_t = 12_960)]
+    pub peg_recovery_delay: u16,
+    /// Blocks before a depositor may reclaim an uncredited deposit (default ~30 days).
+    #[arg(long, default_value_t = 4_320)]
+    pub peg_reclaim_delay: u16,
+    /// Confirmations before a deposit is credited (default: 6 on mainnet, 3 on test
+    /// networks, 1 on regtest).
+    #[arg(long)]
+    pub deposit_confirmations: Option<u32>,
+    /// Smallest deposit credited, in satoshis.
+    #[arg(long, default_value_t = 10_000)]
+    pub min_deposit_sat: u64,
+    /// Smallest withdrawal, in satoshis.
+    #[arg(long, default_value_t = 10_000)]
+    pub min_withdrawal_sat: u64,
+}
+
+impl PegArgs {
+    /// The `peg` section, if signers were given.
+    pub fn spec(&self, network: bitcoin::Network) -> Option<cairn_primitives::PegSpec> {
+        if self.peg_signers.is_empty() {
+            return None;
+        }
+        let confirmations = self.deposit_confirmations.unwrap_or(match network {
+            bitcoin::Network::Bitcoin => 6,
+            bitcoin::Network::Regtest => 1,
+            _ => 3,
+        });
+        Some(cairn_primitives::PegSpec {
+            signers: self.peg_signers.clone(),
+            threshold: self.peg_threshold.unwrap_or_default(),
+            recovery: cairn_primitives::RecoverySpec {
+                keys: self.peg_recovery_keys.clone(),
+                threshold: self.peg_recovery_threshold.unwrap_or_default(),
+                delay: self.peg_recovery_delay,
+            },
+            reclaim_delay: self.peg_reclaim_delay,
+            deposit_confirmations: confirmations,
+            min_deposit_sat: self.min_deposit_sat,
+            min_withdrawal_sat: self.min_withdrawal_sat,
+        })
+    }
 }
 
 /// Parses a Bitcoin network name as bitcoind's `-chain=` and rust-bitcoin spell them.

@@ -155,8 +155,18 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
             fee_recipient: config.fee_recipient,
         },
     ));
+    let peg = match &config.settlement {
+        Some(settlement) => {
+            crate::peg::Peg::open(&config.data_dir, &settlement.rollup, storage.clone())?
+        }
+        None => None,
+    };
     let (settler, settlement) = match (&config.settlement, &l1) {
         (Some(settlement), Some(l1)) => {
+            let link = peg.clone().map(|peg| crate::settle::PegLink {
+                peg,
+                producer: (!config.is_follower()).then(|| producer.clone()),
+            });
             let poll = config
                 .l1
                 .as_ref()
@@ -166,9 +176,12 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
                 storage.clone(),
                 settlement.clone(),
                 config.data_dir.clone(),
-                producer.block_sender(),
                 poll,
-                pool.l1_fee_rate().clone(),
+                crate::settle::Links {
+                    blocks: producer.block_sender(),
+                    l1_fee_rate: pool.l1_fee_rate().clone(),
+                    peg: link,
+                },
             )
             .await?;
             (Some(task), Some(status))
@@ -186,6 +199,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
     ctx.settlement = settlement.clone().map(|status| {
         Arc::new(crate::settle::RpcSource(status)) as Arc<dyn cairn_rpc::SettlementSource>
     });
+    ctx.peg = peg.clone().map(|peg| peg as Arc<dyn cairn_rpc::PegSource>);
     let ctx = Arc::new(ctx);
     let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
         .await

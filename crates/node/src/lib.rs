@@ -7,9 +7,11 @@
 
 pub mod bench;
 pub mod cli;
+pub mod deposit;
 pub mod dev;
 pub mod l1;
 mod launch;
+pub mod peg;
 pub mod rollup;
 pub mod settle;
 

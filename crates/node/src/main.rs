@@ -16,5 +16,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Node(args) => cairn_node::cli::run_node(args).await,
         Command::Init(args) => cairn_node::rollup::run_init(args).await,
         Command::Bench(args) => cairn_node::bench::run(args).await,
+        Command::Deposit(args) => cairn_node::deposit::run(args).await,
     }
 }

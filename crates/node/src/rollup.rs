@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
-use cairn_primitives::{ChainSpec, L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig};
+use cairn_primitives::{
+    ChainSpec, L1Network, L1Start, PegSpec, ROLLUP_CONFIG_VERSION, RecoverySpec, RollupConfig,
+};
 
 use crate::cli::InitArgs;
 
@@ -118,9 +120,43 @@ pub async fn dev_network(
     }
     std::fs::create_dir_all(dir)?;
     let keypair = create_sequencer_key(&key_path)?;
-    let config = new_config(spec.clone(), &keypair, l1, finality_depth).await?;
+    let mut config = new_config(spec.clone(), &keypair, l1, finality_depth).await?;
+    config.peg = Some(create_dev_federation(&dir.join(PEG_KEYS_DIR))?);
+    config.validate()?;
     write_config(&config_path, &config)?;
     Ok((config, keypair))
+}
+
+/// Where `cairn dev` keeps its federation's keys.
+pub const PEG_KEYS_DIR: &str = "peg-keys";
+
+/// `cairn dev`'s federation: 3-of-5 signers and a 2-of-3 recovery set, their secret keys
+/// in `dir` (`signer-1.key` … `signer-5.key`, `recovery-1.key` …), one confirmation per
+/// deposit, and delays sized for 10-second devnet blocks.
+pub fn create_dev_federation(dir: &Path) -> anyhow::Result<PegSpec> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let keys = |prefix: &str, count: usize| -> anyhow::Result<Vec<String>> {
+        (1..=count)
+            .map(|i| {
+                let key = create_sequencer_key(&dir.join(format!("{prefix}-{i}.key")))?;
+                Ok(public_key_hex(&key))
+            })
+            .collect()
+    };
+    Ok(PegSpec {
+        signers: keys("signer", 5)?,
+        threshold: 3,
+        recovery: RecoverySpec {
+            keys: keys("recovery", 3)?,
+            threshold: 2,
+            // A week of 10-minute blocks; on the devnet's 10-second blocks, ~3 hours.
+            delay: 1_008,
+        },
+        reclaim_delay: 144,
+        deposit_confirmations: 1,
+        min_deposit_sat: 1_000,
+        min_withdrawal_sat: 10_000,
+    })
 }
 
 /// A new network starting at `l1`'s current tip.
@@ -141,6 +177,7 @@ async fn new_config(
             hash: info.best_block_hash.to_string(),
         },
         finality_depth,
+        peg: None,
     };
     config.validate()?;
     Ok(config)
@@ -173,6 +210,18 @@ pub async fn run_init(args: InitArgs) -> anyhow::Result<()> {
         config.l1.height, config.l1.hash
     );
     println!("  finality depth:  {} confirmations", config.finality_depth);
+    match &config.peg {
+        Some(peg) => println!(
+            "  peg:             {}-of-{} signers, recovery {}-of-{} after {} blocks, deposits after {} confirmation(s)",
+            peg.threshold,
+            peg.signers.len(),
+            peg.recovery.threshold,
+            peg.recovery.keys.len(),
+            peg.recovery.delay,
+            peg.deposit_confirmations
+        ),
+        None => println!("  peg:             none (no --peg-signers)"),
+    }
     Ok(())
 }
 
@@ -198,8 +247,14 @@ pub async fn init(args: &InitArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
     let depth = args
         .finality_depth
         .unwrap_or_else(|| l1_network(l1.network).default_finality_depth());
+    let peg = args.peg.spec(l1.network);
+    if let Some(peg) = &peg {
+        peg.validate()?;
+    }
     let keypair = create_sequencer_key(&key_path)?;
-    let config = new_config(chain, &keypair, &client, depth).await?;
+    let mut config = new_config(chain, &keypair, &client, depth).await?;
+    config.peg = peg;
+    config.validate()?;
     write_config(&config_path, &config)?;
     Ok((config_path, key_path))
 }

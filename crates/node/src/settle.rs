@@ -13,11 +13,14 @@ use bitcoin::secp256k1::Keypair;
 use bitcoin::{Amount, BlockHash};
 use cairn_execution::L1FeeRate;
 use cairn_l1::{BlockSource, BlockSourceConfig, Client};
-use cairn_primitives::RollupConfig;
+use cairn_primitives::{Deposit, RollupConfig};
 use cairn_rpc::{BatchInfo, SettlementInfo, SettlementSource};
+use cairn_sequencer::Producer;
 use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
 use cairn_settlement::derive::{AppliedBatch, BatchOutcome, Deriver, Role};
 use cairn_storage::{BlockWithReceipts, Storage};
+
+use crate::peg::{L1DepositVerifier, Peg};
 use parking_lot::RwLock;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -110,23 +113,44 @@ pub async fn check_start(client: &Client, rollup: &RollupConfig) -> anyhow::Resu
     Ok(())
 }
 
+/// What the settlement task shares with the rest of the node.
+pub struct Links {
+    /// Where derived blocks are announced (RPC subscriptions).
+    pub blocks: broadcast::Sender<BlockWithReceipts>,
+    /// The L1 data fee rate the sequencer charges (set from the batcher's rate).
+    pub l1_fee_rate: L1FeeRate,
+    /// The peg, on networks with one.
+    pub peg: Option<PegLink>,
+}
+
 /// Opens the batcher (sequencer only) and starts the task; it runs until aborted.
 pub async fn spawn(
     client: Client,
     storage: Arc<Storage>,
     config: SettlementConfig,
     data_dir: PathBuf,
-    blocks: broadcast::Sender<BlockWithReceipts>,
     poll_interval: Duration,
-    l1_fee_rate: L1FeeRate,
+    links: Links,
 ) -> anyhow::Result<(JoinHandle<()>, SharedStatus)> {
+    let Links {
+        blocks,
+        l1_fee_rate,
+        peg,
+    } = links;
     let rollup = &config.rollup;
     let role = if config.is_follower() {
         Role::Follower
     } else {
         Role::Sequencer
     };
-    let deriver = Deriver::new(storage.clone(), rollup, role)?;
+    let mut deriver = Deriver::new(storage.clone(), rollup, role)?;
+    if let Some(link) = &peg {
+        deriver = deriver.with_deposit_verifier(Arc::new(L1DepositVerifier::new(
+            link.peg.clone(),
+            client.clone(),
+            tokio::runtime::Handle::current(),
+        )));
+    }
     let network = crate::rollup::bitcoin_network(rollup.l1.network);
     let mut batcher = match config.sequencer {
         Some(key) => {
@@ -184,6 +208,7 @@ pub async fn spawn(
         poll_interval,
         l1_fee_rate,
         priced_tip: None,
+        peg,
     };
     Ok((tokio::spawn(task.run()), status))
 }
@@ -218,6 +243,28 @@ struct Task {
     l1_fee_rate: L1FeeRate,
     /// The L1 tip at which that rate was last read.
     priced_tip: Option<bitcoin::BlockHash>,
+    /// The peg, on networks with one.
+    peg: Option<PegLink>,
+}
+
+/// What settlement needs of the peg: the watcher, and on the sequencer the producer that
+/// credits confirmed deposits.
+#[derive(Clone)]
+pub struct PegLink {
+    /// The peg's watcher and addresses.
+    pub peg: Arc<Peg>,
+    /// The block producer (sequencer only).
+    pub producer: Option<Arc<Producer>>,
+}
+
+impl PegLink {
+    fn offer(&self, deposits: Vec<Deposit>) {
+        if let Some(producer) = &self.producer
+            && !deposits.is_empty()
+        {
+            producer.offer_deposits(deposits);
+        }
+    }
 }
 
 impl Task {
@@ -234,6 +281,9 @@ impl Task {
                         break false;
                     }
                 };
+                if let Some(link) = &self.peg {
+                    link.offer(link.peg.on_update(&update));
+                }
                 if let Some(batcher) = &mut self.batcher
                     && let Err(e) = batcher.apply_update(&update)
                 {
@@ -272,6 +322,10 @@ impl Task {
                 }
                 self.publish(false);
             };
+            if caught_up && let Some(link) = &self.peg {
+                // Deposits offered to a block that failed to build are offered again.
+                link.offer(link.peg.ready());
+            }
             if caught_up
                 && let (Some(batcher), Some(tip), Some(deriver)) =
                     (&mut self.batcher, self.source.tip(), &self.deriver)

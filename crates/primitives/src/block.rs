@@ -10,6 +10,8 @@ use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
 
+use crate::deposit::{DEPOSIT_ENCODED_LEN, Deposit};
+
 /// Largest raw transaction accepted (geth's txMaxSize: 4 slots of 32 KiB).
 pub const MAX_TX_SIZE: usize = 128 * 1024;
 
@@ -95,20 +97,30 @@ pub struct Block {
     pub header: Header,
     pub hash: B256,
     pub transactions: Vec<Arc<RecoveredTx>>,
+    /// Bitcoin deposits credited before the transactions ran (the header's
+    /// `withdrawalsRoot` commits to them).
+    pub deposits: Vec<Deposit>,
 }
 
 const BLOCK_ENCODING_V1: u8 = 1;
+/// V1 followed by the deposits: `rlp(bytes(deposit‖deposit‖…))`.
+const BLOCK_ENCODING_V2: u8 = 2;
 
 impl Block {
     pub fn number(&self) -> u64 {
         self.header.number
     }
 
-    /// Versioned storage encoding: `0x01 ‖ rlp(header) ‖ rlp([[sender, tx]…])`.
-    /// Senders are kept so that reading a block never re-runs signature recovery.
+    /// Versioned storage encoding: `0x01 ‖ rlp(header) ‖ rlp([[sender, tx]…])`, or with
+    /// deposits `0x02 ‖ … ‖ rlp(deposits)`. Senders are kept so that reading a block never
+    /// re-runs signature recovery.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(600 + self.transactions.len() * 140);
-        out.push(BLOCK_ENCODING_V1);
+        out.push(if self.deposits.is_empty() {
+            BLOCK_ENCODING_V1
+        } else {
+            BLOCK_ENCODING_V2
+        });
         self.header.encode(&mut out);
         let mut body = Vec::with_capacity(self.transactions.len() * 140);
         for tx in &self.transactions {
@@ -127,13 +139,20 @@ impl Block {
         }
         .encode(&mut out);
         out.extend_from_slice(&body);
+        if !self.deposits.is_empty() {
+            let mut deposits = Vec::with_capacity(self.deposits.len() * DEPOSIT_ENCODED_LEN);
+            for deposit in &self.deposits {
+                deposit.encode(&mut deposits);
+            }
+            deposits.as_slice().encode(&mut out);
+        }
         out
     }
 
     /// Decode [`Block::encode`] output. Hostile bytes give an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Self, alloy_rlp::Error> {
         let (version, mut buf) = bytes.split_first().ok_or(alloy_rlp::Error::InputTooShort)?;
-        if *version != BLOCK_ENCODING_V1 {
+        if *version != BLOCK_ENCODING_V1 && *version != BLOCK_ENCODING_V2 {
             return Err(alloy_rlp::Error::Custom("unknown block encoding version"));
         }
         let header = Header::decode(&mut buf)?;
@@ -141,7 +160,7 @@ impl Block {
         if !list.list || list.payload_length > buf.len() {
             return Err(alloy_rlp::Error::UnexpectedString);
         }
-        let (mut body, _) = buf.split_at(list.payload_length);
+        let (mut body, mut rest) = buf.split_at(list.payload_length);
         let mut transactions = Vec::new();
         while !body.is_empty() {
             let item = RlpHeader::decode(&mut body)?;
@@ -160,11 +179,22 @@ impl Block {
                 encoded,
             }));
         }
+        let mut deposits = Vec::new();
+        if *version == BLOCK_ENCODING_V2 {
+            let raw = Bytes::decode(&mut rest)?;
+            if raw.is_empty() || raw.len() % DEPOSIT_ENCODED_LEN != 0 {
+                return Err(alloy_rlp::Error::Custom("bad deposits in stored block"));
+            }
+            for chunk in raw.chunks(DEPOSIT_ENCODED_LEN) {
+                deposits.extend(Deposit::decode(chunk));
+            }
+        }
         let hash = header.hash_slow();
         Ok(Self {
             header,
             hash,
             transactions,
+            deposits,
         })
     }
 }
@@ -220,11 +250,30 @@ mod tests {
             hash: header.hash_slow(),
             header,
             transactions: vec![],
+            deposits: vec![],
         };
         let bytes = block.encode();
+        assert_eq!(bytes[0], BLOCK_ENCODING_V1);
         assert_eq!(Block::decode(&bytes).expect("decodes"), block);
         assert!(Block::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(Block::decode(&[9, 1, 2]).is_err());
         assert!(Block::decode(&[]).is_err());
+        // With deposits: version 2, every field back.
+        let deposit = Deposit {
+            l1_block: B256::repeat_byte(1),
+            txid: B256::repeat_byte(2),
+            vout: 3,
+            amount_sat: 4,
+            recipient: Address::repeat_byte(5),
+            reclaim_key: Some(B256::repeat_byte(6)),
+        };
+        let with = Block {
+            deposits: vec![deposit, Deposit { vout: 4, ..deposit }],
+            ..block
+        };
+        let bytes = with.encode();
+        assert_eq!(bytes[0], BLOCK_ENCODING_V2);
+        assert_eq!(Block::decode(&bytes).expect("decodes"), with);
+        assert!(Block::decode(&bytes[..bytes.len() - 1]).is_err());
     }
 }

@@ -7,6 +7,7 @@
 
 mod block;
 mod config;
+mod deposit;
 mod receipt;
 pub mod rollup;
 pub mod units;
@@ -18,8 +19,9 @@ pub use block::{
 pub use config::{
     ChainSpec, ConfigError, DEFAULT_BASE_FEE_FLOOR, DEFAULT_BLOCK_GAS_LIMIT, GenesisAccount,
 };
+pub use deposit::{DEPOSIT_ENCODED_LEN, Deposit, deposits_root};
 pub use receipt::{Receipt, ReceiptDecodeError};
-pub use rollup::{L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig};
+pub use rollup::{L1Network, L1Start, PegSpec, ROLLUP_CONFIG_VERSION, RecoverySpec, RollupConfig};
 
 /// Re-exported so downstream crates name one version of each.
 pub use alloy_consensus::{Header, TxEnvelope};

@@ -78,6 +78,106 @@ pub struct RollupConfig {
     pub l1: L1Start,
     /// Bitcoin confirmations of a batch after which its L2 blocks are `finalized`.
     pub finality_depth: u32,
+    /// The two-way peg: its signers, recovery keys and rules. A network without one has
+    /// no deposits or withdrawals (its BTC is all genesis allocation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peg: Option<PegSpec>,
+}
+
+/// The peg's federation and rules, as `rollup.json` spells them. Keys are BIP340 x-only
+/// public keys in hex; `cairn-peg` turns this into scripts and addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PegSpec {
+    /// The N signers' keys, in the order their signatures appear in the federation leaf.
+    pub signers: Vec<String>,
+    /// M: signatures needed to move peg coins.
+    pub threshold: u8,
+    /// The keys that can move every peg output after `recovery.delay` blocks, so coins are
+    /// never stuck if the federation disappears.
+    pub recovery: RecoverySpec,
+    /// Blocks (BIP68 relative) after which a depositor can reclaim an uncredited deposit.
+    pub reclaim_delay: u16,
+    /// Bitcoin confirmations a deposit needs before it is credited on L2.
+    pub deposit_confirmations: u32,
+    /// Smallest deposit credited, in satoshis (smaller outputs are dust to the peg).
+    pub min_deposit_sat: u64,
+    /// Smallest withdrawal accepted, in satoshis.
+    pub min_withdrawal_sat: u64,
+}
+
+/// The recovery key set of every peg output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecoverySpec {
+    /// Its keys.
+    pub keys: Vec<String>,
+    /// Signatures needed.
+    pub threshold: u8,
+    /// Blocks (BIP68 relative, at most 65,535: ~15 months) before the recovery leaf opens.
+    pub delay: u16,
+}
+
+fn is_x_only_hex(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn check_key_set(what: &str, keys: &[String], threshold: u8) -> Result<(), ConfigError> {
+    if let Some(bad) = keys.iter().find(|k| !is_x_only_hex(k)) {
+        return Err(ConfigError::Invalid(format!(
+            "{what}: {bad:?} is not a 32-byte x-only public key in hex"
+        )));
+    }
+    let mut unique = keys.to_vec();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != keys.len() {
+        return Err(ConfigError::Invalid(format!("{what}: a key appears twice")));
+    }
+    // Tapscript allows at most 999 keys in a CHECKSIGADD script; a federation is far
+    // smaller, and beyond 100 the leaf no longer fits standard witness limits comfortably.
+    if keys.is_empty() || keys.len() > 100 {
+        return Err(ConfigError::Invalid(format!(
+            "{what}: between 1 and 100 keys are needed, got {}",
+            keys.len()
+        )));
+    }
+    if threshold == 0 || usize::from(threshold) > keys.len() {
+        return Err(ConfigError::Invalid(format!(
+            "{what}: threshold {threshold} must be between 1 and {} (the number of keys)",
+            keys.len()
+        )));
+    }
+    Ok(())
+}
+
+impl PegSpec {
+    /// Checks keys, thresholds and delays.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_key_set("peg.signers", &self.signers, self.threshold)?;
+        check_key_set(
+            "peg.recovery.keys",
+            &self.recovery.keys,
+            self.recovery.threshold,
+        )?;
+        if self.recovery.delay == 0 || self.reclaim_delay == 0 {
+            return Err(ConfigError::Invalid(
+                "peg.recovery.delay and peg.reclaimDelay must be at least 1 block".into(),
+            ));
+        }
+        if self.deposit_confirmations == 0 {
+            return Err(ConfigError::Invalid(
+                "peg.depositConfirmations must be at least 1".into(),
+            ));
+        }
+        // Bitcoin Core's dust limit for a taproot output at the default dust relay fee.
+        if self.min_deposit_sat < 330 || self.min_withdrawal_sat < 330 {
+            return Err(ConfigError::Invalid(
+                "peg.minDepositSat and peg.minWithdrawalSat must be at least 330 (dust)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl RollupConfig {
@@ -108,6 +208,9 @@ impl RollupConfig {
             return Err(ConfigError::Invalid(
                 "finalityDepth must be at least 1".into(),
             ));
+        }
+        if let Some(peg) = &self.peg {
+            peg.validate()?;
         }
         Ok(())
     }
@@ -144,6 +247,7 @@ mod tests {
                 hash: "22".repeat(32),
             },
             finality_depth: 2,
+            peg: None,
         }
     }
 

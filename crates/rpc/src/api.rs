@@ -40,6 +40,8 @@ pub struct RpcContext {
     /// Settlement on Bitcoin, for the `cairn_` methods (`None`: a node that does not
     /// settle).
     pub settlement: Option<Arc<dyn crate::cairn::SettlementSource>>,
+    /// The peg, on networks that have one.
+    pub peg: Option<Arc<dyn crate::peg::PegSource>>,
     pub(crate) filters: Filters,
 }
 
@@ -59,6 +61,7 @@ impl RpcContext {
             client_version,
             accepts_transactions: true,
             settlement: None,
+            peg: None,
             filters: Filters::default(),
         }
     }
@@ -182,6 +185,7 @@ pub fn module(
 ) -> Result<RpcModule<RpcContext>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::from_arc(ctx);
     crate::cairn::register(&mut m)?;
+    crate::peg::register(&mut m)?;
 
     m.register_method("web3_clientVersion", |_, c, _| -> RpcResult<String> {
         Ok(c.client_version.clone())

@@ -77,7 +77,15 @@ pub fn block(block: &Block, full: bool) -> RpcBlock {
         header: header(block),
         uncles: vec![],
         transactions,
-        withdrawals: Some(Withdrawals::default()),
+        // Deposits from Bitcoin are credited as EIP-4895 withdrawals are (amounts in gwei).
+        withdrawals: Some(Withdrawals::new(
+            block
+                .deposits
+                .iter()
+                .enumerate()
+                .map(|(i, d)| d.as_withdrawal(block.header.number, i))
+                .collect(),
+        )),
     }
 }
 

@@ -11,10 +11,12 @@ pub mod cairn;
 mod convert;
 mod error;
 mod filters;
+pub mod peg;
 mod pubsub;
 mod server;
 
 pub use api::RpcContext;
 pub use cairn::{BatchInfo, SettlementInfo, SettlementSource};
 pub use error::RpcError;
+pub use peg::{DepositAddressInfo, DepositInfo, PegSource};
 pub use server::{RpcConfig, start};

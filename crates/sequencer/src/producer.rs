@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::Address;
 use cairn_execution::{BlockBuilder, SkippedTx, SystemTx};
-use cairn_primitives::ChainSpec;
+use cairn_primitives::{ChainSpec, Deposit};
 use cairn_storage::{BlockWithReceipts, Storage};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
@@ -32,6 +32,9 @@ pub struct Producer {
     config: ProducerConfig,
     blocks: broadcast::Sender<BlockWithReceipts>,
     system: Mutex<Vec<SystemTx>>,
+    /// Bitcoin deposits the peg watcher found confirmed; each is credited once, by the
+    /// first block built after it arrives.
+    deposits: Mutex<Vec<Deposit>>,
     stop: AtomicBool,
 }
 
@@ -57,6 +60,7 @@ impl Producer {
             config,
             blocks,
             system: Mutex::new(Vec::new()),
+            deposits: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         }
     }
@@ -76,6 +80,23 @@ impl Producer {
         self.system.lock().push(tx);
     }
 
+    /// Offer confirmed Bitcoin deposits for crediting. Offering one again, or one already
+    /// credited, is harmless: the next block credits each outpoint once.
+    pub fn offer_deposits(&self, deposits: impl IntoIterator<Item = Deposit>) {
+        self.deposits.lock().extend(deposits);
+    }
+
+    /// Deposits offered, not yet credited and not already in the chain.
+    fn take_deposits(&self) -> Vec<Deposit> {
+        let offered = std::mem::take(&mut *self.deposits.lock());
+        let mut seen = std::collections::HashSet::new();
+        offered
+            .into_iter()
+            .filter(|d| seen.insert(d.outpoint_key()))
+            .filter(|d| matches!(self.storage.deposit_location(&d.txid, d.vout), Ok(None)))
+            .collect()
+    }
+
     /// Build and commit one block if there is anything to put in it (or `force`).
     pub fn produce(&self, force: bool) -> Result<Option<BlockWithReceipts>> {
         let head = self.storage.head();
@@ -91,6 +112,10 @@ impl Producer {
         let system: Vec<SystemTx> = std::mem::take(&mut *self.system.lock());
         for tx in &system {
             builder.apply_system(tx);
+        }
+        let deposits = self.take_deposits();
+        for deposit in &deposits {
+            builder.apply_deposit(deposit);
         }
         let max_count = (self.spec.block_gas_limit / 21_000) as usize;
         let candidates = self.pool.best(builder.base_fee(), max_count);
@@ -115,7 +140,7 @@ impl Producer {
                 }
             }
         }
-        if builder.transaction_count() == 0 && system.is_empty() && !force {
+        if builder.transaction_count() == 0 && system.is_empty() && deposits.is_empty() && !force {
             drop(builder);
             if !invalid.is_empty() {
                 self.pool.on_block(&[], &invalid);
@@ -135,6 +160,7 @@ impl Producer {
             number = header.number,
             hash = %committed.block.hash,
             txs = included.len(),
+            deposits = deposits.len(),
             gas_used = header.gas_used,
             base_fee = header.base_fee_per_gas.unwrap_or_default(),
             build_ms = executed.as_millis() as u64,
@@ -165,7 +191,11 @@ impl Producer {
                 next_tick = Instant::now() + self.config.block_time;
             }
             let idle_due = last_block.elapsed() >= self.config.empty_block_interval;
-            if self.pool.is_empty() && !idle_due && self.system.lock().is_empty() {
+            if self.pool.is_empty()
+                && !idle_due
+                && self.system.lock().is_empty()
+                && self.deposits.lock().is_empty()
+            {
                 continue;
             }
             match self.produce(idle_due) {

@@ -84,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
             hash: info.best_block_hash.to_string(),
         },
         finality_depth: 2,
+        peg: None,
     };
     let options = StorageOptions {
         sync_writes: false,

@@ -84,6 +84,7 @@ pub fn build_batch(
                 .iter()
                 .map(|tx| tx.encoded.clone())
                 .collect(),
+            deposits: block.deposits.clone(),
         });
     }
     let compression = Compression::Brotli;

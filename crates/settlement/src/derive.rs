@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use alloy_primitives::B256;
+use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Block, Txid};
 use cairn_da::{
@@ -21,7 +22,7 @@ use cairn_da::{
 };
 use cairn_execution::{BlockInput, execute_input};
 use cairn_l1::ChainUpdate;
-use cairn_primitives::{ChainSpec, RollupConfig, decode_raw_transaction};
+use cairn_primitives::{ChainSpec, Deposit, RollupConfig, decode_raw_transaction};
 use cairn_storage::{Finality, Storage};
 
 const TARGET: &str = "cairn::derive";
@@ -96,6 +97,15 @@ pub enum DeriveError {
     },
 }
 
+/// Checks a batch's deposits against Bitcoin: the output exists in a main-chain block at
+/// or below the L1 height the batch was found at, and pays exactly the deposit's amount to
+/// the deposit address of its recipient. Implementations wait out an unreachable L1 node
+/// (derivation cannot go on without an answer) and answer only for valid or invalid.
+pub trait DepositVerifier: Send + Sync {
+    /// `Err(reason)` if `deposit` is not a real deposit visible at `l1_height`.
+    fn verify(&self, deposit: &Deposit, l1_height: u32) -> Result<(), String>;
+}
+
 /// The derivation state machine. Feed it every [`ChainUpdate`] from the network's L1
 /// start height on, in order.
 pub struct Deriver {
@@ -108,6 +118,9 @@ pub struct Deriver {
     /// Complete batches ahead of the next expected number, by number (first seen wins).
     waiting: std::collections::BTreeMap<u64, AssembledBatch>,
     l1_height: Option<u32>,
+    /// Checks deposits; a network without a peg has none, and a batch crediting one is
+    /// rejected.
+    deposits: Option<Arc<dyn DepositVerifier>>,
 }
 
 impl Deriver {
@@ -133,9 +146,16 @@ impl Deriver {
             applied: Vec::new(),
             waiting: std::collections::BTreeMap::new(),
             l1_height: None,
+            deposits: None,
         };
         deriver.publish_finality();
         Ok(deriver)
+    }
+
+    /// Check deposits with `verifier` (networks with a peg).
+    pub fn with_deposit_verifier(mut self, verifier: Arc<dyn DepositVerifier>) -> Self {
+        self.deposits = Some(verifier);
+        self
     }
 
     /// Batches accepted so far, in order.
@@ -287,7 +307,7 @@ impl Deriver {
                 self.storage.head_number()
             ))
         } else {
-            self.execute(&header, &batch.body)?
+            self.execute(&header, &batch.body, height.max(batch.l1_height()))?
         };
         match outcome {
             Ok(()) => {
@@ -329,11 +349,15 @@ impl Deriver {
         &self,
         header: &BatchHeader,
         body: &[u8],
+        l1_height: u32,
     ) -> Result<Result<(), String>, DeriveError> {
         let blocks = match decode_batch_body(header, body, MAX_DECOMPRESSED) {
             Ok(blocks) => blocks,
             Err(e) => return Ok(Err(format!("undecodable body: {e}"))),
         };
+        if let Err(reason) = self.verify_deposits(&blocks, l1_height) {
+            return Ok(Err(reason));
+        }
         let start = self.storage.head_number();
         let have = start.saturating_sub(header.first_block - 1) as usize;
         if let Err(reason) =
@@ -379,6 +403,7 @@ impl Deriver {
                 .ok_or_else(|| format!("local block {number} is missing"))?;
             let same = local.block.header.timestamp == expected.timestamp
                 && local.block.header.beneficiary == expected.beneficiary
+                && local.block.deposits == expected.deposits
                 && local.block.transactions.len() == expected.transactions.len()
                 && local
                     .block
@@ -389,6 +414,29 @@ impl Deriver {
             if !same {
                 return Err(format!("local block {number} differs from the batch's"));
             }
+        }
+        Ok(())
+    }
+
+    /// Every deposit the batch credits must be on Bitcoin by `l1_height`.
+    fn verify_deposits(
+        &self,
+        blocks: &[cairn_da::BatchBlock],
+        l1_height: u32,
+    ) -> Result<(), String> {
+        let deposits = blocks.iter().flat_map(|b| &b.deposits);
+        for deposit in deposits {
+            let Some(verifier) = &self.deposits else {
+                return Err("credits a deposit but this network has no peg".into());
+            };
+            verifier.verify(deposit, l1_height).map_err(|reason| {
+                format!(
+                    "deposit {}:{} to {}: {reason}",
+                    bitcoin::Txid::from_byte_array(deposit.txid.0),
+                    deposit.vout,
+                    deposit.recipient
+                )
+            })?;
         }
         Ok(())
     }
@@ -418,6 +466,7 @@ impl Deriver {
                 beneficiary: block.beneficiary,
                 l1_fee_rate: block.l1_fee_rate,
                 system: Vec::new(),
+                deposits: block.deposits.clone(),
                 transactions,
             };
             let parent = self.storage.head().block;

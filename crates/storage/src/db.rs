@@ -23,6 +23,8 @@ pub(crate) struct Tables {
     pub receipts: Keyspace,
     /// tx hash → block number ‖ index.
     pub txs: Keyspace,
+    /// credited Bitcoin deposit (txid ‖ vout) → block number ‖ index.
+    pub deposits: Keyspace,
     /// address → versioned account.
     pub accounts: Keyspace,
     /// address ‖ slot → value (zero values are absent).
@@ -41,6 +43,7 @@ impl Tables {
             hashes: ks("hashes")?,
             receipts: ks("receipts")?,
             txs: ks("txs")?,
+            deposits: ks("deposits")?,
             accounts: ks("accounts")?,
             storage: ks("storage")?,
             code: ks("code")?,

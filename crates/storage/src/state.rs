@@ -84,6 +84,13 @@ impl FlatState {
         self.accounts.len()
     }
 
+    /// The sum of every account's balance: the L2's BTC supply in wei.
+    pub fn total_balance(&self) -> U256 {
+        self.accounts
+            .values()
+            .fold(U256::ZERO, |sum, a| sum.saturating_add(a.balance))
+    }
+
     /// Change sets of the blocks after `block`, oldest first, if all are kept.
     pub(crate) fn changes_after(&self, block: u64, head: u64) -> Option<Vec<Arc<ChangeSet>>> {
         if block >= head {

@@ -127,6 +127,7 @@ impl Storage {
             hash: header.hash_slow(),
             header,
             transactions: vec![],
+            deposits: vec![],
         };
         tables.meta.insert("chain", spec_json)?;
         let storage = Self {
@@ -224,10 +225,13 @@ impl Storage {
             Receipt::encode_block(&receipts),
         );
         for (index, tx) in block.transactions.iter().enumerate() {
-            let mut location = [0u8; 12];
-            location[..8].copy_from_slice(&number.to_be_bytes());
-            location[8..].copy_from_slice(&(index as u32).to_be_bytes());
-            batch.insert(&t.txs, tx.hash.as_slice(), location);
+            batch.insert(&t.txs, tx.hash.as_slice(), location_bytes(number, index));
+        }
+        for (index, deposit) in block.deposits.iter().enumerate() {
+            let mut value = [0u8; 20];
+            value[..12].copy_from_slice(&location_bytes(number, index));
+            value[12..].copy_from_slice(&deposit.amount_sat.to_be_bytes());
+            batch.insert(&t.deposits, deposit.outpoint_key(), value);
         }
         self.write_state(&mut batch, &changes);
         batch.insert(&t.meta, "head", number.to_be_bytes());
@@ -323,6 +327,9 @@ impl Storage {
             batch.remove(&t.hashes, block.block.hash.as_slice());
             for tx in &block.block.transactions {
                 batch.remove(&t.txs, tx.hash.as_slice());
+            }
+            for deposit in &block.block.deposits {
+                batch.remove(&t.deposits, deposit.outpoint_key());
             }
         }
         batch.insert(&t.meta, "head", target.to_be_bytes());
@@ -431,15 +438,37 @@ impl Storage {
 
     /// Where a transaction was included: `(block number, index)`.
     pub fn transaction_location(&self, hash: &B256) -> Result<Option<(u64, usize)>> {
-        match self.tables.txs.get(hash.as_slice())? {
-            None => Ok(None),
-            Some(v) if v.len() == 12 => {
-                let number = decode_u64(&v[..8], "txs")?;
-                let index = u32::from_be_bytes([v[8], v[9], v[10], v[11]]) as usize;
-                Ok(Some((number, index)))
+        let value = self.tables.txs.get(hash.as_slice())?;
+        decode_location(value.as_deref(), "txs", 12)
+    }
+
+    /// Where the Bitcoin deposit `txid:vout` was credited: `(block number, index)`.
+    pub fn deposit_location(&self, txid: &B256, vout: u32) -> Result<Option<(u64, usize)>> {
+        let mut key = [0u8; 36];
+        key[..32].copy_from_slice(txid.as_slice());
+        key[32..].copy_from_slice(&vout.to_be_bytes());
+        let value = self.tables.deposits.get(key)?;
+        decode_location(value.as_deref(), "deposits", 20)
+    }
+
+    /// How many deposits the chain has credited and their total in satoshis.
+    pub fn credited_deposits(&self) -> Result<(u64, u64)> {
+        let mut count = 0u64;
+        let mut total = 0u64;
+        for item in self.tables.deposits.iter() {
+            let (_, value) = item.into_inner()?;
+            if value.len() != 20 {
+                return Err(corrupt("deposits", "expected 20 bytes"));
             }
-            Some(_) => Err(corrupt("txs", "expected 12 bytes")),
+            count += 1;
+            total = total.saturating_add(decode_u64(&value[12..], "deposits")?);
         }
+        Ok((count, total))
+    }
+
+    /// The L2's BTC supply (every balance summed) in wei, at the head.
+    pub fn total_balance(&self) -> U256 {
+        self.state.read().total_balance()
     }
 
     fn read_block(&self, number: u64) -> Result<Option<BlockWithReceipts>> {
@@ -459,5 +488,30 @@ impl Storage {
             block: Arc::new(block),
             receipts: Arc::new(receipts),
         }))
+    }
+}
+
+/// A block number and a position in it, as the indexes store them.
+fn location_bytes(number: u64, index: usize) -> [u8; 12] {
+    let mut location = [0u8; 12];
+    location[..8].copy_from_slice(&number.to_be_bytes());
+    location[8..].copy_from_slice(&(index as u32).to_be_bytes());
+    location
+}
+
+/// Decodes an index value of `len` bytes that starts with a location.
+fn decode_location(
+    value: Option<&[u8]>,
+    table: &'static str,
+    len: usize,
+) -> Result<Option<(u64, usize)>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.len() == len => {
+            let number = decode_u64(&v[..8], table)?;
+            let index = u32::from_be_bytes([v[8], v[9], v[10], v[11]]) as usize;
+            Ok(Some((number, index)))
+        }
+        Some(_) => Err(corrupt(table, "unexpected index entry length")),
     }
 }

@@ -62,6 +62,7 @@ pub fn small_blocks() -> Vec<BatchBlock> {
             beneficiary: Address::repeat_byte(0xfe),
             l1_fee_rate: 250 * u64::from(i),
             transactions: (0..i).map(|j| Bytes::from(vec![2, i, j, 0xc0])).collect(),
+            deposits: Vec::new(),
         })
         .collect()
 }
@@ -85,6 +86,7 @@ pub fn random_blocks(bytes: usize, seed: u64) -> Vec<BatchBlock> {
                 beneficiary: Address::repeat_byte(0xfe),
                 l1_fee_rate: 500,
                 transactions,
+                deposits: Vec::new(),
             }
         })
         .collect()

@@ -210,7 +210,24 @@ async fn init_creates_a_network_at_the_l1_tip_once() {
         chain_id: 4242,
         gas_limit: 30_000_000,
         finality_depth: None,
+        peg: cairn_node::cli::PegArgs {
+            peg_signers: (1..=3u8).map(x_only_hex).collect(),
+            peg_threshold: Some(2),
+            peg_recovery_keys: (11..=12u8).map(x_only_hex).collect(),
+            peg_recovery_threshold: Some(1),
+            peg_recovery_delay: 12_960,
+            peg_reclaim_delay: 4_320,
+            deposit_confirmations: None,
+            min_deposit_sat: 10_000,
+            min_withdrawal_sat: 10_000,
+        },
     };
+    // A threshold above the number of signers is refused before anything is written.
+    let mut bad = args.clone();
+    bad.peg.peg_threshold = Some(4);
+    let err = cairn_node::rollup::init(&bad).await.expect_err("4 of 3");
+    assert!(err.to_string().contains("threshold 4"), "{err}");
+    assert!(!dir.path().join("net").join("rollup.json").exists());
     let (config_path, key_path) = cairn_node::rollup::init(&args).await.expect("init");
     let config = cairn_node::rollup::load(&config_path).expect("valid config");
     let tip = {
@@ -223,6 +240,10 @@ async fn init_creates_a_network_at_the_l1_tip_once() {
     };
     assert_eq!((config.l1.height, config.l1.hash.clone()), tip);
     assert_eq!(config.finality_depth, 2);
+    let peg = config.peg.as_ref().expect("a peg");
+    assert_eq!((peg.threshold, peg.signers.len()), (2, 3));
+    assert_eq!(peg.deposit_confirmations, 1, "regtest default");
+    assert_eq!(peg.signers[0], x_only_hex(1));
     assert_eq!(
         (config.chain.chain_id, config.chain.block_gas_limit),
         (4242, 30_000_000)
@@ -254,4 +275,14 @@ async fn init_creates_a_network_at_the_l1_tip_once() {
     mainnet.out = dir.path().join("main");
     assert!(cairn_node::rollup::init(&mainnet).await.is_err());
     assert!(!dir.path().join("main").exists());
+}
+
+/// The x-only public key of the secret key `[seed; 32]`, in hex.
+fn x_only_hex(seed: u8) -> String {
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    bitcoin::secp256k1::Keypair::from_seckey_slice(&secp, &[seed; 32])
+        .expect("key")
+        .x_only_public_key()
+        .0
+        .to_string()
 }

@@ -5,6 +5,7 @@ mod chain;
 mod errors;
 mod harness;
 mod l1;
+mod peg;
 mod recovery;
 mod settlement;
 mod subscriptions;

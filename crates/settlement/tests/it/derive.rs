@@ -68,6 +68,7 @@ async fn world() -> World {
             hash: info.best_block_hash.to_string(),
         },
         finality_depth: 2,
+        peg: None,
     };
     let l2 = Arc::new(
         Storage::open(

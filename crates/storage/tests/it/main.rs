@@ -21,6 +21,15 @@ fn spec() -> ChainSpec {
 
 /// Commit a block on top of the head that applies `changes`.
 fn commit(storage: &Storage, changes: StateChanges) -> B256 {
+    commit_with_deposits(storage, changes, vec![])
+}
+
+/// Commit a block on top of the head that applies `changes` and records `deposits`.
+fn commit_with_deposits(
+    storage: &Storage,
+    changes: StateChanges,
+    deposits: Vec<cairn_primitives::Deposit>,
+) -> B256 {
     let head = storage.head();
     let mut header = header_template();
     header.parent_hash = head.block.hash;
@@ -30,6 +39,7 @@ fn commit(storage: &Storage, changes: StateChanges) -> B256 {
         hash: header.hash_slow(),
         header,
         transactions: vec![],
+        deposits,
     };
     let root = block.header.state_root;
     storage.commit(block, vec![], changes).expect("commit");
@@ -137,6 +147,7 @@ fn a_head_whose_root_does_not_match_the_state_is_refused() {
             hash: header.hash_slow(),
             header,
             transactions: vec![],
+            deposits: vec![],
         };
         storage
             .commit(block, vec![], StateChanges::default())
@@ -255,4 +266,81 @@ fn unwinding_restores_an_earlier_head_exactly() {
         storage.unwind_to(0),
         Err(StorageError::HistoryUnavailable { .. })
     ));
+}
+
+#[test]
+fn credited_deposits_are_indexed_kept_across_reopen_and_unwound() {
+    let dir = tempfile::tempdir().expect("dir");
+    let deposit = |txid: u8, vout: u32, amount_sat: u64| cairn_primitives::Deposit {
+        l1_block: B256::repeat_byte(7),
+        txid: B256::repeat_byte(txid),
+        vout,
+        amount_sat,
+        recipient: Address::repeat_byte(9),
+        reclaim_key: None,
+    };
+    {
+        let storage = Storage::open(dir.path(), &spec(), StorageOptions::default()).expect("open");
+        commit_with_deposits(
+            &storage,
+            StateChanges::default(),
+            vec![deposit(1, 0, 5_000)],
+        );
+        commit_with_deposits(
+            &storage,
+            StateChanges::default(),
+            vec![deposit(2, 0, 7_000), deposit(2, 3, 1_000)],
+        );
+        assert_eq!(
+            storage
+                .deposit_location(&B256::repeat_byte(2), 3)
+                .expect("read"),
+            Some((2, 1))
+        );
+        assert_eq!(storage.credited_deposits().expect("sum"), (3, 13_000));
+        let stored = storage.block_by_number(2).expect("read").expect("block");
+        assert_eq!(
+            stored.block.deposits.len(),
+            2,
+            "the block keeps its deposits"
+        );
+    }
+    let storage = Storage::open(dir.path(), &spec(), StorageOptions::default()).expect("reopen");
+    assert_eq!(
+        storage
+            .deposit_location(&B256::repeat_byte(1), 0)
+            .expect("read"),
+        Some((1, 0))
+    );
+    assert_eq!(
+        storage
+            .deposit_location(&B256::repeat_byte(1), 1)
+            .expect("read"),
+        None,
+        "another output of the same transaction"
+    );
+    assert_eq!(
+        storage
+            .block_by_number(2)
+            .expect("read")
+            .expect("block")
+            .block
+            .deposits[1],
+        deposit(2, 3, 1_000)
+    );
+    // History is in memory: unwind a block committed since the reopen.
+    commit_with_deposits(
+        &storage,
+        StateChanges::default(),
+        vec![deposit(4, 0, 2_000)],
+    );
+    assert_eq!(storage.credited_deposits().expect("sum"), (4, 15_000));
+    storage.unwind_to(2).expect("unwind");
+    assert_eq!(
+        storage
+            .deposit_location(&B256::repeat_byte(4), 0)
+            .expect("read"),
+        None
+    );
+    assert_eq!(storage.credited_deposits().expect("sum"), (3, 13_000));
 }

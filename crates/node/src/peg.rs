@@ -1,0 +1,462 @@
+//! The peg on a node: deposit addresses and the watcher that finds deposits on Bitcoin.
+//!
+//! - **Addresses.** `cairn_getDepositAddress` derives a recipient's address from the
+//!   federation in `rollup.json` and registers it: appended to `<data-dir>/peg/deposit-
+//!   addresses.jsonl` and fsynced before the answer, so an address handed out is watched
+//!   across restarts.
+//! - **Finding deposits.** Every L1 update the settlement task reads goes through
+//!   [`Peg::on_update`]: outputs paying a registered address at least the minimum are
+//!   deposits; those with `depositConfirmations` are offered to the block producer, which
+//!   credits each outpoint once (the store indexes credited outpoints). Blocks a reorg
+//!   disconnects take their deposits with them.
+//! - **Checking deposits** (every node, during derivation): [`L1DepositVerifier`] fetches
+//!   the Bitcoin block a batch names for a deposit and checks the output against the
+//!   address derived from the recipient.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, U64};
+use anyhow::Context as _;
+use bitcoin::hashes::Hash as _;
+use bitcoin::secp256k1::XOnlyPublicKey;
+use bitcoin::{BlockHash, Network, ScriptBuf, Txid};
+use cairn_l1::{ChainUpdate, Client};
+use cairn_peg::{DepositOutput, Federation, PegOutput};
+use cairn_primitives::{Deposit, PegSpec, RollupConfig};
+use cairn_rpc::{DepositAddressInfo, DepositInfo, PegSource};
+use cairn_settlement::derive::DepositVerifier;
+use cairn_storage::Storage;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+const TARGET: &str = "cairn::peg";
+const REGISTRY_FILE: &str = "deposit-addresses.jsonl";
+
+/// One registered deposit address, as the registry file stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Registration {
+    recipient: Address,
+    reclaim_key: Option<B256>,
+}
+
+/// A deposit seen on Bitcoin.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    deposit: Deposit,
+    height: u32,
+}
+
+/// The peg's node-side state.
+pub struct Peg {
+    federation: Federation,
+    spec: PegSpec,
+    chain_id: u64,
+    network: Network,
+    storage: Arc<Storage>,
+    registry_path: PathBuf,
+    /// Watched output scripts → what they credit.
+    watched: RwLock<HashMap<ScriptBuf, Registration>>,
+    /// Serializes appends to the registry file.
+    append: Mutex<()>,
+    /// Deposits on the current best chain, by outpoint.
+    found: RwLock<BTreeMap<(Txid, u32), Found>>,
+    /// The L1 tip height last seen.
+    tip: RwLock<Option<u32>>,
+}
+
+impl Peg {
+    /// The peg of `rollup`, if it has one, with its registry in `data_dir/peg`.
+    pub fn open(
+        data_dir: &Path,
+        rollup: &RollupConfig,
+        storage: Arc<Storage>,
+    ) -> anyhow::Result<Option<Arc<Self>>> {
+        let Some(spec) = &rollup.peg else {
+            return Ok(None);
+        };
+        let federation = Federation::from_spec(spec)?;
+        let dir = data_dir.join("peg");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let peg = Self {
+            federation,
+            spec: spec.clone(),
+            chain_id: rollup.chain.chain_id,
+            network: crate::rollup::bitcoin_network(rollup.l1.network),
+            storage,
+            registry_path: dir.join(REGISTRY_FILE),
+            watched: RwLock::new(HashMap::new()),
+            append: Mutex::new(()),
+            found: RwLock::new(BTreeMap::new()),
+            tip: RwLock::new(None),
+        };
+        peg.load_registry()?;
+        Ok(Some(Arc::new(peg)))
+    }
+
+    fn load_registry(&self) -> anyhow::Result<()> {
+        let text = match std::fs::read_to_string(&self.registry_path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(e).context(format!("cannot read {}", self.registry_path.display()));
+            }
+        };
+        let mut watched = self.watched.write();
+        for (i, line) in text.lines().enumerate() {
+            // A torn last line is an append that crashed before its fsync: it was never
+            // answered, so it is not an address anyone was given.
+            let Ok(registration) = serde_json::from_str::<Registration>(line) else {
+                tracing::warn!(target: TARGET, line = i + 1, path = %self.registry_path.display(), "ignoring an unreadable deposit address registration");
+                continue;
+            };
+            let output = self
+                .output(registration.recipient, registration.reclaim_key)
+                .map_err(anyhow::Error::msg)?;
+            watched.insert(output.tree().script_pubkey(), registration);
+        }
+        tracing::info!(target: TARGET, addresses = watched.len(), "watching deposit addresses");
+        Ok(())
+    }
+
+    /// The federation.
+    pub fn federation(&self) -> &Federation {
+        &self.federation
+    }
+
+    /// `recipient`'s deposit output.
+    pub fn output(
+        &self,
+        recipient: Address,
+        reclaim: Option<B256>,
+    ) -> Result<DepositOutput, String> {
+        let reclaim = reclaim
+            .map(|k| {
+                XOnlyPublicKey::from_slice(k.as_slice())
+                    .map_err(|_| format!("reclaim key {k} is not a valid BIP340 x-only public key"))
+            })
+            .transpose()?;
+        DepositOutput::new(&self.federation, self.chain_id, recipient, reclaim)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `recipient`'s deposit address, registered (durably) for watching.
+    pub fn register(
+        &self,
+        recipient: Address,
+        reclaim: Option<B256>,
+    ) -> Result<DepositOutput, String> {
+        let output = self.output(recipient, reclaim)?;
+        let script = output.tree().script_pubkey();
+        if self.watched.read().contains_key(&script) {
+            return Ok(output);
+        }
+        let _guard = self.append.lock();
+        if self.watched.read().contains_key(&script) {
+            return Ok(output);
+        }
+        let registration = Registration {
+            recipient,
+            reclaim_key: reclaim,
+        };
+        self.append_registration(&registration).map_err(|e| {
+            tracing::error!(target: TARGET, error = %e, "cannot persist a deposit address");
+            format!("cannot register the deposit address: {e}")
+        })?;
+        self.watched.write().insert(script, registration);
+        Ok(output)
+    }
+
+    fn append_registration(&self, registration: &Registration) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(registration).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.registry_path)?;
+        file.write_all(&line)?;
+        file.sync_data()
+    }
+
+    /// Follows one L1 update; returns the deposits now confirmed enough and not yet
+    /// credited (to offer to the block producer).
+    pub fn on_update(&self, update: &ChainUpdate) -> Vec<Deposit> {
+        {
+            let mut found = self.found.write();
+            if let Some(lowest) = update.disconnected.iter().map(|(h, _)| *h).min() {
+                let dropped: Vec<_> = found
+                    .iter()
+                    .filter(|(_, f)| f.height >= lowest)
+                    .map(|(k, f)| (*k, *f))
+                    .collect();
+                for (key, f) in dropped {
+                    found.remove(&key);
+                    if let Ok(Some((block, _))) = self
+                        .storage
+                        .deposit_location(&f.deposit.txid, f.deposit.vout)
+                    {
+                        tracing::error!(target: TARGET, txid = %key.0, vout = key.1, l2_block = block, "a Bitcoin reorg dropped a deposit that L2 already credited");
+                    }
+                }
+            }
+            let watched = self.watched.read();
+            for (height, block) in &update.connected {
+                let l1_block = B256::from(block.block_hash().to_byte_array());
+                for tx in &block.txdata {
+                    for (vout, out) in tx.output.iter().enumerate() {
+                        let Some(registration) = watched.get(&out.script_pubkey) else {
+                            continue;
+                        };
+                        let txid = tx.compute_txid();
+                        let amount = out.value.to_sat();
+                        if amount < self.spec.min_deposit_sat {
+                            tracing::warn!(target: TARGET, %txid, vout, amount, min = self.spec.min_deposit_sat, "deposit below the minimum: not credited (reclaim it after the delay)");
+                            continue;
+                        }
+                        let deposit = Deposit {
+                            l1_block,
+                            txid: B256::from(txid.to_byte_array()),
+                            vout: vout as u32,
+                            amount_sat: amount,
+                            recipient: registration.recipient,
+                            reclaim_key: registration.reclaim_key,
+                        };
+                        tracing::info!(target: TARGET, %txid, vout, amount, recipient = %registration.recipient, height, "deposit found on Bitcoin");
+                        found.insert(
+                            (txid, vout as u32),
+                            Found {
+                                deposit,
+                                height: *height,
+                            },
+                        );
+                    }
+                }
+                *self.tip.write() = Some(*height);
+            }
+            if let Some(lowest) = update.disconnected.iter().map(|(h, _)| *h).min()
+                && update.connected.is_empty()
+            {
+                *self.tip.write() = Some(lowest.saturating_sub(1));
+            }
+        }
+        self.ready()
+    }
+
+    /// Deposits with enough confirmations that no block has credited yet.
+    pub fn ready(&self) -> Vec<Deposit> {
+        let Some(tip) = *self.tip.read() else {
+            return Vec::new();
+        };
+        self.found
+            .read()
+            .values()
+            .filter(|f| tip + 1 >= f.height + self.spec.deposit_confirmations)
+            .filter(|f| {
+                matches!(
+                    self.storage
+                        .deposit_location(&f.deposit.txid, f.deposit.vout),
+                    Ok(None)
+                )
+            })
+            .map(|f| f.deposit)
+            .collect()
+    }
+
+    fn confirmations(&self, height: u32) -> u64 {
+        self.tip
+            .read()
+            .map_or(0, |tip| u64::from((tip + 1).saturating_sub(height)))
+    }
+}
+
+impl PegSource for Peg {
+    fn deposit_address(
+        &self,
+        recipient: Address,
+        reclaim_key: Option<B256>,
+    ) -> Result<DepositAddressInfo, String> {
+        let output = self.register(recipient, reclaim_key)?;
+        Ok(DepositAddressInfo {
+            address: output.tree().address(self.network).to_string(),
+            recipient,
+            reclaim_key,
+            reclaim_delay: U64::from(if reclaim_key.is_some() {
+                self.spec.reclaim_delay
+            } else {
+                self.spec.recovery.delay
+            }),
+            confirmations: U64::from(self.spec.deposit_confirmations),
+            min_deposit_sat: U64::from(self.spec.min_deposit_sat),
+        })
+    }
+
+    fn deposits_of(&self, recipient: Address) -> Vec<DepositInfo> {
+        self.found
+            .read()
+            .iter()
+            .filter(|(_, f)| f.deposit.recipient == recipient)
+            .map(|((txid, vout), f)| {
+                let credited = self
+                    .storage
+                    .deposit_location(&f.deposit.txid, *vout)
+                    .ok()
+                    .flatten()
+                    .map(|(block, _)| block);
+                DepositInfo {
+                    txid: txid.to_string(),
+                    vout: U64::from(*vout),
+                    amount_sat: U64::from(f.deposit.amount_sat),
+                    recipient,
+                    l1_block_hash: BlockHash::from_byte_array(f.deposit.l1_block.0).to_string(),
+                    l1_height: U64::from(f.height),
+                    confirmations: U64::from(self.confirmations(f.height)),
+                    status: if credited.is_some() {
+                        "credited"
+                    } else {
+                        "confirming"
+                    },
+                    l2_block_number: credited.map(U64::from),
+                }
+            })
+            .collect()
+    }
+
+    fn bridge_info(&self) -> serde_json::Value {
+        let peg_address = PegOutput::new(&self.federation)
+            .map(|o| o.tree().address(self.network).to_string())
+            .ok();
+        serde_json::json!({
+            "network": self.network.to_core_arg(),
+            "signers": self.spec.signers,
+            "threshold": self.spec.threshold,
+            "signatureScheme": "tapscript OP_CHECKSIGADD M-of-N",
+            "pegAddress": peg_address,
+            "recovery": {
+                "keys": self.spec.recovery.keys,
+                "threshold": self.spec.recovery.threshold,
+                "delayBlocks": self.spec.recovery.delay,
+            },
+            "reclaimDelayBlocks": self.spec.reclaim_delay,
+            "depositConfirmations": self.spec.deposit_confirmations,
+            "minDepositSat": self.spec.min_deposit_sat,
+            "minWithdrawalSat": self.spec.min_withdrawal_sat,
+            "depositsCredited": "as EIP-4895 withdrawals in the crediting block (1 sat = 10 gwei)",
+            "withdrawalContract": null,
+        })
+    }
+}
+
+/// Checks a batch's deposits against the Bitcoin node (see [`DepositVerifier`]).
+pub struct L1DepositVerifier {
+    peg: Arc<Peg>,
+    client: Client,
+    runtime: tokio::runtime::Handle,
+    /// Recently fetched blocks (a batch's deposits usually share a few).
+    blocks: Mutex<Vec<(BlockHash, Arc<bitcoin::Block>)>>,
+}
+
+impl L1DepositVerifier {
+    /// A verifier asking `client`, on `runtime` (derivation runs on blocking threads).
+    pub fn new(peg: Arc<Peg>, client: Client, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            peg,
+            client,
+            runtime,
+            blocks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs an L1 call until it answers; `Ok(None)` when bitcoind says the thing does not
+    /// exist.
+    fn ask<T, F, Fut>(&self, what: &str, call: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = cairn_l1::Result<T>>,
+    {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.runtime.block_on(call()) {
+                Ok(value) => return Some(value),
+                Err(e) if e.is_not_found() => return None,
+                Err(e) => {
+                    tracing::warn!(target: TARGET, error = %e, what, "cannot check a deposit with the Bitcoin node; retrying");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    fn block(&self, hash: BlockHash) -> Option<Arc<bitcoin::Block>> {
+        if let Some((_, block)) = self.blocks.lock().iter().find(|(h, _)| *h == hash) {
+            return Some(block.clone());
+        }
+        let block = Arc::new(self.ask("getblock", || self.client.get_block(&hash))?);
+        let mut cache = self.blocks.lock();
+        if cache.len() >= 8 {
+            cache.remove(0);
+        }
+        cache.push((hash, block.clone()));
+        Some(block)
+    }
+}
+
+impl DepositVerifier for L1DepositVerifier {
+    fn verify(&self, deposit: &Deposit, l1_height: u32) -> Result<(), String> {
+        let hash = BlockHash::from_byte_array(deposit.l1_block.0);
+        let info = self
+            .ask("getblockheader", || {
+                self.client.get_block_header_info(&hash)
+            })
+            .ok_or_else(|| format!("Bitcoin block {hash} is unknown"))?;
+        if info.confirmations < 1 {
+            return Err(format!("Bitcoin block {hash} is not on the best chain"));
+        }
+        if info.height > l1_height {
+            return Err(format!(
+                "Bitcoin block {hash} (height {}) comes after the batch (height {l1_height})",
+                info.height
+            ));
+        }
+        let block = self
+            .block(hash)
+            .ok_or_else(|| format!("Bitcoin block {hash} is unknown"))?;
+        let txid = Txid::from_byte_array(deposit.txid.0);
+        let tx = block
+            .txdata
+            .iter()
+            .find(|tx| tx.compute_txid() == txid)
+            .ok_or_else(|| format!("Bitcoin block {hash} does not hold the transaction"))?;
+        let output = tx
+            .output
+            .get(deposit.vout as usize)
+            .ok_or("the transaction has no such output")?;
+        if output.value.to_sat() != deposit.amount_sat {
+            return Err(format!(
+                "the output pays {} sat, not {}",
+                output.value.to_sat(),
+                deposit.amount_sat
+            ));
+        }
+        if deposit.amount_sat < self.peg.spec.min_deposit_sat {
+            return Err(format!(
+                "{} sat is below the minimum deposit {}",
+                deposit.amount_sat, self.peg.spec.min_deposit_sat
+            ));
+        }
+        let expected = self
+            .peg
+            .output(deposit.recipient, deposit.reclaim_key)?
+            .tree()
+            .script_pubkey();
+        if output.script_pubkey != expected {
+            return Err("the output does not pay the recipient's deposit address".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,306 @@
+//! The peg's deposits end to end on the embedded devnet: an address per L2 recipient from
+//! `cairn_getDepositAddress`, a plain payment to it from the devnet wallet, the credit in
+//! the next L2 block (as an EIP-4895 withdrawal entry), exactly once, and a follower that
+//! checks the deposit against Bitcoin and reaches the same state. Deposits that do not
+//! match Bitcoin are refused by the verifier every follower runs.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use bitcoin::hashes::Hash as _;
+use bitcoin::secp256k1::{Keypair, Secp256k1};
+use bitcoin::{Amount, Network};
+use cairn_node::launch;
+use cairn_node::peg::{L1DepositVerifier, Peg};
+use cairn_node::settle::SettlementConfig;
+use cairn_primitives::Deposit;
+use cairn_settlement::derive::DepositVerifier;
+
+use crate::harness::*;
+use crate::settlement::{devnet, mine_until, rollup_for, settlement, wait_for};
+
+const SAT: u64 = 10_000_000_000;
+
+async fn balance(url: &str, who: Address) -> U256 {
+    ProviderBuilder::new()
+        .connect_http(url.parse().expect("url"))
+        .get_balance(who)
+        .await
+        .expect("balance")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
+    let dir = tempfile::tempdir().expect("dir");
+    let devnet = devnet(dir.path()).await;
+    let key = Keypair::from_seckey_slice(&Secp256k1::new(), &[5; 32]).expect("key");
+    let info = devnet.client.get_blockchain_info().await.expect("info");
+    let accounts = cairn_node::dev::dev_accounts(2).expect("accounts");
+    let sequencer_dir = tempfile::tempdir().expect("dir");
+    let mut seq_config = config(sequencer_dir.path(), &accounts);
+    let mut rollup = rollup_for(
+        seq_config.spec.clone(),
+        &key,
+        (info.blocks, info.best_block_hash),
+    );
+    rollup.peg = Some(
+        cairn_node::rollup::create_dev_federation(&sequencer_dir.path().join("peg-keys"))
+            .expect("federation"),
+    );
+    seq_config.l1 = Some(devnet.l1_config());
+    seq_config.settlement = Some(SettlementConfig {
+        rollup: rollup.clone(),
+        sequencer: Some(key),
+        batcher: Default::default(),
+        dev_funding: Some(Amount::from_int_btc(5)),
+    });
+    let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
+    let url = sequencer.node.http_url();
+    let provider = ProviderBuilder::new().connect_http(url.parse().expect("url"));
+
+    let bridge: serde_json::Value = provider
+        .raw_request("cairn_getBridgeInfo".into(), ())
+        .await
+        .expect("bridge info");
+    assert_eq!(bridge["threshold"], 3, "{bridge}");
+    assert_eq!(bridge["signers"].as_array().map(Vec::len), Some(5));
+    assert!(
+        bridge["pegAddress"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("bcrt1p"))
+    );
+
+    // A fresh L2 account gets its own address; asking twice gives the same one.
+    let recipient = Address::repeat_byte(0x42);
+    let answer: serde_json::Value = provider
+        .raw_request("cairn_getDepositAddress".into(), (recipient,))
+        .await
+        .expect("deposit address");
+    let address = answer["address"].as_str().expect("address").to_owned();
+    assert!(address.starts_with("bcrt1p"), "{answer}");
+    let again: serde_json::Value = provider
+        .raw_request("cairn_getDepositAddress".into(), (recipient,))
+        .await
+        .expect("deposit address");
+    assert_eq!(again, answer);
+    let other: serde_json::Value = provider
+        .raw_request(
+            "cairn_getDepositAddress".into(),
+            (Address::repeat_byte(0x43),),
+        )
+        .await
+        .expect("deposit address");
+    assert_ne!(other["address"], answer["address"]);
+    let err = provider
+        .raw_request::<_, serde_json::Value>(
+            "cairn_getDepositAddress".into(),
+            (recipient, B256::ZERO),
+        )
+        .await
+        .expect_err("not a key");
+    assert!(err.to_string().contains("not a valid BIP340"), "{err}");
+
+    // A plain wallet payment, plus one below the minimum deposit.
+    let to: bitcoin::Address = address
+        .parse::<bitcoin::Address<_>>()
+        .expect("parse")
+        .require_network(Network::Regtest)
+        .expect("regtest");
+    let txid = devnet
+        .client
+        .send_to_address(&to, Amount::from_sat(50_000_000))
+        .await
+        .expect("pay");
+    let dust_txid = devnet
+        .client
+        .send_to_address(&to, Amount::from_sat(600))
+        .await
+        .expect("pay");
+    assert_eq!(balance(&url, recipient).await, U256::ZERO);
+    devnet.mine(1).await;
+    let want = U256::from(50_000_000u64) * U256::from(SAT);
+    for _ in 0..400 {
+        if balance(&url, recipient).await == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        balance(&url, recipient).await,
+        want,
+        "credited, dust is not"
+    );
+
+    let deposits: serde_json::Value = provider
+        .raw_request("cairn_getDeposits".into(), (recipient,))
+        .await
+        .expect("deposits");
+    let list = deposits.as_array().expect("list");
+    assert_eq!(list.len(), 1, "{deposits}");
+    assert_eq!(list[0]["txid"], txid.to_string());
+    assert_eq!(list[0]["status"], "credited");
+    assert_eq!(list[0]["amountSat"], "0x2faf080");
+    assert!(!deposits.to_string().contains(&dust_txid.to_string()));
+    let credit_block: u64 = list[0]["l2BlockNumber"]
+        .as_str()
+        .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok())
+        .expect("block number");
+    let block: serde_json::Value = provider
+        .raw_request(
+            "eth_getBlockByNumber".into(),
+            (format!("{credit_block:#x}"), false),
+        )
+        .await
+        .expect("block");
+    let withdrawals = block["withdrawals"].as_array().expect("withdrawals");
+    assert_eq!(withdrawals.len(), 1, "{block}");
+    assert_eq!(withdrawals[0]["address"], format!("{recipient:#x}"));
+    assert_eq!(withdrawals[0]["amount"], "0x1dcd6500", "500,000,000 gwei");
+
+    // The supply is exactly genesis plus the deposit: nothing is created elsewhere.
+    let supply: serde_json::Value = provider
+        .raw_request("cairn_getSupply".into(), ())
+        .await
+        .expect("supply");
+    assert_eq!(supply["depositsCreditedSat"], "0x2faf080", "{supply}");
+    assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
+    assert_eq!(supply["missingWei"], "0x0", "{supply}");
+
+    // Offering the same deposit again credits nothing.
+    let credited = sequencer
+        .node
+        .storage
+        .block_by_number(credit_block)
+        .expect("read")
+        .expect("block")
+        .block
+        .deposits[0];
+    sequencer.node.producer.offer_deposits([credited, credited]);
+    let head = sequencer.node.storage.head_number();
+    wait_for(|| sequencer.node.storage.head_number() > head + 2).await;
+    assert_eq!(balance(&url, recipient).await, want, "exactly once");
+    let again: serde_json::Value = provider
+        .raw_request("cairn_getSupply".into(), ())
+        .await
+        .expect("supply");
+    assert_eq!(again["depositsCredited"], "0x1", "{again}");
+    assert_eq!(again["l2SupplyWei"], supply["l2SupplyWei"]);
+
+    // The batch carrying the credit reaches Bitcoin; a follower checks the deposit there
+    // and derives the same block and balance.
+    mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
+        s.applied
+            .last()
+            .is_some_and(|b| b.last_block >= credit_block)
+    })
+    .await;
+    let follower_dir = tempfile::tempdir().expect("dir");
+    let mut follower_config = config(follower_dir.path(), &sequencer.accounts);
+    follower_config.l1 = Some(devnet.l1_config());
+    follower_config.settlement = Some(SettlementConfig {
+        rollup: rollup.clone(),
+        sequencer: None,
+        batcher: Default::default(),
+        dev_funding: None,
+    });
+    let follower = launch(follower_config).await.expect("follower starts");
+    wait_for(|| follower.storage.head_number() >= credit_block).await;
+    let ours = follower
+        .storage
+        .block_by_number(credit_block)
+        .expect("read")
+        .expect("block");
+    let theirs = sequencer
+        .node
+        .storage
+        .block_by_number(credit_block)
+        .expect("read")
+        .expect("block");
+    assert_eq!(ours.block.hash, theirs.block.hash);
+    assert_eq!(ours.block.deposits, theirs.block.deposits);
+    let followed = ProviderBuilder::new()
+        .connect_http(follower.http_url().parse().expect("url"))
+        .get_balance(recipient)
+        .block_id(credit_block.into())
+        .await
+        .expect("balance");
+    assert_eq!(followed, want);
+    assert!(!settlement(&follower).applied.is_empty());
+
+    // What every follower's verifier refuses: the same deposit with another amount,
+    // recipient, output or block, or seen from a batch before its block.
+    let peg = Peg::open(follower_dir.path(), &rollup, follower.storage.clone())
+        .expect("peg")
+        .expect("network has a peg");
+    let verifier = Arc::new(L1DepositVerifier::new(
+        peg,
+        devnet.client.clone(),
+        tokio::runtime::Handle::current(),
+    ));
+    let deposit_height = devnet
+        .client
+        .get_block_header_info(&bitcoin::BlockHash::from_byte_array(credited.l1_block.0))
+        .await
+        .expect("header")
+        .height;
+    let tip = devnet.client.get_block_count().await.expect("tip");
+    let cases: Vec<(Deposit, u32, Option<&str>)> = vec![
+        (credited, tip, None),
+        (
+            Deposit {
+                amount_sat: credited.amount_sat + 1,
+                ..credited
+            },
+            tip,
+            Some("pays 50000000 sat, not 50000001"),
+        ),
+        (
+            Deposit {
+                recipient: Address::repeat_byte(0x43),
+                ..credited
+            },
+            tip,
+            Some("does not pay the recipient's deposit address"),
+        ),
+        (
+            Deposit {
+                vout: 7,
+                ..credited
+            },
+            tip,
+            Some("no such output"),
+        ),
+        (
+            Deposit {
+                l1_block: B256::repeat_byte(9),
+                ..credited
+            },
+            tip,
+            Some("is unknown"),
+        ),
+        (
+            Deposit {
+                txid: B256::repeat_byte(9),
+                ..credited
+            },
+            tip,
+            Some("does not hold the transaction"),
+        ),
+        (credited, deposit_height - 1, Some("comes after the batch")),
+    ];
+    for (deposit, height, want) in cases {
+        let v = verifier.clone();
+        let got = tokio::task::spawn_blocking(move || v.verify(&deposit, height))
+            .await
+            .expect("join");
+        match want {
+            None => assert_eq!(got, Ok(())),
+            Some(text) => {
+                let err = got.expect_err(text);
+                assert!(err.contains(text), "{err} (wanted {text})");
+            }
+        }
+    }
+    follower.shutdown().await;
+}

@@ -1,0 +1,165 @@
+//! The peg's `cairn_` methods:
+//!
+//! - `cairn_getDepositAddress(l2Address, reclaimKey?)`: the Bitcoin taproot address that
+//!   credits `l2Address`, from any wallet, with no special transaction format. With a
+//!   BIP340 x-only `reclaimKey` the depositor can take uncredited coins back after the
+//!   reclaim delay. Asking registers the address with the node, which watches it.
+//! - `cairn_getDeposits(l2Address)`: deposits to that recipient's addresses found on
+//!   Bitcoin: `confirming` (below the required confirmations) or `credited` (with the L2
+//!   block that credited them).
+//! - `cairn_getBridgeInfo`: signers, threshold, recovery set, peg address, rules.
+//! - `cairn_getSupply`: the L2's BTC supply against genesis allocations and credited
+//!   deposits (the peg's invariant; sweeps and withdrawals will add their terms).
+//!
+//! A node whose network has no peg answers with error -32000 `this network has no peg`.
+
+use alloy_primitives::{Address, B256, U64, U256};
+use cairn_primitives::units::sats_to_wei;
+use jsonrpsee::RpcModule;
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::types::error::INVALID_PARAMS_CODE;
+use serde::Serialize;
+
+use crate::RpcContext;
+
+type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// A deposit address and what it commits to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DepositAddressInfo {
+    /// The taproot address to pay.
+    pub address: String,
+    /// The L2 account credited.
+    pub recipient: Address,
+    /// The depositor's reclaim key, if any.
+    pub reclaim_key: Option<B256>,
+    /// Blocks after which the reclaim key (or, without one, the recovery set) may move
+    /// an uncredited deposit.
+    pub reclaim_delay: U64,
+    /// Confirmations before crediting.
+    pub confirmations: U64,
+    /// Smallest deposit credited, in satoshis.
+    pub min_deposit_sat: U64,
+}
+
+/// A deposit found on Bitcoin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DepositInfo {
+    /// The deposit transaction (display order).
+    pub txid: String,
+    /// The output.
+    pub vout: U64,
+    /// Its value in satoshis.
+    pub amount_sat: U64,
+    /// The L2 account credited.
+    pub recipient: Address,
+    /// The Bitcoin block holding it (display order) and its height.
+    pub l1_block_hash: String,
+    /// Height of that block.
+    pub l1_height: U64,
+    /// Its confirmations now.
+    pub confirmations: U64,
+    /// `confirming` or `credited`.
+    pub status: &'static str,
+    /// The L2 block that credited it.
+    pub l2_block_number: Option<U64>,
+}
+
+/// `cairn_getSupply`: the L2's BTC against what backs it. `unbackedWei` and `missingWei`
+/// are both zero while the peg's accounting holds (fees move BTC between accounts, never
+/// create or destroy it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupplyView {
+    /// The head the figures are for.
+    pub block_number: U64,
+    /// Every balance summed.
+    pub l2_supply_wei: U256,
+    /// The genesis allocations declared in the chain config.
+    pub genesis_allocations_wei: U256,
+    /// Deposits credited so far.
+    pub deposits_credited: U64,
+    /// Their total.
+    pub deposits_credited_sat: U64,
+    /// Supply above genesis + deposits.
+    pub unbacked_wei: U256,
+    /// Supply below genesis + deposits.
+    pub missing_wei: U256,
+}
+
+/// Where the RPC reads the peg from (the node's peg watcher).
+pub trait PegSource: Send + Sync {
+    /// The deposit address of `recipient` (registered for watching); `Err` with a
+    /// message for an invalid reclaim key.
+    fn deposit_address(
+        &self,
+        recipient: Address,
+        reclaim_key: Option<B256>,
+    ) -> Result<DepositAddressInfo, String>;
+    /// Deposits to `recipient` found on Bitcoin.
+    fn deposits_of(&self, recipient: Address) -> Vec<DepositInfo>;
+    /// `cairn_getBridgeInfo`'s answer.
+    fn bridge_info(&self) -> serde_json::Value;
+}
+
+fn no_peg() -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32000, "this network has no peg", None::<()>)
+}
+
+fn peg(ctx: &RpcContext) -> RpcResult<&dyn PegSource> {
+    ctx.peg.as_deref().ok_or_else(no_peg)
+}
+
+/// Adds the peg's methods to `m`.
+pub(crate) fn register(
+    m: &mut RpcModule<RpcContext>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    m.register_method(
+        "cairn_getDepositAddress",
+        |p, c, _| -> RpcResult<DepositAddressInfo> {
+            let mut seq = p.sequence();
+            let recipient: Address = seq.next()?;
+            let reclaim: Option<B256> = seq.optional_next()?;
+            peg(c)?
+                .deposit_address(recipient, reclaim)
+                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS_CODE, e, None::<()>))
+        },
+    )?;
+    m.register_method(
+        "cairn_getDeposits",
+        |p, c, _| -> RpcResult<Vec<DepositInfo>> {
+            let recipient: Address = p.one()?;
+            Ok(peg(c)?.deposits_of(recipient))
+        },
+    )?;
+    m.register_method(
+        "cairn_getBridgeInfo",
+        |_, c, _| -> RpcResult<serde_json::Value> { Ok(peg(c)?.bridge_info()) },
+    )?;
+    m.register_method("cairn_getSupply", |_, c, _| -> RpcResult<SupplyView> {
+        peg(c)?;
+        let genesis = c
+            .spec
+            .alloc
+            .values()
+            .fold(U256::ZERO, |sum, a| sum.saturating_add(a.balance));
+        let (count, sat) = c
+            .storage
+            .credited_deposits()
+            .map_err(|e| ErrorObjectOwned::from(crate::RpcError::from(e)))?;
+        let supply = c.storage.total_balance();
+        let backing = genesis.saturating_add(sats_to_wei(sat));
+        Ok(SupplyView {
+            block_number: U64::from(c.storage.head_number()),
+            l2_supply_wei: supply,
+            genesis_allocations_wei: genesis,
+            deposits_credited: U64::from(count),
+            deposits_credited_sat: U64::from(sat),
+            unbacked_wei: supply.saturating_sub(backing),
+            missing_wei: backing.saturating_sub(supply),
+        })
+    })?;
+    Ok(())
+}

@@ -13,7 +13,7 @@ use cairn_storage::{StateChanges, Storage};
 use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction};
 use revm::context::{BlockEnv, CfgEnv, Context};
 use revm::database_interface::WrapDatabaseRef;
-use revm::{ExecuteEvm, MainBuilder, MainContext};
+use revm::{ExecuteEvm, MainContext};
 
 use crate::db::StateDb;
 use crate::env::{block_env, cfg_env, tx_env};
@@ -69,6 +69,8 @@ pub struct BlockBuilder<'a> {
     l1_fee_rate: u64,
     /// Bitcoin deposits credited, in order.
     deposits: Vec<Deposit>,
+    /// The withdrawal contract's rules (chains with a peg).
+    withdrawals: Option<cairn_primitives::WithdrawalSpec>,
 }
 
 impl<'a> BlockBuilder<'a> {
@@ -105,6 +107,7 @@ impl<'a> BlockBuilder<'a> {
             recipient_fees: U256::ZERO,
             l1_fee_rate,
             deposits: Vec::new(),
+            withdrawals: spec.withdrawals,
         }
     }
 
@@ -180,11 +183,11 @@ impl<'a> BlockBuilder<'a> {
             undo = Some(charge.1);
             env.gas_limit -= l1_gas;
         }
-        let mut evm = Context::mainnet()
+        let ctx = Context::mainnet()
             .with_db(WrapDatabaseRef(&self.db))
             .with_cfg(self.cfg.clone())
-            .with_block(self.env.clone())
-            .build_mainnet();
+            .with_block(self.env.clone());
+        let mut evm = crate::env::evm(ctx, self.withdrawals);
         let transacted = evm.transact(env);
         drop(evm);
         let outcome = match transacted {

@@ -10,7 +10,7 @@ use cairn_storage::{Storage, StorageError};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, OutOfGasError};
 use revm::context::{Context, TxEnv};
 use revm::database_interface::WrapDatabaseRef;
-use revm::{ExecuteEvm, MainBuilder, MainContext};
+use revm::{ExecuteEvm, MainContext};
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy};
 use alloy_eips::eip2718::Encodable2718 as _;
@@ -93,6 +93,7 @@ struct Prepared<'a> {
     tx: TxEnv,
     block: revm::context::BlockEnv,
     chain_id: u64,
+    withdrawals: Option<cairn_primitives::WithdrawalSpec>,
     no_fee: bool,
     nonce_given: bool,
 }
@@ -163,6 +164,7 @@ impl<'a> Caller<'a> {
             tx,
             block: block_env,
             chain_id: self.spec.chain_id,
+            withdrawals: self.spec.withdrawals,
             no_fee,
             nonce_given: request.nonce.is_some(),
         })
@@ -345,11 +347,11 @@ fn run(prepared: &Prepared<'_>, tx: TxEnv, gas_cap: u64) -> Result<CallOutcome, 
     cfg.disable_base_fee = prepared.no_fee;
     cfg.disable_block_gas_limit = true;
     cfg.disable_eip3607 = true;
-    let mut evm = Context::mainnet()
+    let ctx = Context::mainnet()
         .with_db(WrapDatabaseRef(&prepared.db))
         .with_cfg(cfg)
-        .with_block(prepared.block.clone())
-        .build_mainnet();
+        .with_block(prepared.block.clone());
+    let mut evm = crate::env::evm(ctx, prepared.withdrawals);
     let outcome = match evm.transact(tx) {
         Ok(outcome) => outcome,
         Err(EVMError::Transaction(invalid)) => {

@@ -54,3 +54,28 @@ pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
     }
     env
 }
+
+/// The EVM Cairn runs: mainnet instructions at [`EVM_SPEC`], Ethereum's precompiles and, on
+/// chains with a peg, the withdrawal contract.
+pub(crate) fn evm<CTX>(
+    ctx: CTX,
+    withdrawals: Option<cairn_primitives::WithdrawalSpec>,
+) -> revm::context::Evm<
+    CTX,
+    (),
+    revm::handler::instructions::EthInstructions<
+        revm::interpreter::interpreter::EthInterpreter,
+        CTX,
+    >,
+    crate::withdraw::CairnPrecompiles,
+    revm::handler::EthFrame,
+>
+where
+    CTX: revm::context_interface::ContextTr,
+{
+    revm::context::Evm::new(
+        ctx,
+        revm::handler::instructions::EthInstructions::new_mainnet_with_spec(EVM_SPEC),
+        crate::withdraw::CairnPrecompiles::new(EVM_SPEC, withdrawals),
+    )
+}

@@ -169,7 +169,7 @@ mod tests {
     use alloy_consensus::{SignableTransaction as _, TxEip1559, TxEnvelope};
     use alloy_eips::eip2718::Encodable2718 as _;
     use alloy_network::TxSignerSync as _;
-    use alloy_primitives::{TxKind, U256};
+    use alloy_primitives::{Bytes, TxKind, U256};
     use alloy_signer_local::PrivateKeySigner;
     use cairn_primitives::{GenesisAccount, decode_raw_transaction};
     use cairn_storage::StorageOptions;
@@ -356,6 +356,158 @@ mod tests {
         };
         let err = execute_input(&follower, &spec, &parent, &doubled).expect_err("doubled");
         assert!(err.to_string().contains("already credited"), "{err}");
+    }
+
+    /// A signed EIP-1559 call with `input` and `value` wei.
+    fn call(
+        signer: &PrivateKeySigner,
+        nonce: u64,
+        to: Address,
+        input: Vec<u8>,
+        value: U256,
+    ) -> Arc<RecoveredTx> {
+        let mut tx = TxEip1559 {
+            chain_id: 7,
+            nonce,
+            gas_limit: 100_000,
+            max_fee_per_gas: 1_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(to),
+            value,
+            input: input.into(),
+            access_list: Default::default(),
+        };
+        let sig = signer.sign_transaction_sync(&mut tx).expect("sign");
+        let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
+        Arc::new(decode_raw_transaction(&raw).expect("decode"))
+    }
+
+    #[test]
+    fn the_withdrawal_contract_burns_valid_requests_and_reverts_the_rest() {
+        use alloy_sol_types::{SolCall as _, SolError as _};
+
+        use crate::withdraw::{WITHDRAWAL_CONTRACT, WithdrawalRequest, withdrawCall};
+
+        let signer = PrivateKeySigner::random();
+        let funds = U256::from(10u128.pow(18));
+        let alloc = BTreeMap::from([(
+            signer.address(),
+            GenesisAccount {
+                balance: funds,
+                code: None,
+            },
+        )]);
+        let mut spec = ChainSpec::dev(7, alloc);
+        spec.withdrawals = Some(cairn_primitives::WithdrawalSpec {
+            network: cairn_primitives::L1Network::Regtest,
+            min_sat: 10_000,
+        });
+        let dir = tempfile::tempdir().expect("dir");
+        let storage = node(dir.path(), &spec);
+        let payout = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+        let request = |address: &str| {
+            withdrawCall {
+                bitcoinAddress: address.to_owned(),
+            }
+            .abi_encode()
+        };
+        let sat = U256::from(10u64.pow(10));
+        let cases: Vec<(Vec<u8>, U256, Option<&str>)> = vec![
+            (request(payout), sat * U256::from(25_000u64), None),
+            (
+                request("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"),
+                sat * U256::from(25_000u64),
+                Some("is not for regtest"),
+            ),
+            (
+                request("not an address"),
+                sat * U256::from(25_000u64),
+                Some("invalid Bitcoin address"),
+            ),
+            (
+                request(payout),
+                sat * U256::from(9_999u64),
+                Some("below the minimum of 10000 sat"),
+            ),
+            (
+                request(payout),
+                sat * U256::from(25_000u64) + U256::from(1),
+                Some("whole number of satoshis"),
+            ),
+            (
+                vec![1, 2, 3, 4],
+                sat * U256::from(25_000u64),
+                Some("unknown function"),
+            ),
+        ];
+        let head = storage.head().block;
+        let mut builder = BlockBuilder::new(&storage, &spec, &head, 1_000, Address::ZERO, 0);
+        for (nonce, (input, value, _)) in cases.iter().enumerate() {
+            builder
+                .push(call(
+                    &signer,
+                    nonce as u64,
+                    WITHDRAWAL_CONTRACT,
+                    input.clone(),
+                    *value,
+                ))
+                .expect("included");
+        }
+        let built = builder.finish().expect("seal");
+        for (receipt, (_, _, want)) in built.receipts.iter().zip(&cases) {
+            match want {
+                None => {
+                    assert!(receipt.success);
+                    assert_eq!(receipt.logs.len(), 1);
+                    let request = WithdrawalRequest::from_log(&receipt.logs[0]).expect("event");
+                    assert_eq!(request.sender, signer.address());
+                    assert_eq!(request.bitcoin_address, payout);
+                    assert_eq!(request.amount_sat, 25_000);
+                }
+                Some(reason) => {
+                    assert!(!receipt.success, "{reason}");
+                    assert!(receipt.logs.is_empty());
+                }
+            }
+        }
+        storage
+            .commit(built.block, built.receipts, built.changes)
+            .expect("commit");
+        let burned = storage
+            .latest_state()
+            .account(&WITHDRAWAL_CONTRACT)
+            .expect("the contract holds the burned BTC");
+        assert_eq!(
+            burned.balance,
+            sat * U256::from(25_000u64),
+            "only the valid one"
+        );
+
+        // The revert reason reaches callers as Solidity's Error(string).
+        let caller = crate::Caller {
+            storage: &storage,
+            spec: &spec,
+            l1_fee_rate: 0,
+        };
+        let outcome = caller.call(
+            &storage.head().block,
+            &crate::CallRequest::default()
+                .from(signer.address())
+                .to(WITHDRAWAL_CONTRACT)
+                .value(sat * U256::from(5u64))
+                .input(Bytes::from(request(payout)).into()),
+            None,
+        );
+        let data = match outcome {
+            Err(crate::CallError::Revert(data)) => data,
+            other => panic!("expected a revert, got {other:?}"),
+        };
+        let reason = crate::withdraw::Error::abi_decode(&data).expect("Error(string)");
+        assert!(
+            reason.reason.contains("below the minimum"),
+            "{}",
+            reason.reason
+        );
     }
 
     #[test]

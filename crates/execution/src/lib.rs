@@ -14,6 +14,7 @@ pub mod fees;
 mod import;
 mod intrinsic;
 pub mod l1fee;
+pub mod withdraw;
 
 pub use builder::{BlockBuilder, BuiltBlock, SkippedTx, SystemTx, invalid_tx_message};
 pub use call::{CallError, CallOutcome, CallRequest, Caller, RPC_GAS_CAP};

@@ -50,6 +50,8 @@ pub enum Command {
     /// Get an L2 account's Bitcoin deposit address, and optionally pay it from a
     /// bitcoind wallet.
     Deposit(crate::deposit::DepositArgs),
+    /// Burn BTC on L2 to have the federation pay it to a Bitcoin address.
+    Withdraw(crate::withdraw::WithdrawArgs),
 }
 
 /// Parse `250ms`, `2s`, or a bare number of seconds (Anvil's `--block-time`).
@@ -363,7 +365,6 @@ impl PegArgs {
             reclaim_delay: self.peg_reclaim_delay,
             deposit_confirmations: confirmations,
             min_deposit_sat: self.min_deposit_sat,
-            min_withdrawal_sat: self.min_withdrawal_sat,
         })
     }
 }
@@ -413,6 +414,11 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     // The network's identity: rollup.json and the sequencer key, made on first start.
     let client = cairn_l1::Client::connect(&l1.rpc, l1.network).await?;
     let depth = cairn_primitives::L1Network::Regtest.default_finality_depth();
+    // `cairn dev` always has a peg, so its chain has the withdrawal contract.
+    config.spec.withdrawals = Some(cairn_primitives::WithdrawalSpec {
+        network: cairn_primitives::L1Network::Regtest,
+        min_sat: crate::rollup::DEV_MIN_WITHDRAWAL_SAT,
+    });
     let (rollup, sequencer) =
         crate::rollup::dev_network(&data_dir, &config.spec, &client, depth).await?;
     config.l1 = Some(l1);
@@ -433,6 +439,20 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     );
     println!("{}", devnet_banner(&devnet, &args, node.l1.as_ref()).await);
     print_batcher(&node);
+    if let Some(peg) = &rollup.peg {
+        println!(
+            "Peg:               {}-of-{} federation, keys in {} (cairn_getBridgeInfo)",
+            peg.threshold,
+            peg.signers.len(),
+            data_dir.join(crate::rollup::PEG_KEYS_DIR).display()
+        );
+        println!(
+            "Deposit:           cairn deposit --rpc-url http://{} --to <L2 address> --amount 1 --l1-rpc-url {} --l1-rpc-cookie {}",
+            node.rpc_addr,
+            devnet.rpc_url(),
+            devnet.cookie_path().display()
+        );
+    }
     println!("Data dir:          {}", data_dir.display());
     println!("Listening on {} (HTTP and WebSocket)\n", node.rpc_addr);
     tokio::signal::ctrl_c().await?;

@@ -108,7 +108,7 @@ pub async fn run(args: DepositArgs) -> anyhow::Result<()> {
 }
 
 /// `0.5` (BTC, up to 8 decimals) as an amount.
-fn parse_btc(s: &str) -> Result<Amount, String> {
+pub fn parse_btc(s: &str) -> Result<Amount, String> {
     Amount::from_str_in(s.trim(), bitcoin::Denomination::Bitcoin)
         .map_err(|e| format!("invalid amount '{s}' in BTC: {e}"))
 }

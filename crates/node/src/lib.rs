@@ -14,6 +14,7 @@ mod launch;
 pub mod peg;
 pub mod rollup;
 pub mod settle;
+pub mod withdraw;
 
 pub use l1::{L1, L1Config, L1Status};
 pub use launch::{LaunchConfig, Node, launch};

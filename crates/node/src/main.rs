@@ -17,5 +17,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Init(args) => cairn_node::rollup::run_init(args).await,
         Command::Bench(args) => cairn_node::bench::run(args).await,
         Command::Deposit(args) => cairn_node::deposit::run(args).await,
+        Command::Withdraw(args) => cairn_node::withdraw::run(args).await,
     }
 }

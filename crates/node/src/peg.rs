@@ -55,6 +55,8 @@ struct Found {
 pub struct Peg {
     federation: Federation,
     spec: PegSpec,
+    /// The withdrawal contract's minimum (chain config).
+    min_withdrawal_sat: Option<u64>,
     chain_id: u64,
     network: Network,
     storage: Arc<Storage>,
@@ -86,6 +88,7 @@ impl Peg {
         let peg = Self {
             federation,
             spec: spec.clone(),
+            min_withdrawal_sat: rollup.chain.withdrawals.map(|w| w.min_sat),
             chain_id: rollup.chain.chain_id,
             network: crate::rollup::bitcoin_network(rollup.l1.network),
             storage,
@@ -344,9 +347,9 @@ impl PegSource for Peg {
             "reclaimDelayBlocks": self.spec.reclaim_delay,
             "depositConfirmations": self.spec.deposit_confirmations,
             "minDepositSat": self.spec.min_deposit_sat,
-            "minWithdrawalSat": self.spec.min_withdrawal_sat,
+            "minWithdrawalSat": self.min_withdrawal_sat,
             "depositsCredited": "as EIP-4895 withdrawals in the crediting block (1 sat = 10 gwei)",
-            "withdrawalContract": null,
+            "withdrawalContract": self.min_withdrawal_sat.map(|_| format!("{:#x}", cairn_execution::withdraw::WITHDRAWAL_CONTRACT)),
         })
     }
 }

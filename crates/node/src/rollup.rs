@@ -120,12 +120,18 @@ pub async fn dev_network(
     }
     std::fs::create_dir_all(dir)?;
     let keypair = create_sequencer_key(&key_path)?;
-    let mut config = new_config(spec.clone(), &keypair, l1, finality_depth).await?;
-    config.peg = Some(create_dev_federation(&dir.join(PEG_KEYS_DIR))?);
-    config.validate()?;
+    // A chain with the withdrawal contract gets a federation to pay the withdrawals.
+    let peg = match spec.withdrawals {
+        Some(_) => Some(create_dev_federation(&dir.join(PEG_KEYS_DIR))?),
+        None => None,
+    };
+    let config = new_config(spec.clone(), &keypair, l1, finality_depth, peg).await?;
     write_config(&config_path, &config)?;
     Ok((config, keypair))
 }
+
+/// `cairn dev`'s smallest withdrawal (sat).
+pub const DEV_MIN_WITHDRAWAL_SAT: u64 = 10_000;
 
 /// Where `cairn dev` keeps its federation's keys.
 pub const PEG_KEYS_DIR: &str = "peg-keys";
@@ -155,7 +161,6 @@ pub fn create_dev_federation(dir: &Path) -> anyhow::Result<PegSpec> {
         reclaim_delay: 144,
         deposit_confirmations: 1,
         min_deposit_sat: 1_000,
-        min_withdrawal_sat: 10_000,
     })
 }
 
@@ -165,6 +170,7 @@ async fn new_config(
     keypair: &Keypair,
     l1: &cairn_l1::Client,
     finality_depth: u32,
+    peg: Option<PegSpec>,
 ) -> anyhow::Result<RollupConfig> {
     let info = l1.get_blockchain_info().await?;
     let config = RollupConfig {
@@ -177,7 +183,7 @@ async fn new_config(
             hash: info.best_block_hash.to_string(),
         },
         finality_depth,
-        peg: None,
+        peg,
     };
     config.validate()?;
     Ok(config)
@@ -250,11 +256,14 @@ pub async fn init(args: &InitArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
     let peg = args.peg.spec(l1.network);
     if let Some(peg) = &peg {
         peg.validate()?;
+        chain.withdrawals = Some(cairn_primitives::WithdrawalSpec {
+            network: l1_network(l1.network),
+            min_sat: args.peg.min_withdrawal_sat,
+        });
+        chain.validate()?;
     }
     let keypair = create_sequencer_key(&key_path)?;
-    let mut config = new_config(chain, &keypair, &client, depth).await?;
-    config.peg = peg;
-    config.validate()?;
+    let config = new_config(chain, &keypair, &client, depth, peg).await?;
     write_config(&config_path, &config)?;
     Ok((config_path, key_path))
 }

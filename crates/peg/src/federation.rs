@@ -63,8 +63,6 @@ pub struct PegRules {
     pub deposit_confirmations: u32,
     /// Smallest deposit credited (sat).
     pub min_deposit_sat: u64,
-    /// Smallest withdrawal (sat).
-    pub min_withdrawal_sat: u64,
 }
 
 /// The signers, the recovery set and the rules: everything the peg's scripts commit to.
@@ -92,7 +90,6 @@ impl Federation {
                 reclaim_delay: spec.reclaim_delay,
                 deposit_confirmations: spec.deposit_confirmations,
                 min_deposit_sat: spec.min_deposit_sat,
-                min_withdrawal_sat: spec.min_withdrawal_sat,
             },
         })
     }

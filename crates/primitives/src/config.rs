@@ -38,6 +38,20 @@ pub struct ChainSpec {
     /// network all supply enters through the peg.
     #[serde(default)]
     pub alloc: BTreeMap<Address, GenesisAccount>,
+    /// The peg's withdrawal contract: which Bitcoin addresses it accepts and the smallest
+    /// amount. `None`: no withdrawal contract (a network without a peg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawals: Option<WithdrawalSpec>,
+}
+
+/// What the withdrawal contract accepts (execution enforces it, so it is chain config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WithdrawalSpec {
+    /// Payout addresses must be for this Bitcoin network.
+    pub network: crate::L1Network,
+    /// Smallest withdrawal, in satoshis (at least the 330-sat dust limit).
+    pub min_sat: u64,
 }
 
 /// 200M gas per 250 ms block: ~9,500 ETH transfers per block at the EIP-1559
@@ -55,6 +69,7 @@ impl ChainSpec {
             base_fee_floor: DEFAULT_BASE_FEE_FLOOR,
             genesis_timestamp: 0,
             alloc,
+            withdrawals: None,
         }
     }
 
@@ -72,6 +87,13 @@ impl ChainSpec {
         if self.base_fee_floor == 0 {
             return Err(ConfigError::Invalid(
                 "baseFeeFloor must be at least 1 wei".into(),
+            ));
+        }
+        if let Some(w) = &self.withdrawals
+            && w.min_sat < 330
+        {
+            return Err(ConfigError::Invalid(
+                "withdrawals.minSat must be at least 330 (dust)".into(),
             ));
         }
         Ok(())

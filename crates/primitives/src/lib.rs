@@ -18,6 +18,7 @@ pub use block::{
 };
 pub use config::{
     ChainSpec, ConfigError, DEFAULT_BASE_FEE_FLOOR, DEFAULT_BLOCK_GAS_LIMIT, GenesisAccount,
+    WithdrawalSpec,
 };
 pub use deposit::{DEPOSIT_ENCODED_LEN, Deposit, deposits_root};
 pub use receipt::{Receipt, ReceiptDecodeError};

@@ -101,9 +101,8 @@ pub struct PegSpec {
     /// Bitcoin confirmations a deposit needs before it is credited on L2.
     pub deposit_confirmations: u32,
     /// Smallest deposit credited, in satoshis (smaller outputs are dust to the peg).
+    /// (The withdrawal minimum is `chain.withdrawals.minSat`: execution enforces it.)
     pub min_deposit_sat: u64,
-    /// Smallest withdrawal accepted, in satoshis.
-    pub min_withdrawal_sat: u64,
 }
 
 /// The recovery key set of every peg output.
@@ -171,9 +170,9 @@ impl PegSpec {
             ));
         }
         // Bitcoin Core's dust limit for a taproot output at the default dust relay fee.
-        if self.min_deposit_sat < 330 || self.min_withdrawal_sat < 330 {
+        if self.min_deposit_sat < 330 {
             return Err(ConfigError::Invalid(
-                "peg.minDepositSat and peg.minWithdrawalSat must be at least 330 (dust)".into(),
+                "peg.minDepositSat must be at least 330 (dust)".into(),
             ));
         }
         Ok(())
@@ -211,6 +210,27 @@ impl RollupConfig {
         }
         if let Some(peg) = &self.peg {
             peg.validate()?;
+        }
+        match (&self.peg, &self.chain.withdrawals) {
+            (None, None) => {}
+            (Some(_), Some(w)) if w.network == self.l1.network => {}
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "chain.withdrawals.network must be the network's Bitcoin network (l1.network)"
+                        .into(),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid(
+                    "a network with a peg needs chain.withdrawals (its withdrawal contract's rules)"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "chain.withdrawals without a peg: nobody would pay the withdrawals".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -9,7 +9,9 @@
 //!   block that credited them).
 //! - `cairn_getBridgeInfo`: signers, threshold, recovery set, peg address, rules.
 //! - `cairn_getSupply`: the L2's BTC supply against genesis allocations and credited
-//!   deposits (the peg's invariant; sweeps and withdrawals will add their terms).
+//!   deposits, and how much of it withdrawals have burned (the peg's invariant).
+//! - `cairn_getWithdrawalStatus(txHash)`: the withdrawals a transaction requested from the
+//!   withdrawal contract, and how far each has come.
 //!
 //! A node whose network has no peg answers with error -32000 `this network has no peg`.
 
@@ -19,6 +21,8 @@ use jsonrpsee::RpcModule;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::types::error::INVALID_PARAMS_CODE;
 use serde::Serialize;
+
+use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, WithdrawalRequest};
 
 use crate::RpcContext;
 
@@ -83,6 +87,11 @@ pub struct SupplyView {
     pub deposits_credited: U64,
     /// Their total.
     pub deposits_credited_sat: U64,
+    /// BTC burned by withdrawals and not yet paid out (the withdrawal contract's balance,
+    /// part of the supply above).
+    pub withdrawals_burned_wei: U256,
+    /// The supply minus what is burned.
+    pub circulating_wei: U256,
     /// Supply above genesis + deposits.
     pub unbacked_wei: U256,
     /// Supply below genesis + deposits.
@@ -151,15 +160,81 @@ pub(crate) fn register(
             .map_err(|e| ErrorObjectOwned::from(crate::RpcError::from(e)))?;
         let supply = c.storage.total_balance();
         let backing = genesis.saturating_add(sats_to_wei(sat));
+        let burned = c
+            .storage
+            .latest_state()
+            .account(&WITHDRAWAL_CONTRACT)
+            .map_or(U256::ZERO, |a| a.balance);
         Ok(SupplyView {
             block_number: U64::from(c.storage.head_number()),
             l2_supply_wei: supply,
             genesis_allocations_wei: genesis,
             deposits_credited: U64::from(count),
             deposits_credited_sat: U64::from(sat),
+            withdrawals_burned_wei: burned,
+            circulating_wei: supply.saturating_sub(burned),
             unbacked_wei: supply.saturating_sub(backing),
             missing_wei: backing.saturating_sub(supply),
         })
     })?;
+    m.register_method(
+        "cairn_getWithdrawalStatus",
+        |p, c, _| -> RpcResult<Vec<WithdrawalView>> {
+            peg(c)?;
+            let hash: B256 = p.one()?;
+            let storage_error = |e| ErrorObjectOwned::from(crate::RpcError::from(e));
+            let Some((number, index)) = c
+                .storage
+                .transaction_location(&hash)
+                .map_err(storage_error)?
+            else {
+                return Ok(Vec::new());
+            };
+            let Some(block) = c.storage.block_by_number(number).map_err(storage_error)? else {
+                return Ok(Vec::new());
+            };
+            let finalized = c.storage.finality().map_or(number, |f| f.finalized);
+            let status = if number <= finalized {
+                "finalized"
+            } else {
+                "requested"
+            };
+            Ok(block
+                .receipts
+                .get(index)
+                .map(|r| r.logs.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(WithdrawalRequest::from_log)
+                .map(|w| WithdrawalView {
+                    status,
+                    sender: w.sender,
+                    bitcoin_address: w.bitcoin_address,
+                    amount_sat: U64::from(w.amount_sat),
+                    l2_block_number: U64::from(number),
+                    transaction_hash: hash,
+                })
+                .collect())
+        },
+    )?;
     Ok(())
+}
+
+/// One withdrawal a transaction requested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WithdrawalView {
+    /// `requested` (burned on L2), `finalized` (its L2 block is final: it waits for the
+    /// federation's payout).
+    pub status: &'static str,
+    /// Who burned the BTC.
+    pub sender: Address,
+    /// Where it is paid.
+    pub bitcoin_address: String,
+    /// How much, in satoshis.
+    pub amount_sat: U64,
+    /// The L2 block of the burn.
+    pub l2_block_number: U64,
+    /// The burning transaction.
+    pub transaction_hash: B256,
 }

@@ -14,11 +14,11 @@ use bitcoin::{Amount, Network};
 use cairn_node::launch;
 use cairn_node::peg::{L1DepositVerifier, Peg};
 use cairn_node::settle::SettlementConfig;
-use cairn_primitives::Deposit;
+use cairn_primitives::{Deposit, RollupConfig};
 use cairn_settlement::derive::DepositVerifier;
 
 use crate::harness::*;
-use crate::settlement::{devnet, mine_until, rollup_for, settlement, wait_for};
+use crate::settlement::{Devnet, devnet, mine_until, rollup_for, settlement, wait_for};
 
 const SAT: u64 = 10_000_000_000;
 
@@ -30,15 +30,18 @@ async fn balance(url: &str, who: Address) -> U256 {
         .expect("balance")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
-    let dir = tempfile::tempdir().expect("dir");
-    let devnet = devnet(dir.path()).await;
+/// A devnet and a sequencer settling on it with `cairn dev`'s 3-of-5 federation.
+async fn peg_sequencer(dir: &std::path::Path) -> (Devnet, TestNode, RollupConfig) {
+    let devnet = devnet(dir).await;
     let key = Keypair::from_seckey_slice(&Secp256k1::new(), &[5; 32]).expect("key");
     let info = devnet.client.get_blockchain_info().await.expect("info");
     let accounts = cairn_node::dev::dev_accounts(2).expect("accounts");
     let sequencer_dir = tempfile::tempdir().expect("dir");
     let mut seq_config = config(sequencer_dir.path(), &accounts);
+    seq_config.spec.withdrawals = Some(cairn_primitives::WithdrawalSpec {
+        network: cairn_primitives::L1Network::Regtest,
+        min_sat: 10_000,
+    });
     let mut rollup = rollup_for(
         seq_config.spec.clone(),
         &key,
@@ -48,6 +51,7 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
         cairn_node::rollup::create_dev_federation(&sequencer_dir.path().join("peg-keys"))
             .expect("federation"),
     );
+    rollup.validate().expect("a valid network");
     seq_config.l1 = Some(devnet.l1_config());
     seq_config.settlement = Some(SettlementConfig {
         rollup: rollup.clone(),
@@ -56,6 +60,15 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
         dev_funding: Some(Amount::from_int_btc(5)),
     });
     let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
+    // Transactions are estimated once the batcher has priced the L1 data fee.
+    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > 0).await;
+    (devnet, sequencer, rollup)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (devnet, sequencer, rollup) = peg_sequencer(dir.path()).await;
     let url = sequencer.node.http_url();
     let provider = ProviderBuilder::new().connect_http(url.parse().expect("url"));
 
@@ -197,6 +210,7 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
     .await;
     let follower_dir = tempfile::tempdir().expect("dir");
     let mut follower_config = config(follower_dir.path(), &sequencer.accounts);
+    follower_config.spec = rollup.chain.clone();
     follower_config.l1 = Some(devnet.l1_config());
     follower_config.settlement = Some(SettlementConfig {
         rollup: rollup.clone(),
@@ -303,4 +317,161 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
         }
     }
     follower.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawals_burn_btc_for_every_bitcoin_address_type_and_refuse_bad_ones() {
+    use alloy::sol_types::SolCall as _;
+    use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, withdrawCall};
+    use cairn_l1::types::AddressType;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let (devnet, sequencer, _rollup) = peg_sequencer(dir.path()).await;
+    let provider = sequencer.provider(0);
+    let bridge: serde_json::Value = provider
+        .raw_request("cairn_getBridgeInfo".into(), ())
+        .await
+        .expect("bridge info");
+    assert_eq!(
+        bridge["withdrawalContract"],
+        format!("{WITHDRAWAL_CONTRACT:#x}"),
+        "{bridge}"
+    );
+    let request = |address: String| alloy::rpc::types::TransactionRequest {
+        from: Some(sequencer.address(0)),
+        to: Some(WITHDRAWAL_CONTRACT.into()),
+        value: Some(U256::from(100_000u64) * U256::from(SAT)),
+        input: alloy::primitives::Bytes::from(
+            withdrawCall {
+                bitcoinAddress: address,
+            }
+            .abi_encode(),
+        )
+        .into(),
+        ..Default::default()
+    };
+
+    // Every address type a Bitcoin wallet hands out, each burned with one transaction.
+    let mut hashes = Vec::new();
+    for kind in [
+        AddressType::Legacy,
+        AddressType::P2shSegwit,
+        AddressType::Bech32,
+        AddressType::Bech32m,
+    ] {
+        let address = devnet
+            .client
+            .get_new_address(None, Some(kind))
+            .await
+            .expect("address")
+            .to_string();
+        let pending = provider
+            .send_transaction(request(address.clone()))
+            .await
+            .expect("sent");
+        let receipt = pending.get_receipt().await.expect("receipt");
+        assert!(receipt.status(), "{address}");
+        let status: Vec<serde_json::Value> = provider
+            .raw_request(
+                "cairn_getWithdrawalStatus".into(),
+                (receipt.transaction_hash,),
+            )
+            .await
+            .expect("status");
+        assert_eq!(status.len(), 1, "{status:?}");
+        assert_eq!(status[0]["bitcoinAddress"], address);
+        assert_eq!(status[0]["amountSat"], "0x186a0");
+        assert_eq!(status[0]["sender"], format!("{:#x}", sequencer.address(0)));
+        hashes.push(receipt.transaction_hash);
+    }
+
+    // The command-line helpers do the same: `cairn withdraw` burns, `cairn deposit` pays a
+    // deposit address from a bitcoind wallet.
+    let p2tr = devnet
+        .client
+        .get_new_address(None, Some(AddressType::Bech32m))
+        .await
+        .expect("address")
+        .to_string();
+    cairn_node::withdraw::run(cairn_node::withdraw::WithdrawArgs {
+        private_key: sequencer.signer(1),
+        to: p2tr,
+        amount: Amount::from_sat(20_000),
+        rpc_url: sequencer.node.http_url(),
+    })
+    .await
+    .expect("cairn withdraw");
+    let to = Address::repeat_byte(0x77);
+    cairn_node::deposit::run(cairn_node::deposit::DepositArgs {
+        to,
+        rpc_url: sequencer.node.http_url(),
+        reclaim_key: None,
+        amount: Some(Amount::from_sat(30_000)),
+        l1_rpc_url: Some(devnet.server.rpc_url()),
+        l1_rpc_cookie: Some(devnet.cookie().to_owned()),
+        l1_rpc_user: None,
+        l1_rpc_password: None,
+        l1_network: Network::Regtest,
+    })
+    .await
+    .expect("cairn deposit");
+    devnet.mine(1).await;
+    let url = sequencer.node.http_url();
+    for _ in 0..400 {
+        if balance(&url, to).await > U256::ZERO {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        balance(&url, to).await,
+        U256::from(30_000u64) * U256::from(SAT)
+    );
+
+    // Refused with their reasons, at estimate time as wallets see it.
+    let mainnet = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".to_owned();
+    for (address, value, reason) in [
+        (mainnet, 100_000u64, "is not for regtest"),
+        (
+            "bcrt1qbroken".to_owned(),
+            100_000,
+            "invalid Bitcoin address",
+        ),
+        (
+            devnet
+                .client
+                .get_new_address(None, None)
+                .await
+                .expect("address")
+                .to_string(),
+            9_999,
+            "below the minimum of 10000 sat",
+        ),
+    ] {
+        let mut tx = request(address);
+        tx.value = Some(U256::from(value) * U256::from(SAT));
+        let err = provider.estimate_gas(tx).await.expect_err(reason);
+        assert!(err.to_string().contains(reason), "{err}");
+    }
+
+    // The burned BTC is still counted in the supply, held by the contract.
+    let supply: serde_json::Value = provider
+        .raw_request("cairn_getSupply".into(), ())
+        .await
+        .expect("supply");
+    let burned = U256::from(420_000u64) * U256::from(SAT);
+    assert_eq!(
+        supply["withdrawalsBurnedWei"],
+        format!("{burned:#x}"),
+        "{supply}"
+    );
+    assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
+    assert_eq!(supply["missingWei"], "0x0", "{supply}");
+    assert_eq!(supply["depositsCreditedSat"], "0x7530", "{supply}");
+    let status: Vec<serde_json::Value> = provider
+        .raw_request("cairn_getWithdrawalStatus".into(), (hashes[0],))
+        .await
+        .expect("status");
+    assert_eq!(status[0]["status"], "requested");
+    sequencer.node.shutdown().await;
 }

@@ -52,7 +52,6 @@ fn keys() -> Keys {
             reclaim_delay: RECLAIM_DELAY,
             deposit_confirmations: 1,
             min_deposit_sat: 10_000,
-            min_withdrawal_sat: 10_000,
         },
     };
     Keys {

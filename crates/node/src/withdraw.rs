@@ -1,0 +1,109 @@
+//! `cairn withdraw`: burns BTC on L2 through the withdrawal contract, to be paid to a
+//! Bitcoin address by the federation.
+//!
+//! ```text
+//! cairn withdraw --private-key 0x… --to bcrt1q… --amount 0.1 [--rpc-url http://127.0.0.1:8545]
+//! ```
+
+use alloy_consensus::{SignableTransaction as _, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_primitives::{B256, Bytes, TxKind, U64, U256};
+use alloy_signer::SignerSync as _;
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall as _;
+use anyhow::Context as _;
+use bitcoin::Amount;
+use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, withdrawCall};
+use clap::Args;
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::http_client::HttpClientBuilder;
+use jsonrpsee::rpc_params;
+
+/// `cairn withdraw`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct WithdrawArgs {
+    /// The L2 account's private key (hex); also `CAIRN_PRIVATE_KEY`.
+    #[arg(long, env = "CAIRN_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: PrivateKeySigner,
+    /// The Bitcoin address to pay (P2PKH, P2SH, P2WPKH, P2WSH or P2TR, on the network's
+    /// Bitcoin network).
+    #[arg(long)]
+    pub to: String,
+    /// How many BTC to withdraw (a whole number of satoshis).
+    #[arg(long, value_parser = crate::deposit::parse_btc)]
+    pub amount: Amount,
+    /// The Cairn node's JSON-RPC URL.
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+}
+
+/// Runs `cairn withdraw`: signs and sends the burn, waits for its receipt.
+pub async fn run(args: WithdrawArgs) -> anyhow::Result<()> {
+    let client = HttpClientBuilder::default()
+        .build(&args.rpc_url)
+        .with_context(|| format!("bad --rpc-url {}", args.rpc_url))?;
+    let from = args.private_key.address();
+    let value = cairn_primitives::units::sats_to_wei(args.amount.to_sat());
+    let input = Bytes::from(
+        withdrawCall {
+            bitcoinAddress: args.to.clone(),
+        }
+        .abi_encode(),
+    );
+    let request = serde_json::json!({
+        "from": from,
+        "to": WITHDRAWAL_CONTRACT,
+        "value": value,
+        "input": input,
+    });
+    // The estimate runs the contract: a bad address or amount fails here with its reason.
+    let gas: U64 = client
+        .request("eth_estimateGas", rpc_params![request])
+        .await
+        .context("the withdrawal would fail")?;
+    let chain_id: U64 = client.request("eth_chainId", rpc_params![]).await?;
+    let nonce: U64 = client
+        .request("eth_getTransactionCount", rpc_params![from, "pending"])
+        .await?;
+    let gas_price: U256 = client.request("eth_gasPrice", rpc_params![]).await?;
+    let tip: U256 = client
+        .request("eth_maxPriorityFeePerGas", rpc_params![])
+        .await?;
+    let max_fee = u128::try_from(gas_price.saturating_mul(U256::from(2)))?;
+    let tx = TxEip1559 {
+        chain_id: chain_id.to(),
+        nonce: nonce.to(),
+        gas_limit: gas.to(),
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: u128::try_from(tip)?.min(max_fee),
+        to: TxKind::Call(WITHDRAWAL_CONTRACT),
+        value,
+        access_list: Default::default(),
+        input,
+    };
+    let signature = args.private_key.sign_hash_sync(&tx.signature_hash())?;
+    let raw = TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718();
+    let hash: B256 = client
+        .request("eth_sendRawTransaction", rpc_params![Bytes::from(raw)])
+        .await
+        .context("the node refused the withdrawal")?;
+    println!("Withdrawal of {} to {} sent: {hash}", args.amount, args.to);
+    for _ in 0..120 {
+        let receipt: Option<serde_json::Value> = client
+            .request("eth_getTransactionReceipt", rpc_params![hash])
+            .await?;
+        if let Some(receipt) = receipt {
+            anyhow::ensure!(
+                receipt["status"] == "0x1",
+                "the withdrawal reverted: {receipt}"
+            );
+            println!(
+                "Burned in L2 block {}; follow it with cairn_getWithdrawalStatus(\"{hash}\")",
+                receipt["blockNumber"].as_str().unwrap_or("?")
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("no receipt for {hash} after 30 s")
+}

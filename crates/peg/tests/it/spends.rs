@@ -242,6 +242,11 @@ async fn m_of_n_signers_sweep_a_deposit_and_fewer_or_forged_signatures_are_refus
     tx.input[0].witness =
         multisig_witness(&k.federation.signers, &three, leaf, &control).expect("assembled");
     l1.broadcast(&tx).await.expect("3-of-5 sweep accepted");
+    // One 3-of-5 input: 41 bytes outside the witness, 3 signatures, 2 empty slots, the
+    // 172-byte leaf and a 65-byte control block inside it (docs/PERFORMANCE.md).
+    let input_weight = 41 * 4 + tx.input[0].witness.size();
+    assert_eq!(input_weight, 601, "{}", tx.weight());
+    assert_eq!(tx.weight().to_wu(), 815);
     l1.mine(1).await;
     let out = l1
         .client

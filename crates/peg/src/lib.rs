@@ -6,7 +6,8 @@
 //!   reclaim) and the taproot outputs built from them: peg outputs and per-recipient
 //!   deposit addresses;
 //! - [`sign`]: script-path sighashes, each signer's signatures, and the witness that
-//!   assembles M of them.
+//!   assembles M of them;
+//! - [`policy`]: what an honest signer checks before signing a payout.
 //!
 //! Every output's internal key is a provably unspendable point (BIP341's NUMS `H`, tweaked
 //! per deposit so that each L2 recipient gets its own address), so coins move only through
@@ -14,6 +15,7 @@
 
 mod error;
 mod federation;
+pub mod policy;
 pub mod scripts;
 pub mod sign;
 

@@ -20,22 +20,22 @@ use cairn_peg::{DepositOutput, Federation, KeySet, PegOutput, PegRules};
 const RECLAIM_DELAY: u16 = 5;
 const RECOVERY_DELAY: u16 = 8;
 
-struct Keys {
-    signers: Vec<Keypair>,
-    recovery: Vec<Keypair>,
-    federation: Federation,
+pub struct Keys {
+    pub signers: Vec<Keypair>,
+    pub recovery: Vec<Keypair>,
+    pub federation: Federation,
 }
 
-fn keypair(seed: u8) -> Keypair {
+pub fn keypair(seed: u8) -> Keypair {
     Keypair::from_seckey_slice(&Secp256k1::new(), &[seed; 32]).expect("key")
 }
 
-fn x_only(k: &Keypair) -> XOnlyPublicKey {
+pub fn x_only(k: &Keypair) -> XOnlyPublicKey {
     k.x_only_public_key().0
 }
 
 /// 3-of-5 signers, 2-of-3 recovery.
-fn keys() -> Keys {
+pub fn keys() -> Keys {
     let signers: Vec<_> = (1..=5).map(keypair).collect();
     let recovery: Vec<_> = (11..=13).map(keypair).collect();
     let federation = Federation {
@@ -61,13 +61,13 @@ fn keys() -> Keys {
     }
 }
 
-struct L1 {
+pub struct L1 {
     _devnet: DevnetServer,
-    client: Client,
-    miner: bitcoin::Address,
+    pub client: Client,
+    pub miner: bitcoin::Address,
 }
 
-async fn devnet(dir: &std::path::Path) -> L1 {
+pub async fn devnet(dir: &std::path::Path) -> L1 {
     let devnet = DevnetServer::start(DevnetConfig {
         data_dir: dir.join("bitcoin"),
         rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -93,7 +93,7 @@ async fn devnet(dir: &std::path::Path) -> L1 {
 }
 
 impl L1 {
-    async fn mine(&self, n: u32) {
+    pub async fn mine(&self, n: u32) {
         self.client
             .generate_to_address(n, &self.miner)
             .await
@@ -101,7 +101,7 @@ impl L1 {
     }
 
     /// Pays `amount` from the devnet wallet to `tree`'s address and mines it.
-    async fn fund(&self, tree: &TapTree, amount: Amount) -> (OutPoint, TxOut) {
+    pub async fn fund(&self, tree: &TapTree, amount: Amount) -> (OutPoint, TxOut) {
         let txid = self
             .client
             .send_to_address(&tree.address(Network::Regtest), amount)
@@ -123,7 +123,7 @@ impl L1 {
         (OutPoint::new(txid, vout as u32), tx.output[vout].clone())
     }
 
-    async fn broadcast(&self, tx: &Transaction) -> Result<(), String> {
+    pub async fn broadcast(&self, tx: &Transaction) -> Result<(), String> {
         self.client
             .send_raw_transaction(tx)
             .await

@@ -65,7 +65,8 @@ impl WithdrawalRequest {
     }
 }
 
-fn bitcoin_network(network: L1Network) -> bitcoin::Network {
+/// rust-bitcoin's name for a Bitcoin network as `rollup.json` spells it.
+pub fn bitcoin_network(network: L1Network) -> bitcoin::Network {
     match network {
         L1Network::Main => bitcoin::Network::Bitcoin,
         L1Network::Test => bitcoin::Network::Testnet,

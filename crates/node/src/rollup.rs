@@ -30,13 +30,7 @@ pub fn l1_network(network: bitcoin::Network) -> L1Network {
 
 /// The rust-bitcoin network of a rollup config's L1 network.
 pub fn bitcoin_network(network: L1Network) -> bitcoin::Network {
-    match network {
-        L1Network::Main => bitcoin::Network::Bitcoin,
-        L1Network::Test => bitcoin::Network::Testnet,
-        L1Network::Testnet4 => bitcoin::Network::Testnet4,
-        L1Network::Signet => bitcoin::Network::Signet,
-        L1Network::Regtest => bitcoin::Network::Regtest,
-    }
+    cairn_execution::withdraw::bitcoin_network(network)
 }
 
 /// Writes a new random sequencer key (hex secret, owner-only) and returns it.

@@ -187,6 +187,18 @@ mod tests {
         gas_limit: u64,
         value: U256,
     ) -> Arc<RecoveredTx> {
+        signed_call(signer, nonce, to, gas_limit, Vec::new(), value)
+    }
+
+    /// A signed EIP-1559 transaction to `to` with `input` and `value` wei.
+    fn signed_call(
+        signer: &PrivateKeySigner,
+        nonce: u64,
+        to: Address,
+        gas_limit: u64,
+        input: Vec<u8>,
+        value: U256,
+    ) -> Arc<RecoveredTx> {
         let mut tx = TxEip1559 {
             chain_id: 7,
             nonce,
@@ -195,7 +207,7 @@ mod tests {
             max_priority_fee_per_gas: 1,
             to: TxKind::Call(to),
             value,
-            input: Default::default(),
+            input: input.into(),
             access_list: Default::default(),
         };
         let sig = signer.sign_transaction_sync(&mut tx).expect("sign");
@@ -358,30 +370,6 @@ mod tests {
         assert!(err.to_string().contains("already credited"), "{err}");
     }
 
-    /// A signed EIP-1559 call with `input` and `value` wei.
-    fn call(
-        signer: &PrivateKeySigner,
-        nonce: u64,
-        to: Address,
-        input: Vec<u8>,
-        value: U256,
-    ) -> Arc<RecoveredTx> {
-        let mut tx = TxEip1559 {
-            chain_id: 7,
-            nonce,
-            gas_limit: 100_000,
-            max_fee_per_gas: 1_000_000_000,
-            max_priority_fee_per_gas: 1,
-            to: TxKind::Call(to),
-            value,
-            input: input.into(),
-            access_list: Default::default(),
-        };
-        let sig = signer.sign_transaction_sync(&mut tx).expect("sign");
-        let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
-        Arc::new(decode_raw_transaction(&raw).expect("decode"))
-    }
-
     #[test]
     fn the_withdrawal_contract_burns_valid_requests_and_reverts_the_rest() {
         use alloy_sol_types::{SolCall as _, SolError as _};
@@ -444,10 +432,11 @@ mod tests {
         let mut builder = BlockBuilder::new(&storage, &spec, &head, 1_000, Address::ZERO, 0);
         for (nonce, (input, value, _)) in cases.iter().enumerate() {
             builder
-                .push(call(
+                .push(signed_call(
                     &signer,
                     nonce as u64,
                     WITHDRAWAL_CONTRACT,
+                    100_000,
                     input.clone(),
                     *value,
                 ))

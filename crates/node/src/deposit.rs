@@ -119,3 +119,42 @@ fn quantity(value: &serde_json::Value) -> u64 {
         .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<super::DepositArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["cairn", "deposit"].iter().chain(args))?;
+        match cli.command {
+            Command::Deposit(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    // The bitcoind options are spelled out here rather than flattening `L1RpcArgs`: as an
+    // optional flattened group, clap requires its `--l1-rpc-url` as soon as its defaulted
+    // `--l1-network` counts as present, i.e. always.
+    #[test]
+    fn the_bitcoin_node_is_optional_and_needed_to_pay() {
+        let to = "--to=0x4242424242424242424242424242424242424242";
+        let args = parse(&[to]).expect("address only");
+        assert!(args.l1_rpc_url.is_none() && args.amount.is_none());
+        let args = parse(&[
+            to,
+            "--amount=0.5",
+            "--l1-rpc-url=http://127.0.0.1:18443",
+            "--l1-rpc-cookie=/tmp/.cookie",
+        ])
+        .expect("pay");
+        assert_eq!(args.amount, Some(bitcoin::Amount::from_sat(50_000_000)));
+        assert_eq!(args.l1_rpc_url.as_deref(), Some("http://127.0.0.1:18443"));
+        assert_eq!(args.l1_network, bitcoin::Network::Regtest);
+        assert!(
+            parse(&[to, "--amount=0.5"]).is_err(),
+            "paying needs bitcoind"
+        );
+    }
+}

@@ -149,6 +149,7 @@ impl World {
                         .map(|_| self.transaction())
                         .collect::<anyhow::Result<_>>()?,
                     deposits: Vec::new(),
+                    payouts: Vec::new(),
                 })
             })
             .collect()

@@ -8,25 +8,27 @@
 //! ```text
 //! body  := block_count:u32  block{block_count}
 //! block := timestamp:u64  beneficiary:[20]  l1_fee_rate:u64  tx_count:u32  tx{tx_count}
-//!          deposit_count:u32  deposit{deposit_count}
+//!          deposit_count:u32  deposit{deposit_count}  payout_count:u32  payout{payout_count}
 //! tx    := len:u32  bytes[len]            (len ≥ 1; the EIP-2718 encoding)
 //! deposit := l1_block:[32] txid:[32] vout:u32 amount_sat:u64 recipient:[20] reclaim_key:[32]
 //!                                         (128 bytes; an all-zero reclaim key means none)
+//! payout := len:u32  bytes[len]           (one `cairn_primitives::Payout` record)
 //! ```
 //!
 //! No trailing bytes; `block_count ≥ 1`. Transactions are not decoded here: execution
 //! does that, and refuses the batch if one does not decode.
 
 use alloy_primitives::{Address, Bytes};
-use cairn_primitives::{DEPOSIT_ENCODED_LEN, Deposit};
+use cairn_primitives::{DEPOSIT_ENCODED_LEN, Deposit, Payout};
 
 use crate::codec::Reader;
 use crate::compress::{compress, decompress};
 use crate::error::{Error, Result};
 use crate::header::{BatchHeader, Compression, body_hash};
 
-/// Smallest encoded block: timestamp, beneficiary, L1 fee rate, tx and deposit counts.
-const MIN_BLOCK_LEN: usize = 8 + 20 + 8 + 4 + 4;
+/// Smallest encoded block: timestamp, beneficiary, L1 fee rate, tx, deposit and payout
+/// counts.
+const MIN_BLOCK_LEN: usize = 8 + 20 + 8 + 4 + 4 + 4;
 /// Smallest encoded transaction: its length and one byte.
 const MIN_TX_LEN: usize = 4 + 1;
 
@@ -44,6 +46,8 @@ pub struct BatchBlock {
     pub transactions: Vec<Bytes>,
     /// The Bitcoin deposits it credits, in order.
     pub deposits: Vec<Deposit>,
+    /// The Bitcoin payouts it records, in order.
+    pub payouts: Vec<Payout>,
 }
 
 /// Encodes blocks in the body format. Refuses what a decoder would refuse.
@@ -78,6 +82,14 @@ pub fn encode_blocks(blocks: &[BatchBlock]) -> Result<Vec<u8>> {
         out.extend_from_slice(&count_u32(deposits.len(), "too many deposits")?.to_be_bytes());
         for deposit in deposits {
             deposit.encode(&mut out);
+        }
+        let payouts = &block.payouts;
+        out.extend_from_slice(&count_u32(payouts.len(), "too many payouts")?.to_be_bytes());
+        for payout in payouts {
+            let mut record = Vec::new();
+            payout.encode(&mut record);
+            out.extend_from_slice(&count_u32(record.len(), "payout too long")?.to_be_bytes());
+            out.extend_from_slice(&record);
         }
     }
     Ok(out)
@@ -118,12 +130,24 @@ fn decode_block(r: &mut Reader<'_>) -> Result<BatchBlock> {
         let raw = r.take(DEPOSIT_ENCODED_LEN, "deposit")?;
         deposits.push(Deposit::decode(raw).ok_or(Error::InvalidBody("deposit"))?);
     }
+    let payout_count = r.u32("payout count")? as usize;
+    let mut payouts = Vec::with_capacity(payout_count.min(r.remaining() / 4));
+    for _ in 0..payout_count {
+        let len = r.u32("payout length")? as usize;
+        let mut raw = r.take(len, "payout")?;
+        let payout = Payout::decode(&mut raw).ok_or(Error::InvalidBody("payout"))?;
+        if !raw.is_empty() {
+            return Err(Error::InvalidBody("payout"));
+        }
+        payouts.push(payout);
+    }
     Ok(BatchBlock {
         timestamp,
         beneficiary,
         l1_fee_rate,
         transactions,
         deposits,
+        payouts,
     })
 }
 
@@ -192,6 +216,7 @@ mod tests {
                 l1_fee_rate: 0,
                 transactions: vec![],
                 deposits: vec![],
+                payouts: vec![],
             },
             BatchBlock {
                 timestamp: 1_700_000_001,
@@ -199,6 +224,13 @@ mod tests {
                 l1_fee_rate: 2_500,
                 transactions: vec![Bytes::from_static(&[2, 0xf8, 1]), Bytes::from(vec![7; 300])],
                 deposits: vec![deposit()],
+                payouts: vec![Payout {
+                    l1_block: B256::repeat_byte(4),
+                    txid: B256::repeat_byte(5),
+                    inputs: vec![(B256::repeat_byte(6), 2)],
+                    change: Some((2, 70_000)),
+                    withdrawals: vec![11, 12],
+                }],
             },
         ]
     }
@@ -212,20 +244,27 @@ mod tests {
         assert_eq!(&bytes[32..40], &0u64.to_be_bytes());
         assert_eq!(&bytes[40..44], &0u32.to_be_bytes());
         assert_eq!(&bytes[44..48], &0u32.to_be_bytes());
-        assert_eq!(&bytes[48..56], &1_700_000_001u64.to_be_bytes());
-        assert_eq!(&bytes[76..84], &2_500u64.to_be_bytes());
-        assert_eq!(&bytes[84..88], &2u32.to_be_bytes());
-        assert_eq!(&bytes[88..92], &3u32.to_be_bytes());
-        assert_eq!(&bytes[92..95], &[2, 0xf8, 1]);
-        assert_eq!(&bytes[95..99], &300u32.to_be_bytes());
-        assert_eq!(&bytes[399..403], &1u32.to_be_bytes());
-        assert_eq!(&bytes[403..435], &[1; 32]);
-        assert_eq!(&bytes[435..467], &[2; 32]);
-        assert_eq!(&bytes[467..471], &1u32.to_be_bytes());
-        assert_eq!(&bytes[471..479], &50_000u64.to_be_bytes());
-        assert_eq!(&bytes[479..499], &[3; 20]);
-        assert_eq!(&bytes[499..531], &[0; 32]);
-        assert_eq!(bytes.len(), 4 + 44 + 44 + (4 + 3) + (4 + 300) + 128);
+        assert_eq!(&bytes[48..52], &0u32.to_be_bytes());
+        assert_eq!(&bytes[52..60], &1_700_000_001u64.to_be_bytes());
+        assert_eq!(&bytes[80..88], &2_500u64.to_be_bytes());
+        assert_eq!(&bytes[88..92], &2u32.to_be_bytes());
+        assert_eq!(&bytes[92..96], &3u32.to_be_bytes());
+        assert_eq!(&bytes[96..99], &[2, 0xf8, 1]);
+        assert_eq!(&bytes[99..103], &300u32.to_be_bytes());
+        assert_eq!(&bytes[403..407], &1u32.to_be_bytes());
+        assert_eq!(&bytes[407..439], &[1; 32]);
+        assert_eq!(&bytes[439..471], &[2; 32]);
+        assert_eq!(&bytes[471..475], &1u32.to_be_bytes());
+        assert_eq!(&bytes[475..483], &50_000u64.to_be_bytes());
+        assert_eq!(&bytes[483..503], &[3; 20]);
+        assert_eq!(&bytes[503..535], &[0; 32]);
+        assert_eq!(&bytes[535..539], &1u32.to_be_bytes());
+        assert_eq!(&bytes[539..543], &132u32.to_be_bytes());
+        assert_eq!(&bytes[543..575], &[4; 32]);
+        assert_eq!(
+            bytes.len(),
+            4 + 48 + 48 + (4 + 3) + (4 + 300) + 128 + (4 + 132)
+        );
         assert_eq!(decode_blocks(&bytes).unwrap(), blocks());
     }
 

@@ -7,7 +7,8 @@ use alloy_consensus::Transaction as _;
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_primitives::{Address, Bloom, U256, keccak256};
 use cairn_primitives::{
-    Block, ChainSpec, Deposit, Header, Receipt, RecoveredTx, deposits_root, header_template,
+    Block, ChainSpec, Deposit, Header, Payout, Receipt, RecoveredTx, deposits_root,
+    header_template,
 };
 use cairn_storage::{StateChanges, Storage};
 use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction};
@@ -69,6 +70,8 @@ pub struct BlockBuilder<'a> {
     l1_fee_rate: u64,
     /// Bitcoin deposits credited, in order.
     deposits: Vec<Deposit>,
+    /// Bitcoin payouts recorded, in order.
+    payouts: Vec<Payout>,
     /// The withdrawal contract's rules (chains with a peg).
     withdrawals: Option<cairn_primitives::WithdrawalSpec>,
 }
@@ -107,6 +110,7 @@ impl<'a> BlockBuilder<'a> {
             recipient_fees: U256::ZERO,
             l1_fee_rate,
             deposits: Vec::new(),
+            payouts: Vec::new(),
             withdrawals: spec.withdrawals,
         }
     }
@@ -159,6 +163,54 @@ impl<'a> BlockBuilder<'a> {
     /// Deposits credited so far.
     pub fn deposit_count(&self) -> usize {
         self.deposits.len()
+    }
+
+    /// Record a confirmed Bitcoin payout: each withdrawal it pays is marked paid by its
+    /// transaction in the withdrawal contract's storage, and their amounts leave the
+    /// contract's balance. `Err` (and nothing applied) if a withdrawal does not exist or is
+    /// already paid. Whether the payout is real is the caller's to check: the coordinator,
+    /// or derivation against Bitcoin.
+    pub fn apply_payout(&mut self, payout: &Payout) -> Result<(), String> {
+        use crate::withdraw::{WITHDRAWAL_CONTRACT, WithdrawalRecord, paid_slot};
+        let slot = |index| {
+            revm::database_interface::DatabaseRef::storage_ref(&self.db, WITHDRAWAL_CONTRACT, index)
+                .unwrap_or_default()
+        };
+        let mut total = 0u64;
+        let mut seen = std::collections::HashSet::new();
+        for id in &payout.withdrawals {
+            let record = WithdrawalRecord::read(*id, slot)
+                .ok_or_else(|| format!("withdrawal {id} does not exist"))?;
+            if record.paid_by.is_some() || !seen.insert(*id) {
+                return Err(format!("withdrawal {id} is already paid"));
+            }
+            total = total
+                .checked_add(record.amount_sat)
+                .ok_or("payout total overflows")?;
+        }
+        let mut account = self.db.account(&WITHDRAWAL_CONTRACT).unwrap_or_default();
+        let amount = cairn_primitives::units::sats_to_wei(total);
+        account.balance = account.balance.checked_sub(amount).ok_or_else(|| {
+            format!(
+                "the withdrawal contract holds {} wei, the payout takes {amount}",
+                account.balance
+            )
+        })?;
+        // A nonce keeps the account non-empty (EIP-161) when its balance reaches zero, so
+        // its records outlive any later touch.
+        account.nonce = account.nonce.max(1);
+        self.db.set_account(WITHDRAWAL_CONTRACT, account);
+        let txid = U256::from_be_bytes(payout.txid.0);
+        for id in &payout.withdrawals {
+            self.db.set_storage(WITHDRAWAL_CONTRACT, paid_slot(*id), txid);
+        }
+        self.payouts.push(payout.clone());
+        Ok(())
+    }
+
+    /// Payouts recorded so far.
+    pub fn payout_count(&self) -> usize {
+        self.payouts.len()
     }
 
     /// Execute `tx` on top of the block so far and include it, or say why not.
@@ -273,6 +325,7 @@ impl<'a> BlockBuilder<'a> {
             recipient_fees,
             l1_fee_rate,
             deposits,
+            payouts,
             ..
         } = self;
         if !recipient_fees.is_zero() {
@@ -308,6 +361,7 @@ impl<'a> BlockBuilder<'a> {
                 hash,
                 transactions,
                 deposits,
+                payouts,
             },
             receipts,
             changes,

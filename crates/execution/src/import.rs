@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
-use cairn_primitives::{Block, ChainSpec, Deposit, RecoveredTx};
+use cairn_primitives::{Block, ChainSpec, Deposit, Payout, RecoveredTx};
 use cairn_storage::Storage;
 
 use crate::ExecutionError;
@@ -29,6 +29,9 @@ pub struct BlockInput {
     /// Bitcoin deposits credited (after the system transactions, before the rest),
     /// already checked against Bitcoin by the caller.
     pub deposits: Vec<Deposit>,
+    /// Bitcoin payouts recorded (after the deposits), already checked against Bitcoin by
+    /// the caller.
+    pub payouts: Vec<Payout>,
     /// Signed transactions, in block order.
     pub transactions: Vec<Arc<RecoveredTx>>,
 }
@@ -43,6 +46,7 @@ impl BlockInput {
             l1_fee_rate: crate::l1fee::l1_fee_rate_of(&block.header),
             system: Vec::new(),
             deposits: block.deposits.clone(),
+            payouts: block.payouts.clone(),
             transactions: block.transactions.clone(),
         }
     }
@@ -82,6 +86,16 @@ pub enum ImportError {
         index: usize,
         /// Its hash.
         hash: B256,
+    },
+    /// A payout record does not apply (a withdrawal unknown or already paid).
+    #[error("block {number}: payout {txid}: {reason}")]
+    InvalidPayout {
+        /// The block's number.
+        number: u64,
+        /// The payout transaction (internal byte order).
+        txid: B256,
+        /// Why.
+        reason: String,
     },
     /// A deposit is credited twice (earlier in the chain or in this block).
     #[error("block {number}: deposit {txid}:{vout} is already credited")]
@@ -138,6 +152,15 @@ pub fn execute_input(
             });
         }
         builder.apply_deposit(deposit);
+    }
+    for payout in &input.payouts {
+        builder
+            .apply_payout(payout)
+            .map_err(|reason| ImportError::InvalidPayout {
+                number,
+                txid: payout.txid,
+                reason,
+            })?;
     }
     for (index, tx) in input.transactions.iter().enumerate() {
         match builder.push(tx.clone()) {
@@ -277,6 +300,7 @@ mod tests {
             l1_fee_rate: 0,
             system: Vec::new(),
             deposits: Vec::new(),
+            payouts: Vec::new(),
             transactions: vec![transfer(&signer, 6, to), transfer(&signer, 0, to)],
         };
         let err = execute_input(&follower, &spec, &parent, &bad).expect_err("invalid");
@@ -351,6 +375,7 @@ mod tests {
             l1_fee_rate: 0,
             system: Vec::new(),
             deposits: vec![deposit],
+            payouts: Vec::new(),
             transactions: Vec::new(),
         };
         let err = execute_input(&follower, &spec, &parent, &again).expect_err("twice");
@@ -436,7 +461,7 @@ mod tests {
                     &signer,
                     nonce as u64,
                     WITHDRAWAL_CONTRACT,
-                    100_000,
+                    200_000,
                     input.clone(),
                     *value,
                 ))
@@ -452,6 +477,7 @@ mod tests {
                     assert_eq!(request.sender, signer.address());
                     assert_eq!(request.bitcoin_address, payout);
                     assert_eq!(request.amount_sat, 25_000);
+                    assert_eq!(request.id, 0, "the first request");
                 }
                 Some(reason) => {
                     assert!(!receipt.success, "{reason}");
@@ -470,6 +496,63 @@ mod tests {
             burned.balance,
             sat * U256::from(25_000u64),
             "only the valid one"
+        );
+        let state = storage.latest_state();
+        let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
+        assert_eq!(crate::withdraw::request_count(slot), 1);
+        let record = crate::withdraw::WithdrawalRecord::read(0, slot).expect("recorded");
+        let expected_script = crate::withdraw::check_bitcoin_address(
+            payout,
+            cairn_primitives::L1Network::Regtest,
+        )
+        .expect("valid");
+        assert_eq!(record.amount_sat, 25_000);
+        assert_eq!(record.l2_block, 1);
+        assert_eq!(record.script_pubkey, expected_script);
+        assert_eq!(record.paid_by, None);
+        assert!(crate::withdraw::WithdrawalRecord::read(1, slot).is_none());
+
+        // A confirmed payout marks it paid and completes the burn; never twice.
+        let record_of = |withdrawals: Vec<u64>| cairn_primitives::Payout {
+            l1_block: B256::repeat_byte(1),
+            txid: B256::repeat_byte(0xaa),
+            inputs: vec![(B256::repeat_byte(2), 0)],
+            change: None,
+            withdrawals,
+        };
+        let head = storage.head().block;
+        let mut builder = BlockBuilder::new(&storage, &spec, &head, 1_001, Address::ZERO, 0);
+        let err = builder.apply_payout(&record_of(vec![1])).expect_err("unknown");
+        assert!(err.contains("withdrawal 1 does not exist"), "{err}");
+        let err = builder.apply_payout(&record_of(vec![0, 0])).expect_err("twice");
+        assert!(err.contains("already paid"), "{err}");
+        builder.apply_payout(&record_of(vec![0])).expect("pays");
+        let built = builder.finish().expect("seal");
+        assert_eq!(built.block.payouts, vec![record_of(vec![0])]);
+        storage
+            .commit(built.block, built.receipts, built.changes)
+            .expect("commit");
+        let state = storage.latest_state();
+        let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
+        let record = crate::withdraw::WithdrawalRecord::read(0, slot).expect("recorded");
+        assert_eq!(record.paid_by, Some(B256::repeat_byte(0xaa)));
+        let contract = state.account(&WITHDRAWAL_CONTRACT).expect("kept");
+        assert_eq!(contract.balance, U256::ZERO, "the burn is complete");
+        assert_eq!(contract.nonce, 1);
+        let parent = storage.head().block;
+        let again = BlockInput {
+            timestamp: 1_002,
+            beneficiary: Address::ZERO,
+            l1_fee_rate: 0,
+            system: Vec::new(),
+            deposits: Vec::new(),
+            payouts: vec![record_of(vec![0])],
+            transactions: Vec::new(),
+        };
+        let err = execute_input(&storage, &spec, &parent, &again).expect_err("paid");
+        assert!(
+            matches!(err, ImportError::InvalidPayout { .. }),
+            "{err}"
         );
 
         // The revert reason reaches callers as Solidity's Error(string).

@@ -9,7 +9,7 @@
 //!   deposits; those with `depositConfirmations` are offered to the block producer, which
 //!   credits each outpoint once (the store indexes credited outpoints). Blocks a reorg
 //!   disconnects take their deposits with them.
-//! - **Checking deposits** (every node, during derivation): [`L1DepositVerifier`] fetches
+//! - **Checking deposits** (every node, during derivation): [`L1PegVerifier`] fetches
 //!   the Bitcoin block a batch names for a deposit and checks the output against the
 //!   address derived from the recipient.
 
@@ -28,7 +28,7 @@ use cairn_l1::{ChainUpdate, Client};
 use cairn_peg::{DepositOutput, Federation, PegOutput};
 use cairn_primitives::{Deposit, PegSpec, RollupConfig};
 use cairn_rpc::{DepositAddressInfo, DepositInfo, PegSource};
-use cairn_settlement::derive::DepositVerifier;
+use cairn_settlement::derive::PegVerifier;
 use cairn_storage::Storage;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -354,8 +354,8 @@ impl PegSource for Peg {
     }
 }
 
-/// Checks a batch's deposits against the Bitcoin node (see [`DepositVerifier`]).
-pub struct L1DepositVerifier {
+/// Checks a batch's deposits against the Bitcoin node (see [`PegVerifier`]).
+pub struct L1PegVerifier {
     peg: Arc<Peg>,
     client: Client,
     runtime: tokio::runtime::Handle,
@@ -363,7 +363,7 @@ pub struct L1DepositVerifier {
     blocks: Mutex<Vec<(BlockHash, Arc<bitcoin::Block>)>>,
 }
 
-impl L1DepositVerifier {
+impl L1PegVerifier {
     /// A verifier asking `client`, on `runtime` (derivation runs on blocking threads).
     pub fn new(peg: Arc<Peg>, client: Client, runtime: tokio::runtime::Handle) -> Self {
         Self {
@@ -409,7 +409,7 @@ impl L1DepositVerifier {
     }
 }
 
-impl DepositVerifier for L1DepositVerifier {
+impl PegVerifier for L1PegVerifier {
     fn verify(&self, deposit: &Deposit, l1_height: u32) -> Result<(), String> {
         let hash = BlockHash::from_byte_array(deposit.l1_block.0);
         let info = self

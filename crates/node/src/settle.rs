@@ -20,7 +20,7 @@ use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
 use cairn_settlement::derive::{AppliedBatch, BatchOutcome, Deriver, Role};
 use cairn_storage::{BlockWithReceipts, Storage};
 
-use crate::peg::{L1DepositVerifier, Peg};
+use crate::peg::{L1PegVerifier, Peg};
 use parking_lot::RwLock;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -145,7 +145,7 @@ pub async fn spawn(
     };
     let mut deriver = Deriver::new(storage.clone(), rollup, role)?;
     if let Some(link) = &peg {
-        deriver = deriver.with_deposit_verifier(Arc::new(L1DepositVerifier::new(
+        deriver = deriver.with_peg_verifier(Arc::new(L1PegVerifier::new(
             link.peg.clone(),
             client.clone(),
             tokio::runtime::Handle::current(),

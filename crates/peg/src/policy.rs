@@ -7,15 +7,32 @@
 //! **Fee rule (documented for users):** the payout's fee is split equally among the
 //! withdrawals it pays, the remainder (under one satoshi per withdrawal) going to the first
 //! one; each output pays its withdrawal's amount minus its share.
+//!
+//! **Shape of a payout:** the withdrawal outputs in the order the proposal lists them, then
+//! an `OP_RETURN` output committing to the chain id and those withdrawal ids (so Bitcoin
+//! itself says which withdrawals the federation paid, and every L2 node can record it),
+//! then at most one change output to the current peg output. Inputs are peg coins.
 
 use std::collections::{BTreeMap, HashSet};
 
-use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Weight};
+use bitcoin::hashes::{Hash as _, sha256};
+use bitcoin::script::PushBytesBuf;
+use bitcoin::transaction::Version;
+use bitcoin::{
+    Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Weight, Witness, absolute,
+};
 
 use crate::Federation;
 
-/// Identifies one withdrawal request: the L2 transaction and the log's index in it.
-pub type WithdrawalId = (alloy_primitives::B256, u32);
+/// Identifies one withdrawal request: its id in the withdrawal contract (0, 1, 2, …).
+pub type WithdrawalId = u64;
+
+/// The smallest output a payout makes (Bitcoin Core's dust limit for the largest standard
+/// output types).
+pub const DUST_SAT: u64 = 330;
+
+/// The first bytes of a payout's `OP_RETURN` commitment.
+pub const PAYOUT_TAG: &[u8; 8] = b"cairnpay";
 
 /// A withdrawal the signer's own node has seen burned in a finalized L2 block and not paid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +50,25 @@ pub struct FeePolicy {
     pub max_sat_per_vb: u64,
 }
 
+/// A node's own view of the peg: what a signer checks a proposal against and what a
+/// coordinator builds one from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PegView {
+    /// The L2 chain's id (the payout commitment names it).
+    pub chain_id: u64,
+    /// Peg coins: outpoint → output (deposits credited and not swept, peg change).
+    pub coins: BTreeMap<OutPoint, TxOut>,
+    /// Withdrawals finalized on L2 and not paid.
+    pub pending: BTreeMap<WithdrawalId, PendingWithdrawal>,
+    /// The current peg output's script: where change goes.
+    pub peg_script: ScriptBuf,
+}
+
 /// A payout the coordinator asks the federation to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutProposal {
-    /// The unsigned transaction: withdrawal outputs first (in `withdrawals` order), then at
-    /// most one change output to the peg.
+    /// The unsigned transaction: withdrawal outputs first (in `withdrawals` order), the
+    /// commitment, then at most one change output to the peg.
     pub tx: Transaction,
     /// The withdrawal each leading output pays.
     pub withdrawals: Vec<WithdrawalId>,
@@ -53,10 +84,10 @@ pub enum PolicyError {
     #[error("input {0} is spent twice")]
     DuplicateInput(OutPoint),
     /// A withdrawal this signer does not have as finalized and unpaid.
-    #[error("withdrawal {0:?} is not finalized and unpaid here")]
+    #[error("withdrawal {0} is not finalized and unpaid here")]
     UnknownWithdrawal(WithdrawalId),
     /// The same withdrawal twice.
-    #[error("withdrawal {0:?} is paid twice")]
+    #[error("withdrawal {0} is paid twice")]
     DuplicateWithdrawal(WithdrawalId),
     /// An output does not pay its withdrawal as the fee rule says.
     #[error(
@@ -74,7 +105,11 @@ pub enum PolicyError {
         /// To whom it should.
         expected_script: ScriptBuf,
     },
-    /// Outputs beyond the withdrawals other than one change output to the peg.
+    /// The output after the withdrawals is not the commitment to exactly them.
+    #[error("output {0} is not the commitment to the withdrawals paid")]
+    BadCommitment(usize),
+    /// Outputs beyond the withdrawals and commitment other than one change output to the
+    /// peg.
     #[error("output {0} is neither a withdrawal nor change to the peg")]
     StrayOutput(usize),
     /// Nothing to pay.
@@ -92,9 +127,27 @@ pub enum PolicyError {
         max: u64,
     },
     /// A share of the fee would leave a withdrawal output below the dust limit.
-    #[error("withdrawal {0:?} cannot carry its share of the fee")]
+    #[error("withdrawal {0} cannot carry its share of the fee")]
     Dust(WithdrawalId),
 }
+
+/// The `OP_RETURN` output script committing to `withdrawals` on chain `chain_id`:
+/// `OP_RETURN <"cairnpay" ‖ SHA-256(chain id ‖ id…)>` (integers as 8 big-endian bytes).
+pub fn payout_commitment(chain_id: u64, withdrawals: &[WithdrawalId]) -> ScriptBuf {
+    let mut preimage = Vec::with_capacity(8 * (withdrawals.len() + 1));
+    preimage.extend_from_slice(&chain_id.to_be_bytes());
+    for id in withdrawals {
+        preimage.extend_from_slice(&id.to_be_bytes());
+    }
+    let mut data = PAYOUT_TAG.to_vec();
+    data.extend_from_slice(sha256::Hash::hash(&preimage).as_byte_array());
+    let push = PushBytesBuf::try_from(data).expect("40 bytes fit a push");
+    ScriptBuf::new_op_return(push)
+}
+
+/// Control block length of a peg or deposit output's federation leaf (both trees have two
+/// leaves: 33 bytes plus one 32-byte branch).
+pub const CONTROL_LEN: usize = 65;
 
 /// The weight of `tx` once each input carries an M-of-N federation witness whose control
 /// block is `control_len` bytes (33 + 32 per tree level).
@@ -132,18 +185,14 @@ pub fn fee_shares(fee: Amount, count: usize) -> Vec<Amount> {
         .collect()
 }
 
-/// Checks `proposal` against this signer's own view: the peg coins it knows (outpoint →
-/// output), the withdrawals it has finalized and unpaid, the peg's current output script
-/// for change. `Ok` means: sign.
+/// Checks `proposal` against this signer's own `view`. `Ok` means: sign.
 pub fn check_payout(
     proposal: &PayoutProposal,
-    coins: &BTreeMap<OutPoint, TxOut>,
-    pending: &BTreeMap<WithdrawalId, PendingWithdrawal>,
-    peg_script: &ScriptBuf,
+    view: &PegView,
     federation: &Federation,
-    control_len: usize,
     policy: &FeePolicy,
 ) -> Result<(), PolicyError> {
+    let (coins, pending) = (&view.coins, &view.pending);
     let tx = &proposal.tx;
     let mut seen = HashSet::new();
     let mut total_in = Amount::ZERO;
@@ -185,7 +234,7 @@ pub fn check_payout(
         let expected = withdrawal
             .amount
             .checked_sub(*share)
-            .filter(|a| *a >= Amount::from_sat(330))
+            .filter(|a| *a >= Amount::from_sat(DUST_SAT))
             .ok_or(PolicyError::Dust(*id))?;
         let output = tx.output.get(index).ok_or(PolicyError::Empty)?;
         if output.value != expected || output.script_pubkey != withdrawal.script_pubkey {
@@ -198,13 +247,18 @@ pub fn check_payout(
             });
         }
     }
-    let rest = &tx.output[proposal.withdrawals.len().min(tx.output.len())..];
-    match rest {
-        [] => {}
-        [change] if change.script_pubkey == *peg_script => {}
-        _ => return Err(PolicyError::StrayOutput(proposal.withdrawals.len())),
+    let paid = proposal.withdrawals.len();
+    let commitment = payout_commitment(view.chain_id, &proposal.withdrawals);
+    match tx.output.get(paid) {
+        Some(output) if output.script_pubkey == commitment && output.value == Amount::ZERO => {}
+        _ => return Err(PolicyError::BadCommitment(paid)),
     }
-    let vbytes = signed_weight(tx, federation, control_len).to_vbytes_ceil();
+    match &tx.output[paid + 1..] {
+        [] => {}
+        [change] if change.script_pubkey == view.peg_script => {}
+        _ => return Err(PolicyError::StrayOutput(paid + 1)),
+    }
+    let vbytes = signed_weight(tx, federation, CONTROL_LEN).to_vbytes_ceil();
     let sat_per_vb = fee.to_sat().div_ceil(vbytes.max(1));
     if sat_per_vb > policy.max_sat_per_vb {
         return Err(PolicyError::FeeTooHigh {
@@ -213,4 +267,92 @@ pub fn check_payout(
         });
     }
     Ok(())
+}
+
+/// Builds the payout of `withdrawals` (in that order) from `coins` at `sat_per_vb`, by the
+/// fee rule and in the shape [`check_payout`] accepts: change to the peg unless it would be
+/// dust (then it joins the fee, shared like the rest).
+pub fn build_payout(
+    view: &PegView,
+    federation: &Federation,
+    coins: &[OutPoint],
+    withdrawals: &[WithdrawalId],
+    sat_per_vb: u64,
+) -> Result<PayoutProposal, PolicyError> {
+    if withdrawals.is_empty() {
+        return Err(PolicyError::Empty);
+    }
+    let mut total_in = Amount::ZERO;
+    for outpoint in coins {
+        let coin = view
+            .coins
+            .get(outpoint)
+            .ok_or(PolicyError::UnknownInput(*outpoint))?;
+        total_in = total_in
+            .checked_add(coin.value)
+            .ok_or(PolicyError::Overspend)?;
+    }
+    let mut outputs = Vec::with_capacity(withdrawals.len() + 2);
+    let mut withdrawn = Amount::ZERO;
+    for id in withdrawals {
+        let pending = view
+            .pending
+            .get(id)
+            .ok_or(PolicyError::UnknownWithdrawal(*id))?;
+        withdrawn = withdrawn
+            .checked_add(pending.amount)
+            .ok_or(PolicyError::Overspend)?;
+        outputs.push(TxOut {
+            value: pending.amount,
+            script_pubkey: pending.script_pubkey.clone(),
+        });
+    }
+    outputs.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: payout_commitment(view.chain_id, withdrawals),
+    });
+    let change = total_in
+        .checked_sub(withdrawn)
+        .ok_or(PolicyError::Overspend)?;
+    let mut tx = Transaction {
+        version: Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: coins
+            .iter()
+            .map(|outpoint| TxIn {
+                previous_output: *outpoint,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: outputs,
+    };
+    let mut fee_extra = Amount::ZERO;
+    if change >= Amount::from_sat(DUST_SAT) {
+        tx.output.push(TxOut {
+            value: change,
+            script_pubkey: view.peg_script.clone(),
+        });
+    } else {
+        fee_extra = change;
+    }
+    let vbytes = signed_weight(&tx, federation, CONTROL_LEN).to_vbytes_ceil();
+    let fee = Amount::from_sat(vbytes.saturating_mul(sat_per_vb)) + fee_extra;
+    for ((output, share), id) in tx
+        .output
+        .iter_mut()
+        .zip(fee_shares(fee, withdrawals.len()))
+        .zip(withdrawals)
+    {
+        output.value = output
+            .value
+            .checked_sub(share)
+            .filter(|a| *a >= Amount::from_sat(DUST_SAT))
+            .ok_or(PolicyError::Dust(*id))?;
+    }
+    Ok(PayoutProposal {
+        tx,
+        withdrawals: withdrawals.to_vec(),
+    })
 }

@@ -11,6 +11,7 @@ use alloy_primitives::{Address, B256, Bytes};
 use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
 
 use crate::deposit::{DEPOSIT_ENCODED_LEN, Deposit};
+use crate::payout::Payout;
 
 /// Largest raw transaction accepted (geth's txMaxSize: 4 slots of 32 KiB).
 pub const MAX_TX_SIZE: usize = 128 * 1024;
@@ -100,11 +101,16 @@ pub struct Block {
     /// Bitcoin deposits credited before the transactions ran (the header's
     /// `withdrawalsRoot` commits to them).
     pub deposits: Vec<Deposit>,
+    /// Bitcoin payouts recorded after the deposits (the state root commits to their
+    /// effect on the withdrawal contract).
+    pub payouts: Vec<Payout>,
 }
 
 const BLOCK_ENCODING_V1: u8 = 1;
 /// V1 followed by the deposits: `rlp(bytes(deposit‖deposit‖…))`.
 const BLOCK_ENCODING_V2: u8 = 2;
+/// V2 followed by the payouts: `rlp(bytes(payout‖payout‖…))` (deposits may be empty).
+const BLOCK_ENCODING_V3: u8 = 3;
 
 impl Block {
     pub fn number(&self) -> u64 {
@@ -116,11 +122,14 @@ impl Block {
     /// re-runs signature recovery.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(600 + self.transactions.len() * 140);
-        out.push(if self.deposits.is_empty() {
-            BLOCK_ENCODING_V1
-        } else {
+        let version = if !self.payouts.is_empty() {
+            BLOCK_ENCODING_V3
+        } else if !self.deposits.is_empty() {
             BLOCK_ENCODING_V2
-        });
+        } else {
+            BLOCK_ENCODING_V1
+        };
+        out.push(version);
         self.header.encode(&mut out);
         let mut body = Vec::with_capacity(self.transactions.len() * 140);
         for tx in &self.transactions {
@@ -139,12 +148,15 @@ impl Block {
         }
         .encode(&mut out);
         out.extend_from_slice(&body);
-        if !self.deposits.is_empty() {
+        if version >= BLOCK_ENCODING_V2 {
             let mut deposits = Vec::with_capacity(self.deposits.len() * DEPOSIT_ENCODED_LEN);
             for deposit in &self.deposits {
                 deposit.encode(&mut deposits);
             }
             deposits.as_slice().encode(&mut out);
+        }
+        if version == BLOCK_ENCODING_V3 {
+            Payout::encode_all(&self.payouts).as_slice().encode(&mut out);
         }
         out
     }
@@ -152,7 +164,7 @@ impl Block {
     /// Decode [`Block::encode`] output. Hostile bytes give an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Self, alloy_rlp::Error> {
         let (version, mut buf) = bytes.split_first().ok_or(alloy_rlp::Error::InputTooShort)?;
-        if *version != BLOCK_ENCODING_V1 && *version != BLOCK_ENCODING_V2 {
+        if !(BLOCK_ENCODING_V1..=BLOCK_ENCODING_V3).contains(version) {
             return Err(alloy_rlp::Error::Custom("unknown block encoding version"));
         }
         let header = Header::decode(&mut buf)?;
@@ -180,14 +192,20 @@ impl Block {
             }));
         }
         let mut deposits = Vec::new();
-        if *version == BLOCK_ENCODING_V2 {
+        if *version >= BLOCK_ENCODING_V2 {
             let raw = Bytes::decode(&mut rest)?;
-            if raw.is_empty() || raw.len() % DEPOSIT_ENCODED_LEN != 0 {
+            if raw.len() % DEPOSIT_ENCODED_LEN != 0 {
                 return Err(alloy_rlp::Error::Custom("bad deposits in stored block"));
             }
             for chunk in raw.chunks(DEPOSIT_ENCODED_LEN) {
                 deposits.extend(Deposit::decode(chunk));
             }
+        }
+        let mut payouts = Vec::new();
+        if *version == BLOCK_ENCODING_V3 {
+            let raw = Bytes::decode(&mut rest)?;
+            payouts = Payout::decode_all(&raw)
+                .ok_or(alloy_rlp::Error::Custom("bad payouts in stored block"))?;
         }
         let hash = header.hash_slow();
         Ok(Self {
@@ -195,6 +213,7 @@ impl Block {
             hash,
             transactions,
             deposits,
+            payouts,
         })
     }
 }
@@ -251,6 +270,7 @@ mod tests {
             header,
             transactions: vec![],
             deposits: vec![],
+            payouts: vec![],
         };
         let bytes = block.encode();
         assert_eq!(bytes[0], BLOCK_ENCODING_V1);
@@ -269,11 +289,27 @@ mod tests {
         };
         let with = Block {
             deposits: vec![deposit, Deposit { vout: 4, ..deposit }],
-            ..block
+            ..block.clone()
         };
         let bytes = with.encode();
         assert_eq!(bytes[0], BLOCK_ENCODING_V2);
         assert_eq!(Block::decode(&bytes).expect("decodes"), with);
+        assert!(Block::decode(&bytes[..bytes.len() - 1]).is_err());
+        // With a payout and no deposit: version 3.
+        let payout = Payout {
+            l1_block: B256::repeat_byte(7),
+            txid: B256::repeat_byte(8),
+            inputs: vec![(B256::repeat_byte(9), 1)],
+            change: Some((1, 5_000)),
+            withdrawals: vec![3],
+        };
+        let paid = Block {
+            payouts: vec![payout],
+            ..block
+        };
+        let bytes = paid.encode();
+        assert_eq!(bytes[0], BLOCK_ENCODING_V3);
+        assert_eq!(Block::decode(&bytes).expect("decodes"), paid);
         assert!(Block::decode(&bytes[..bytes.len() - 1]).is_err());
     }
 }

@@ -8,6 +8,7 @@
 mod block;
 mod config;
 mod deposit;
+mod payout;
 mod receipt;
 pub mod rollup;
 pub mod units;
@@ -21,6 +22,7 @@ pub use config::{
     WithdrawalSpec,
 };
 pub use deposit::{DEPOSIT_ENCODED_LEN, Deposit, deposits_root};
+pub use payout::{MAX_PAYOUT_ITEMS, OutPointKey, Payout};
 pub use receipt::{Receipt, ReceiptDecodeError};
 pub use rollup::{L1Network, L1Start, PegSpec, ROLLUP_CONFIG_VERSION, RecoverySpec, RollupConfig};
 

@@ -85,6 +85,7 @@ pub fn build_batch(
                 .map(|tx| tx.encoded.clone())
                 .collect(),
             deposits: block.deposits.clone(),
+            payouts: block.payouts.clone(),
         });
     }
     let compression = Compression::Brotli;

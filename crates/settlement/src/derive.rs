@@ -22,7 +22,7 @@ use cairn_da::{
 };
 use cairn_execution::{BlockInput, execute_input};
 use cairn_l1::ChainUpdate;
-use cairn_primitives::{ChainSpec, Deposit, RollupConfig, decode_raw_transaction};
+use cairn_primitives::{ChainSpec, Deposit, Payout, RollupConfig, decode_raw_transaction};
 use cairn_storage::{Finality, Storage};
 
 const TARGET: &str = "cairn::derive";
@@ -97,13 +97,17 @@ pub enum DeriveError {
     },
 }
 
-/// Checks a batch's deposits against Bitcoin: the output exists in a main-chain block at
-/// or below the L1 height the batch was found at, and pays exactly the deposit's amount to
-/// the deposit address of its recipient. Implementations wait out an unreachable L1 node
-/// (derivation cannot go on without an answer) and answer only for valid or invalid.
-pub trait DepositVerifier: Send + Sync {
+/// Checks a batch's peg records against Bitcoin. A deposit: the output exists in a
+/// main-chain block at or below the L1 height the batch was found at, and pays exactly the
+/// deposit's amount to the deposit address of its recipient. A payout: the transaction is
+/// in such a block, the federation signed it, and it spends, pays and returns change as
+/// the record says. Implementations wait out an unreachable L1 node (derivation cannot go
+/// on without an answer) and answer only for valid or invalid.
+pub trait PegVerifier: Send + Sync {
     /// `Err(reason)` if `deposit` is not a real deposit visible at `l1_height`.
-    fn verify(&self, deposit: &Deposit, l1_height: u32) -> Result<(), String>;
+    fn verify_deposit(&self, deposit: &Deposit, l1_height: u32) -> Result<(), String>;
+    /// `Err(reason)` if `payout` is not the federation's payout visible at `l1_height`.
+    fn verify_payout(&self, payout: &Payout, l1_height: u32) -> Result<(), String>;
 }
 
 /// The derivation state machine. Feed it every [`ChainUpdate`] from the network's L1
@@ -120,7 +124,7 @@ pub struct Deriver {
     l1_height: Option<u32>,
     /// Checks deposits; a network without a peg has none, and a batch crediting one is
     /// rejected.
-    deposits: Option<Arc<dyn DepositVerifier>>,
+    deposits: Option<Arc<dyn PegVerifier>>,
 }
 
 impl Deriver {
@@ -153,7 +157,7 @@ impl Deriver {
     }
 
     /// Check deposits with `verifier` (networks with a peg).
-    pub fn with_deposit_verifier(mut self, verifier: Arc<dyn DepositVerifier>) -> Self {
+    pub fn with_peg_verifier(mut self, verifier: Arc<dyn PegVerifier>) -> Self {
         self.deposits = Some(verifier);
         self
     }
@@ -404,6 +408,7 @@ impl Deriver {
             let same = local.block.header.timestamp == expected.timestamp
                 && local.block.header.beneficiary == expected.beneficiary
                 && local.block.deposits == expected.deposits
+                && local.block.payouts == expected.payouts
                 && local.block.transactions.len() == expected.transactions.len()
                 && local
                     .block
@@ -418,7 +423,8 @@ impl Deriver {
         Ok(())
     }
 
-    /// Every deposit the batch credits must be on Bitcoin by `l1_height`.
+    /// Every deposit the batch credits and payout it records must be on Bitcoin by
+    /// `l1_height`.
     fn verify_deposits(
         &self,
         blocks: &[cairn_da::BatchBlock],
@@ -429,12 +435,23 @@ impl Deriver {
             let Some(verifier) = &self.deposits else {
                 return Err("credits a deposit but this network has no peg".into());
             };
-            verifier.verify(deposit, l1_height).map_err(|reason| {
+            verifier.verify_deposit(deposit, l1_height).map_err(|reason| {
                 format!(
                     "deposit {}:{} to {}: {reason}",
                     bitcoin::Txid::from_byte_array(deposit.txid.0),
                     deposit.vout,
                     deposit.recipient
+                )
+            })?;
+        }
+        for payout in blocks.iter().flat_map(|b| &b.payouts) {
+            let Some(verifier) = &self.deposits else {
+                return Err("records a payout but this network has no peg".into());
+            };
+            verifier.verify_payout(payout, l1_height).map_err(|reason| {
+                format!(
+                    "payout {}: {reason}",
+                    bitcoin::Txid::from_byte_array(payout.txid.0)
                 )
             })?;
         }
@@ -467,6 +484,7 @@ impl Deriver {
                 l1_fee_rate: block.l1_fee_rate,
                 system: Vec::new(),
                 deposits: block.deposits.clone(),
+                payouts: block.payouts.clone(),
                 transactions,
             };
             let parent = self.storage.head().block;

@@ -25,6 +25,8 @@ pub(crate) struct Tables {
     pub txs: Keyspace,
     /// credited Bitcoin deposit (txid ‖ vout) → block number ‖ index.
     pub deposits: Keyspace,
+    /// recorded Bitcoin payout (txid) → block number ‖ index.
+    pub payouts: Keyspace,
     /// address → versioned account.
     pub accounts: Keyspace,
     /// address ‖ slot → value (zero values are absent).
@@ -44,6 +46,7 @@ impl Tables {
             receipts: ks("receipts")?,
             txs: ks("txs")?,
             deposits: ks("deposits")?,
+            payouts: ks("payouts")?,
             accounts: ks("accounts")?,
             storage: ks("storage")?,
             code: ks("code")?,

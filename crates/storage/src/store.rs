@@ -128,6 +128,7 @@ impl Storage {
             header,
             transactions: vec![],
             deposits: vec![],
+            payouts: Vec::new(),
         };
         tables.meta.insert("chain", spec_json)?;
         let storage = Self {
@@ -233,6 +234,13 @@ impl Storage {
             value[12..].copy_from_slice(&deposit.amount_sat.to_be_bytes());
             batch.insert(&t.deposits, deposit.outpoint_key(), value);
         }
+        for (index, payout) in block.payouts.iter().enumerate() {
+            batch.insert(
+                &t.payouts,
+                payout.txid.as_slice(),
+                location_bytes(number, index),
+            );
+        }
         self.write_state(&mut batch, &changes);
         batch.insert(&t.meta, "head", number.to_be_bytes());
         batch.commit()?;
@@ -330,6 +338,9 @@ impl Storage {
             }
             for deposit in &block.block.deposits {
                 batch.remove(&t.deposits, deposit.outpoint_key());
+            }
+            for payout in &block.block.payouts {
+                batch.remove(&t.payouts, payout.txid.as_slice());
             }
         }
         batch.insert(&t.meta, "head", target.to_be_bytes());
@@ -449,6 +460,30 @@ impl Storage {
         key[32..].copy_from_slice(&vout.to_be_bytes());
         let value = self.tables.deposits.get(key)?;
         decode_location(value.as_deref(), "deposits", 20)
+    }
+
+    /// Where the Bitcoin payout `txid` was recorded: `(block number, index)`.
+    pub fn payout_location(&self, txid: &B256) -> Result<Option<(u64, usize)>> {
+        let value = self.tables.payouts.get(txid.as_slice())?;
+        decode_location(value.as_deref(), "payouts", 12)
+    }
+
+    /// Every block that credits a deposit or records a payout, in order: where the peg's
+    /// coins come from and go.
+    pub fn peg_blocks(&self) -> Result<std::collections::BTreeSet<u64>> {
+        let mut blocks = std::collections::BTreeSet::new();
+        for (table, name, len) in [
+            (&self.tables.deposits, "deposits", 20),
+            (&self.tables.payouts, "payouts", 12),
+        ] {
+            for item in table.iter() {
+                let (_, value) = item.into_inner()?;
+                if let Some((number, _)) = decode_location(Some(&value), name, len)? {
+                    blocks.insert(number);
+                }
+            }
+        }
+        Ok(blocks)
     }
 
     /// How many deposits the chain has credited and their total in satoshis.

@@ -63,6 +63,7 @@ pub fn small_blocks() -> Vec<BatchBlock> {
             l1_fee_rate: 250 * u64::from(i),
             transactions: (0..i).map(|j| Bytes::from(vec![2, i, j, 0xc0])).collect(),
             deposits: Vec::new(),
+            payouts: Vec::new(),
         })
         .collect()
 }
@@ -87,6 +88,7 @@ pub fn random_blocks(bytes: usize, seed: u64) -> Vec<BatchBlock> {
                 l1_fee_rate: 500,
                 transactions,
                 deposits: Vec::new(),
+                payouts: Vec::new(),
             }
         })
         .collect()

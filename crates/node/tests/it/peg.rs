@@ -12,10 +12,10 @@ use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::{Amount, Network};
 use cairn_node::launch;
-use cairn_node::peg::{L1DepositVerifier, Peg};
+use cairn_node::peg::{L1PegVerifier, Peg};
 use cairn_node::settle::SettlementConfig;
 use cairn_primitives::{Deposit, RollupConfig};
-use cairn_settlement::derive::DepositVerifier;
+use cairn_settlement::derive::PegVerifier;
 
 use crate::harness::*;
 use crate::settlement::{Devnet, devnet, mine_until, rollup_for, settlement, wait_for};
@@ -247,7 +247,7 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
     let peg = Peg::open(follower_dir.path(), &rollup, follower.storage.clone())
         .expect("peg")
         .expect("network has a peg");
-    let verifier = Arc::new(L1DepositVerifier::new(
+    let verifier = Arc::new(L1PegVerifier::new(
         peg,
         devnet.client.clone(),
         tokio::runtime::Handle::current(),

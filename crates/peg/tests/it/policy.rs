@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{Address as L2Address, B256};
-use bitcoin::transaction::Version;
-use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness, absolute};
+use alloy_primitives::Address as L2Address;
+use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut};
 use cairn_peg::policy::{
-    FeePolicy, PayoutProposal, PendingWithdrawal, PolicyError, WithdrawalId, check_payout,
-    fee_shares, signed_weight,
+    CONTROL_LEN, FeePolicy, PayoutProposal, PegView, PendingWithdrawal, PolicyError,
+    build_payout, check_payout, fee_shares, payout_commitment, signed_weight,
 };
 use cairn_peg::sign::{multisig_witness, sign_leaf};
 use cairn_peg::{DepositOutput, PegOutput};
@@ -18,54 +17,11 @@ use crate::spends::{devnet, keys, x_only};
 
 const POLICY: FeePolicy = FeePolicy { max_sat_per_vb: 50 };
 
-fn id(n: u8) -> WithdrawalId {
-    (B256::repeat_byte(n), 0)
-}
-
-/// A payout of `pending` (in order) from `coins`, with change to `peg`, at `sat_per_vb`.
-fn payout(
-    coins: &BTreeMap<OutPoint, TxOut>,
-    pending: &[(WithdrawalId, PendingWithdrawal)],
-    peg: &ScriptBuf,
-    federation: &cairn_peg::Federation,
-    control_len: usize,
-    sat_per_vb: u64,
-) -> PayoutProposal {
-    let total_in: Amount = coins.values().map(|c| c.value).sum();
-    let withdrawn: Amount = pending.iter().map(|(_, w)| w.amount).sum();
-    let mut tx = Transaction {
-        version: Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: coins
-            .keys()
-            .map(|outpoint| TxIn {
-                previous_output: *outpoint,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::new(),
-            })
-            .collect(),
-        output: pending
-            .iter()
-            .map(|(_, w)| TxOut {
-                value: w.amount,
-                script_pubkey: w.script_pubkey.clone(),
-            })
-            .chain(std::iter::once(TxOut {
-                value: total_in - withdrawn,
-                script_pubkey: peg.clone(),
-            }))
-            .collect(),
-    };
-    let vbytes = signed_weight(&tx, federation, control_len).to_vbytes_ceil();
-    let fee = Amount::from_sat(vbytes * sat_per_vb);
-    for (output, share) in tx.output.iter_mut().zip(fee_shares(fee, pending.len())) {
-        output.value -= share;
-    }
-    PayoutProposal {
-        tx,
-        withdrawals: pending.iter().map(|(id, _)| *id).collect(),
-    }
+/// The payout of every pending withdrawal (in id order) from every coin at `sat_per_vb`.
+fn payout(view: &PegView, federation: &cairn_peg::Federation, sat_per_vb: u64) -> PayoutProposal {
+    let coins: Vec<OutPoint> = view.coins.keys().copied().collect();
+    let ids: Vec<u64> = view.pending.keys().copied().collect();
+    build_payout(view, federation, &coins, &ids, sat_per_vb).expect("builds")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,36 +49,34 @@ async fn an_honest_payout_passes_is_signed_and_weighs_what_was_priced() {
         .get_new_address(None, Some(cairn_l1::types::AddressType::Legacy))
         .await
         .expect("address");
-    let pending = vec![
+    let pending = BTreeMap::from([
         (
-            id(1),
+            1,
             PendingWithdrawal {
                 script_pubkey: to_a.script_pubkey(),
                 amount: Amount::from_sat(300_000),
             },
         ),
         (
-            id(2),
+            2,
             PendingWithdrawal {
                 script_pubkey: to_b.script_pubkey(),
                 amount: Amount::from_sat(250_000),
             },
         ),
-    ];
-    let control_len = 33 + 32;
-    let peg_script = peg.tree().script_pubkey();
-    let proposal = payout(&coins, &pending, &peg_script, &k.federation, control_len, 3);
-    let pending_map: BTreeMap<_, _> = pending.iter().cloned().collect();
-    check_payout(
-        &proposal,
-        &coins,
-        &pending_map,
-        &peg_script,
-        &k.federation,
-        control_len,
-        &POLICY,
-    )
-    .expect("an honest payout passes");
+    ]);
+    let view = PegView {
+        chain_id: 31337,
+        coins: coins.clone(),
+        pending,
+        peg_script: peg.tree().script_pubkey(),
+    };
+    let proposal = payout(&view, &k.federation, 3);
+    check_payout(&proposal, &view, &k.federation, &POLICY).expect("an honest payout passes");
+    assert_eq!(
+        proposal.tx.output[2].script_pubkey,
+        payout_commitment(31337, &[1, 2])
+    );
 
     // Three signers sign every input; the signed weight is the one the policy priced.
     let mut tx = proposal.tx.clone();
@@ -142,13 +96,13 @@ async fn an_honest_payout_passes_is_signed_and_weighs_what_was_priced() {
             })
             .collect();
         let control = deposit.tree().control_block(leaf).expect("control");
-        assert_eq!(control.serialize().len(), control_len);
+        assert_eq!(control.serialize().len(), CONTROL_LEN);
         tx.input[index].witness =
             multisig_witness(&k.federation.signers, &signatures, leaf, &control).expect("witness");
     }
     assert_eq!(
         tx.weight(),
-        signed_weight(&proposal.tx, &k.federation, control_len)
+        signed_weight(&proposal.tx, &k.federation, CONTROL_LEN)
     );
     l1.broadcast(&tx).await.expect("Bitcoin accepts the payout");
     l1.mine(1).await;
@@ -183,30 +137,27 @@ fn a_coordinator_cannot_bend_a_payout() {
     };
     use bitcoin::hashes::Hash as _;
     let coins: BTreeMap<_, _> = [coin(1), coin(2)].into_iter().collect();
+    let id = |n: u64| n;
     let honest_script = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([7; 20]));
     let thief_script = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([6; 20]));
-    let pending = vec![(
+    let pending = BTreeMap::from([(
         id(1),
         PendingWithdrawal {
             script_pubkey: honest_script.clone(),
             amount: Amount::from_sat(100_000),
         },
-    )];
-    let pending_map: BTreeMap<_, _> = pending.iter().cloned().collect();
-    let control_len = 65;
-    let check = |p: &PayoutProposal| {
-        check_payout(
-            p,
-            &coins,
-            &pending_map,
-            &peg_script,
-            &k.federation,
-            control_len,
-            &POLICY,
-        )
+    )]);
+    let view = PegView {
+        chain_id: 7,
+        coins,
+        pending,
+        peg_script: peg_script.clone(),
     };
-    let honest = payout(&coins, &pending, &peg_script, &k.federation, control_len, 5);
+    let check = |p: &PayoutProposal| check_payout(p, &view, &k.federation, &POLICY);
+    let honest = payout(&view, &k.federation, 5);
     assert_eq!(check(&honest), Ok(()));
+    // Outputs: the withdrawal, the commitment, the change.
+    assert_eq!(honest.tx.output.len(), 3);
 
     // Paid to someone else.
     let mut p = honest.clone();
@@ -218,7 +169,7 @@ fn a_coordinator_cannot_bend_a_payout() {
     // Less than the fee rule allows (the coordinator pockets the difference as change).
     let mut p = honest.clone();
     p.tx.output[0].value -= Amount::from_sat(1);
-    p.tx.output[1].value += Amount::from_sat(1);
+    p.tx.output[2].value += Amount::from_sat(1);
     assert!(matches!(check(&p), Err(PolicyError::WrongPayout { .. })));
     // A withdrawal this signer has not finalized, or the same one twice.
     let mut p = honest.clone();
@@ -230,16 +181,30 @@ fn a_coordinator_cannot_bend_a_payout() {
     assert_eq!(check(&p), Err(PolicyError::DuplicateWithdrawal(id(1))));
     // Change somewhere other than the peg.
     let mut p = honest.clone();
-    p.tx.output[1].script_pubkey = thief_script.clone();
-    assert_eq!(check(&p), Err(PolicyError::StrayOutput(1)));
+    p.tx.output[2].script_pubkey = thief_script.clone();
+    assert_eq!(check(&p), Err(PolicyError::StrayOutput(2)));
     // An extra output, paid out of the change so the fee is unchanged.
     let mut p = honest.clone();
-    p.tx.output[1].value -= Amount::from_sat(1_000);
+    p.tx.output[2].value -= Amount::from_sat(1_000);
     p.tx.output.push(TxOut {
         value: Amount::from_sat(1_000),
-        script_pubkey: thief_script,
+        script_pubkey: thief_script.clone(),
     });
-    assert_eq!(check(&p), Err(PolicyError::StrayOutput(1)));
+    assert_eq!(check(&p), Err(PolicyError::StrayOutput(2)));
+    // No commitment, a commitment to other withdrawals or another chain: the L2 could
+    // not record the payout, so the withdrawal could be paid again.
+    for wrong in [
+        thief_script.clone(),
+        payout_commitment(7, &[2]),
+        payout_commitment(8, &[1]),
+    ] {
+        let mut p = honest.clone();
+        p.tx.output[1].script_pubkey = wrong;
+        assert_eq!(check(&p), Err(PolicyError::BadCommitment(1)));
+    }
+    let mut p = honest.clone();
+    p.tx.output.remove(1);
+    assert_eq!(check(&p), Err(PolicyError::BadCommitment(1)));
     // Coins that are not the peg's, or spent twice.
     let mut p = honest.clone();
     p.tx.input[0].previous_output.vout = 5;
@@ -248,25 +213,18 @@ fn a_coordinator_cannot_bend_a_payout() {
     p.tx.input[1].previous_output = p.tx.input[0].previous_output;
     assert!(matches!(check(&p), Err(PolicyError::DuplicateInput(_))));
     // A fee above the ceiling burns the withdrawers' money.
-    let greedy = payout(
-        &coins,
-        &pending,
-        &peg_script,
-        &k.federation,
-        control_len,
-        200,
-    );
+    let greedy = payout(&view, &k.federation, 200);
     assert!(matches!(
         check(&greedy),
         Err(PolicyError::FeeTooHigh { .. })
     ));
     // Outputs above the inputs.
     let mut p = honest.clone();
-    p.tx.output[1].value += Amount::from_sat(10_000_000);
+    p.tx.output[2].value += Amount::from_sat(10_000_000);
     assert_eq!(check(&p), Err(PolicyError::Overspend));
     // Values chosen to overflow a naive sum are refused, not a crash.
     let mut p = honest.clone();
-    p.tx.output[1].value = Amount::MAX;
+    p.tx.output[2].value = Amount::MAX;
     p.tx.output.push(TxOut {
         value: Amount::MAX,
         script_pubkey: peg_script.clone(),

@@ -40,6 +40,7 @@ fn commit_with_deposits(
         header,
         transactions: vec![],
         deposits,
+        payouts: vec![],
     };
     let root = block.header.state_root;
     storage.commit(block, vec![], changes).expect("commit");
@@ -148,6 +149,7 @@ fn a_head_whose_root_does_not_match_the_state_is_refused() {
             header,
             transactions: vec![],
             deposits: vec![],
+            payouts: Vec::new(),
         };
         storage
             .commit(block, vec![], StateChanges::default())

@@ -7,8 +7,7 @@ use alloy_consensus::Transaction as _;
 use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy_primitives::{Address, Bloom, U256, keccak256};
 use cairn_primitives::{
-    Block, ChainSpec, Deposit, Header, Payout, Receipt, RecoveredTx, deposits_root,
-    header_template,
+    Block, ChainSpec, Deposit, Header, Payout, Receipt, RecoveredTx, deposits_root, header_template,
 };
 use cairn_storage::{StateChanges, Storage};
 use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction};
@@ -171,7 +170,7 @@ impl<'a> BlockBuilder<'a> {
     /// already paid. Whether the payout is real is the caller's to check: the coordinator,
     /// or derivation against Bitcoin.
     pub fn apply_payout(&mut self, payout: &Payout) -> Result<(), String> {
-        use crate::withdraw::{WITHDRAWAL_CONTRACT, WithdrawalRecord, paid_slot};
+        use crate::withdraw::{PAID_TOTAL_SLOT, WITHDRAWAL_CONTRACT, WithdrawalRecord, paid_slot};
         let slot = |index| {
             revm::database_interface::DatabaseRef::storage_ref(&self.db, WITHDRAWAL_CONTRACT, index)
                 .unwrap_or_default()
@@ -200,9 +199,13 @@ impl<'a> BlockBuilder<'a> {
         // its records outlive any later touch.
         account.nonce = account.nonce.max(1);
         self.db.set_account(WITHDRAWAL_CONTRACT, account);
+        let paid_total = slot(PAID_TOTAL_SLOT).saturating_add(U256::from(total));
         let txid = U256::from_be_bytes(payout.txid.0);
+        self.db
+            .set_storage(WITHDRAWAL_CONTRACT, PAID_TOTAL_SLOT, paid_total);
         for id in &payout.withdrawals {
-            self.db.set_storage(WITHDRAWAL_CONTRACT, paid_slot(*id), txid);
+            self.db
+                .set_storage(WITHDRAWAL_CONTRACT, paid_slot(*id), txid);
         }
         self.payouts.push(payout.clone());
         Ok(())

@@ -501,11 +501,9 @@ mod tests {
         let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
         assert_eq!(crate::withdraw::request_count(slot), 1);
         let record = crate::withdraw::WithdrawalRecord::read(0, slot).expect("recorded");
-        let expected_script = crate::withdraw::check_bitcoin_address(
-            payout,
-            cairn_primitives::L1Network::Regtest,
-        )
-        .expect("valid");
+        let expected_script =
+            crate::withdraw::check_bitcoin_address(payout, cairn_primitives::L1Network::Regtest)
+                .expect("valid");
         assert_eq!(record.amount_sat, 25_000);
         assert_eq!(record.l2_block, 1);
         assert_eq!(record.script_pubkey, expected_script);
@@ -522,9 +520,13 @@ mod tests {
         };
         let head = storage.head().block;
         let mut builder = BlockBuilder::new(&storage, &spec, &head, 1_001, Address::ZERO, 0);
-        let err = builder.apply_payout(&record_of(vec![1])).expect_err("unknown");
+        let err = builder
+            .apply_payout(&record_of(vec![1]))
+            .expect_err("unknown");
         assert!(err.contains("withdrawal 1 does not exist"), "{err}");
-        let err = builder.apply_payout(&record_of(vec![0, 0])).expect_err("twice");
+        let err = builder
+            .apply_payout(&record_of(vec![0, 0]))
+            .expect_err("twice");
         assert!(err.contains("already paid"), "{err}");
         builder.apply_payout(&record_of(vec![0])).expect("pays");
         let built = builder.finish().expect("seal");
@@ -550,10 +552,7 @@ mod tests {
             transactions: Vec::new(),
         };
         let err = execute_input(&storage, &spec, &parent, &again).expect_err("paid");
-        assert!(
-            matches!(err, ImportError::InvalidPayout { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, ImportError::InvalidPayout { .. }), "{err}");
 
         // The revert reason reaches callers as Solidity's Error(string).
         let caller = crate::Caller {

@@ -18,6 +18,7 @@
 //! | slot | value |
 //! |---|---|
 //! | `0` | number of requests so far |
+//! | `1` | total of the requests paid so far (sat) |
 //! | `keccak256(abi.encode(id, 1)) + 0` | `amountSat ‖ l2Block << 64 ‖ scriptLength << 128` |
 //! | `… + 1`, `… + 2` | the payout `scriptPubKey`, left-aligned |
 //! | `… + 3` | the Bitcoin txid that paid it (internal byte order), 0 until paid |
@@ -98,6 +99,9 @@ pub struct WithdrawalRecord {
 
 /// The storage slot holding the number of requests.
 pub const COUNT_SLOT: U256 = U256::ZERO;
+
+/// The storage slot holding the total paid out on Bitcoin so far (sat).
+pub const PAID_TOTAL_SLOT: U256 = U256::from_limbs([1, 0, 0, 0]);
 
 /// The first of the four slots of request `id`.
 pub fn record_slot(id: u64) -> U256 {

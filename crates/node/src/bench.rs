@@ -802,6 +802,7 @@ impl Bench {
             pool: Default::default(),
             l1: None,
             settlement: None,
+            peg: Default::default(),
         })
         .await?;
         node.pool.l1_fee_rate().set(self.fees.l1_fee_rate);

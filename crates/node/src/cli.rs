@@ -52,6 +52,21 @@ pub enum Command {
     Deposit(crate::deposit::DepositArgs),
     /// Burn BTC on L2 to have the federation pay it to a Bitcoin address.
     Withdraw(crate::withdraw::WithdrawArgs),
+    /// Run a peg signer: a node that derives the network from `bitcoind` itself and signs
+    /// the coordinator's payouts only when its own state justifies them
+    /// (`cairn_signPayout`). Give the sequencer its URL with `--signer-url`.
+    Signer(SignerArgs),
+}
+
+/// `cairn signer`'s options: a following node plus the signer's key.
+#[derive(Debug, Clone, Args)]
+pub struct SignerArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The signer's secret key file (hex, as `cairn init` and `cairn dev` write them):
+    /// one of the federation's keys in `rollup.json`.
+    #[arg(long)]
+    pub key: PathBuf,
 }
 
 /// Parse `250ms`, `2s`, or a bare number of seconds (Anvil's `--block-time`).
@@ -143,6 +158,7 @@ impl L2Args {
             pool: Default::default(),
             l1: None,
             settlement: None,
+            peg: Default::default(),
         };
         Ok((config, banner(&accounts, self.balance, self.chain_id)))
     }
@@ -243,6 +259,14 @@ pub struct NodeArgs {
     /// produces blocks and posts them to Bitcoin. Needs `--config`.
     #[arg(long, requires = "config")]
     pub sequencer_key: Option<PathBuf>,
+    /// A `cairn signer`'s JSON-RPC URL (repeat for each): the sequencer coordinates payouts
+    /// of finalized withdrawals with these signers.
+    #[arg(long = "signer-url", requires = "sequencer_key")]
+    pub signer_urls: Vec<String>,
+    /// Highest fee rate (sat/vB) a payout may pay: the coordinator never proposes more and
+    /// a signer never signs more.
+    #[arg(long, default_value_t = crate::payout::DEFAULT_MAX_FEE_RATE)]
+    pub peg_max_fee_rate: u64,
     #[command(flatten)]
     pub batcher: BatcherArgs,
 }
@@ -422,6 +446,8 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let (rollup, sequencer) =
         crate::rollup::dev_network(&data_dir, &config.spec, &client, depth).await?;
     config.l1 = Some(l1);
+    // The dev federation's signers run in this process, on the sequencer's own state.
+    config.peg.local_signers = crate::rollup::load_dev_signers(&data_dir)?;
     // The devnet's own wallet pays the batcher: 10 BTC whenever it runs below half.
     config.settlement = Some(SettlementConfig {
         rollup: rollup.clone(),
@@ -490,10 +516,34 @@ async fn devnet_banner(
     )
 }
 
+/// `cairn signer`: a following node that signs payouts, until Ctrl-C.
+pub async fn run_signer(args: SignerArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.node.config.is_some(),
+        "a signer needs the network's --config rollup.json"
+    );
+    anyhow::ensure!(
+        args.node.sequencer_key.is_none(),
+        "a signer is not the sequencer: drop --sequencer-key"
+    );
+    let key = crate::rollup::load_sequencer_key(&args.key)?;
+    run_node_with(args.node, Some(key)).await
+}
+
 /// `cairn node`: the L2 node settling on an external `bitcoind`, until Ctrl-C.
 pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    run_node_with(args, None).await
+}
+
+async fn run_node_with(
+    args: NodeArgs,
+    signer_key: Option<bitcoin::key::Keypair>,
+) -> anyhow::Result<()> {
     let data_dir = args.l2.data_dir_or("node");
     let (mut config, banner) = args.l2.to_launch(data_dir.clone())?;
+    config.peg.signer_key = signer_key;
+    config.peg.signer_urls = args.signer_urls.clone();
+    config.peg.max_fee_rate = args.peg_max_fee_rate;
     let mut l1 = args.l1.l1_config()?;
     if let Some(path) = &args.config {
         let rollup = crate::rollup::load(path)?;
@@ -529,7 +579,12 @@ pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         .unwrap_or(std::path::Path::new("?"))
         .display()
         .to_string();
-    if follower {
+    if let Some(key) = signer_key {
+        println!(
+            "Peg signer {} of the network of {config_path}: deriving from Bitcoin, signing payouts through cairn_signPayout",
+            key.x_only_public_key().0
+        );
+    } else if follower {
         println!(
             "Following the network of {config_path} from Bitcoin (no sequencer key: read-only)"
         );

@@ -39,6 +39,32 @@ pub struct LaunchConfig {
     /// and posts them as batches; without one it follows, deriving the chain from Bitcoin
     /// instead of producing blocks.
     pub settlement: Option<SettlementConfig>,
+    /// Signing and paying withdrawals (networks with a peg).
+    pub peg: PegRuntime,
+}
+
+/// The peg's processes on this node.
+#[derive(Debug, Clone)]
+pub struct PegRuntime {
+    /// This node's federation key (`cairn signer`): it serves `cairn_signPayout`.
+    pub signer_key: Option<bitcoin::key::Keypair>,
+    /// Signers run inside this process (`cairn dev`); the coordinator asks them directly.
+    pub local_signers: Vec<bitcoin::key::Keypair>,
+    /// `cairn signer` JSON-RPC URLs the coordinator asks.
+    pub signer_urls: Vec<String>,
+    /// Fee ceiling of payouts, sat/vB (signer and coordinator).
+    pub max_fee_rate: u64,
+}
+
+impl Default for PegRuntime {
+    fn default() -> Self {
+        Self {
+            signer_key: None,
+            local_signers: Vec::new(),
+            signer_urls: Vec::new(),
+            max_fee_rate: crate::payout::DEFAULT_MAX_FEE_RATE,
+        }
+    }
 }
 
 impl LaunchConfig {
@@ -161,11 +187,57 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         }
         None => None,
     };
+    let policy = cairn_peg::policy::FeePolicy {
+        max_sat_per_vb: config.peg.max_fee_rate,
+    };
+    let peg_dir = config.data_dir.join("peg");
+    let signer = match (&peg, config.peg.signer_key) {
+        (Some(peg), Some(key)) => Some(Arc::new(crate::payout::Signer::open(
+            peg.clone(),
+            storage.clone(),
+            key,
+            policy,
+            &peg_dir,
+        )?)),
+        (None, Some(_)) => anyhow::bail!("this network has no peg: there is nothing to sign"),
+        _ => None,
+    };
+    let coordinator = match (&peg, &l1) {
+        (Some(peg), Some(l1))
+            if !config.is_follower()
+                && (!config.peg.local_signers.is_empty() || !config.peg.signer_urls.is_empty()) =>
+        {
+            let mut links = Vec::new();
+            for key in &config.peg.local_signers {
+                let signer = crate::payout::Signer::open(
+                    peg.clone(),
+                    storage.clone(),
+                    *key,
+                    policy,
+                    &peg_dir,
+                )?;
+                links.push(crate::payout::SignerLink::Local(Arc::new(signer)));
+            }
+            for url in &config.peg.signer_urls {
+                links.push(crate::payout::SignerLink::remote(url)?);
+            }
+            Some(Arc::new(crate::payout::Coordinator::open(
+                peg.clone(),
+                storage.clone(),
+                l1.client().clone(),
+                links,
+                policy,
+                &peg_dir,
+            )?))
+        }
+        _ => None,
+    };
     let (settler, settlement) = match (&config.settlement, &l1) {
         (Some(settlement), Some(l1)) => {
             let link = peg.clone().map(|peg| crate::settle::PegLink {
                 peg,
                 producer: (!config.is_follower()).then(|| producer.clone()),
+                coordinator: coordinator.clone(),
             });
             let poll = config
                 .l1
@@ -200,6 +272,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         Arc::new(crate::settle::RpcSource(status)) as Arc<dyn cairn_rpc::SettlementSource>
     });
     ctx.peg = peg.clone().map(|peg| peg as Arc<dyn cairn_rpc::PegSource>);
+    ctx.signer = signer.map(|s| s as Arc<dyn cairn_rpc::SignerSource>);
     let ctx = Arc::new(ctx);
     let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
         .await

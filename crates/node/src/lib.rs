@@ -11,6 +11,7 @@ pub mod deposit;
 pub mod dev;
 pub mod l1;
 mod launch;
+pub mod payout;
 pub mod peg;
 pub mod rollup;
 pub mod settle;

@@ -18,5 +18,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(args) => cairn_node::bench::run(args).await,
         Command::Deposit(args) => cairn_node::deposit::run(args).await,
         Command::Withdraw(args) => cairn_node::withdraw::run(args).await,
+        Command::Signer(args) => cairn_node::cli::run_signer(args).await,
     }
 }

@@ -9,9 +9,15 @@
 //!   deposits; those with `depositConfirmations` are offered to the block producer, which
 //!   credits each outpoint once (the store indexes credited outpoints). Blocks a reorg
 //!   disconnects take their deposits with them.
-//! - **Checking deposits** (every node, during derivation): [`L1PegVerifier`] fetches
-//!   the Bitcoin block a batch names for a deposit and checks the output against the
-//!   address derived from the recipient.
+//! - **Finding payouts.** The same watcher recognises the federation's payout transactions
+//!   (by the txids the coordinator proposed); confirmed ones are offered to the block
+//!   producer, which records each once ([`cairn_primitives::Payout`]).
+//! - **Checking deposits and payouts** (every node, during derivation): [`L1PegVerifier`]
+//!   fetches the Bitcoin block a batch names and checks a deposit's output against the
+//!   address derived from the recipient, or a payout transaction against its record.
+//! - **The ledger** ([`Peg::ledger`]): the peg's coins and the withdrawals waiting to be
+//!   paid, from this node's own L2 state: what signers check proposals against and what
+//!   the coordinator builds them from.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -23,10 +29,14 @@ use alloy_primitives::{Address, B256, U64};
 use anyhow::Context as _;
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::XOnlyPublicKey;
+use bitcoin::{Amount, OutPoint, TxOut};
 use bitcoin::{BlockHash, Network, ScriptBuf, Txid};
+use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, WithdrawalRecord, request_count};
 use cairn_l1::{ChainUpdate, Client};
+use cairn_peg::policy::{PegView, PendingWithdrawal, payout_commitment};
+use cairn_peg::scripts::TapTree;
 use cairn_peg::{DepositOutput, Federation, PegOutput};
-use cairn_primitives::{Deposit, PegSpec, RollupConfig};
+use cairn_primitives::{Deposit, Payout, PegSpec, RollupConfig};
 use cairn_rpc::{DepositAddressInfo, DepositInfo, PegSource};
 use cairn_settlement::derive::PegVerifier;
 use cairn_storage::Storage;
@@ -51,6 +61,49 @@ struct Found {
     height: u32,
 }
 
+/// A payout transaction seen on Bitcoin.
+#[derive(Debug, Clone)]
+struct FoundPayout {
+    payout: Payout,
+    height: u32,
+}
+
+/// Where a peg coin came from: what its taproot tree is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoinSource {
+    /// A credited deposit to this recipient's address.
+    Deposit {
+        /// The L2 account it credited.
+        recipient: Address,
+        /// The reclaim key its address commits to.
+        reclaim_key: Option<B256>,
+    },
+    /// Change of a payout, back to the peg output.
+    Change,
+}
+
+/// The peg as this node's L2 state has it.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Coins, pending withdrawals, chain id and the peg script.
+    pub view: PegView,
+    /// Where each coin came from.
+    pub sources: BTreeMap<OutPoint, CoinSource>,
+    /// Coins that are credited deposits not yet swept (sat).
+    pub unswept_deposits_sat: u64,
+    /// Coins that are peg outputs (sat).
+    pub peg_outputs_sat: u64,
+}
+
+/// Confirmed peg events ready for the block producer.
+#[derive(Debug, Clone, Default)]
+pub struct Ready {
+    /// Deposits to credit.
+    pub deposits: Vec<Deposit>,
+    /// Payouts to record.
+    pub payouts: Vec<Payout>,
+}
+
 /// The peg's node-side state.
 pub struct Peg {
     federation: Federation,
@@ -69,6 +122,10 @@ pub struct Peg {
     found: RwLock<BTreeMap<(Txid, u32), Found>>,
     /// The L1 tip height last seen.
     tip: RwLock<Option<u32>>,
+    /// Payout transactions the coordinator proposed: txid → withdrawal ids.
+    proposed: RwLock<HashMap<Txid, Vec<u64>>>,
+    /// Proposed payouts on the current best chain.
+    found_payouts: RwLock<BTreeMap<Txid, FoundPayout>>,
 }
 
 impl Peg {
@@ -97,6 +154,8 @@ impl Peg {
             append: Mutex::new(()),
             found: RwLock::new(BTreeMap::new()),
             tip: RwLock::new(None),
+            proposed: RwLock::new(HashMap::new()),
+            found_payouts: RwLock::new(BTreeMap::new()),
         };
         peg.load_registry()?;
         Ok(Some(Arc::new(peg)))
@@ -186,9 +245,10 @@ impl Peg {
         file.sync_data()
     }
 
-    /// Follows one L1 update; returns the deposits now confirmed enough and not yet
-    /// credited (to offer to the block producer).
-    pub fn on_update(&self, update: &ChainUpdate) -> Vec<Deposit> {
+    /// Follows one L1 update; returns the deposits and payouts now confirmed enough and not
+    /// yet in the chain (to offer to the block producer).
+    pub fn on_update(&self, update: &ChainUpdate) -> Ready {
+        self.watch_payouts(update);
         {
             let mut found = self.found.write();
             if let Some(lowest) = update.disconnected.iter().map(|(h, _)| *h).min() {
@@ -250,8 +310,15 @@ impl Peg {
         self.ready()
     }
 
-    /// Deposits with enough confirmations that no block has credited yet.
-    pub fn ready(&self) -> Vec<Deposit> {
+    /// Deposits and payouts with enough confirmations that no block has taken yet.
+    pub fn ready(&self) -> Ready {
+        Ready {
+            deposits: self.ready_deposits(),
+            payouts: self.ready_payouts(),
+        }
+    }
+
+    fn ready_deposits(&self) -> Vec<Deposit> {
         let Some(tip) = *self.tip.read() else {
             return Vec::new();
         };
@@ -268,6 +335,190 @@ impl Peg {
             })
             .map(|f| f.deposit)
             .collect()
+    }
+
+    fn ready_payouts(&self) -> Vec<Payout> {
+        let Some(tip) = *self.tip.read() else {
+            return Vec::new();
+        };
+        self.found_payouts
+            .read()
+            .values()
+            .filter(|f| tip + 1 >= f.height + self.spec.deposit_confirmations)
+            .filter(|f| matches!(self.storage.payout_location(&f.payout.txid), Ok(None)))
+            .map(|f| f.payout.clone())
+            .collect()
+    }
+
+    /// Remembers a payout the coordinator proposed, so that the watcher recognises it.
+    pub fn expect_payout(&self, txid: Txid, withdrawals: Vec<u64>) {
+        self.proposed.write().insert(txid, withdrawals);
+    }
+
+    /// Whether a proposed payout is in a block of the current best chain.
+    pub fn payout_confirmed(&self, txid: &Txid) -> bool {
+        self.found_payouts.read().contains_key(txid)
+    }
+
+    fn watch_payouts(&self, update: &ChainUpdate) {
+        let mut found = self.found_payouts.write();
+        if let Some(lowest) = update.disconnected.iter().map(|(h, _)| *h).min() {
+            found.retain(|txid, f| {
+                let keep = f.height < lowest;
+                if !keep {
+                    tracing::warn!(target: TARGET, %txid, "a Bitcoin reorg dropped a payout");
+                }
+                keep
+            });
+        }
+        let proposed = self.proposed.read();
+        if proposed.is_empty() {
+            return;
+        }
+        let peg_script = self.peg_script();
+        for (height, block) in &update.connected {
+            let l1_block = B256::from(block.block_hash().to_byte_array());
+            for tx in &block.txdata {
+                let txid = tx.compute_txid();
+                let Some(withdrawals) = proposed.get(&txid) else {
+                    continue;
+                };
+                let change_vout = withdrawals.len() + 1;
+                let change = tx
+                    .output
+                    .get(change_vout)
+                    .filter(|o| o.script_pubkey == peg_script)
+                    .map(|o| (change_vout as u32, o.value.to_sat()));
+                let payout = Payout {
+                    l1_block,
+                    txid: B256::from(txid.to_byte_array()),
+                    inputs: tx
+                        .input
+                        .iter()
+                        .map(|i| {
+                            let prev = i.previous_output;
+                            (B256::from(prev.txid.to_byte_array()), prev.vout)
+                        })
+                        .collect(),
+                    change,
+                    withdrawals: withdrawals.clone(),
+                };
+                tracing::info!(target: TARGET, %txid, height, withdrawals = withdrawals.len(), "payout confirmed on Bitcoin");
+                found.insert(
+                    txid,
+                    FoundPayout {
+                        payout,
+                        height: *height,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The current peg output's script.
+    pub fn peg_script(&self) -> ScriptBuf {
+        PegOutput::new(&self.federation)
+            .map(|o| o.tree().script_pubkey())
+            .unwrap_or_default()
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The taproot tree of a coin from `source`.
+    pub fn coin_tree(&self, source: CoinSource) -> Result<TapTree, String> {
+        match source {
+            CoinSource::Deposit {
+                recipient,
+                reclaim_key,
+            } => Ok(self.output(recipient, reclaim_key)?.tree().clone()),
+            CoinSource::Change => PegOutput::new(&self.federation)
+                .map(|o| o.tree().clone())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The peg's coins and the withdrawals finalized (at or below L2 block `finalized`)
+    /// and unpaid, from this node's L2 state.
+    pub fn ledger(&self, finalized: u64) -> anyhow::Result<Ledger> {
+        let mut ledger = Ledger {
+            view: PegView {
+                chain_id: self.chain_id,
+                peg_script: self.peg_script(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        for number in self.storage.peg_blocks()? {
+            let Some(block) = self.storage.block_by_number(number)? else {
+                continue;
+            };
+            for deposit in &block.block.deposits {
+                let outpoint = OutPoint::new(Txid::from_byte_array(deposit.txid.0), deposit.vout);
+                let script = self
+                    .output(deposit.recipient, deposit.reclaim_key)
+                    .map_err(anyhow::Error::msg)?
+                    .tree()
+                    .script_pubkey();
+                ledger.view.coins.insert(
+                    outpoint,
+                    TxOut {
+                        value: Amount::from_sat(deposit.amount_sat),
+                        script_pubkey: script,
+                    },
+                );
+                ledger.sources.insert(
+                    outpoint,
+                    CoinSource::Deposit {
+                        recipient: deposit.recipient,
+                        reclaim_key: deposit.reclaim_key,
+                    },
+                );
+            }
+            for payout in &block.block.payouts {
+                for (txid, vout) in &payout.inputs {
+                    let outpoint = OutPoint::new(Txid::from_byte_array(txid.0), *vout);
+                    ledger.view.coins.remove(&outpoint);
+                    ledger.sources.remove(&outpoint);
+                }
+                if let Some((vout, amount)) = payout.change {
+                    let outpoint = OutPoint::new(Txid::from_byte_array(payout.txid.0), vout);
+                    ledger.view.coins.insert(
+                        outpoint,
+                        TxOut {
+                            value: Amount::from_sat(amount),
+                            script_pubkey: ledger.view.peg_script.clone(),
+                        },
+                    );
+                    ledger.sources.insert(outpoint, CoinSource::Change);
+                }
+            }
+        }
+        for (outpoint, coin) in &ledger.view.coins {
+            match ledger.sources.get(outpoint) {
+                Some(CoinSource::Change) => ledger.peg_outputs_sat += coin.value.to_sat(),
+                _ => ledger.unswept_deposits_sat += coin.value.to_sat(),
+            }
+        }
+        let state = self.storage.latest_state();
+        let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
+        for id in 0..request_count(slot) {
+            let Some(record) = WithdrawalRecord::read(id, slot) else {
+                continue;
+            };
+            if record.paid_by.is_none() && record.l2_block <= finalized {
+                ledger.view.pending.insert(
+                    id,
+                    PendingWithdrawal {
+                        script_pubkey: record.script_pubkey,
+                        amount: Amount::from_sat(record.amount_sat),
+                    },
+                );
+            }
+        }
+        Ok(ledger)
     }
 
     fn confirmations(&self, height: u32) -> u64 {
@@ -350,7 +601,19 @@ impl PegSource for Peg {
             "minWithdrawalSat": self.min_withdrawal_sat,
             "depositsCredited": "as EIP-4895 withdrawals in the crediting block (1 sat = 10 gwei)",
             "withdrawalContract": self.min_withdrawal_sat.map(|_| format!("{:#x}", cairn_execution::withdraw::WITHDRAWAL_CONTRACT)),
+            "payouts": {
+                "feeRule": "the payout's Bitcoin fee is split equally among the withdrawals it pays (remainder to the first); each receives its amount minus its share",
+                "paidAfter": "the burn's L2 block is finalized",
+                "maxWithdrawalsPerPayout": crate::payout::MAX_PAYOUT_WITHDRAWALS,
+                "replacedAfterBlocks": crate::payout::BUMP_AFTER_BLOCKS,
+                "commitment": "OP_RETURN \"cairnpay\" ‖ SHA-256(chain id ‖ withdrawal ids), after the withdrawal outputs",
+            },
         })
+    }
+
+    fn coins(&self) -> Result<(u64, u64), String> {
+        let ledger = self.ledger(0).map_err(|e| e.to_string())?;
+        Ok((ledger.peg_outputs_sat, ledger.unswept_deposits_sat))
     }
 }
 
@@ -409,9 +672,16 @@ impl L1PegVerifier {
     }
 }
 
-impl PegVerifier for L1PegVerifier {
-    fn verify(&self, deposit: &Deposit, l1_height: u32) -> Result<(), String> {
-        let hash = BlockHash::from_byte_array(deposit.l1_block.0);
+impl L1PegVerifier {
+    /// The transaction `txid` in Bitcoin block `l1_block`, which must be on the best chain
+    /// at or below `l1_height`.
+    fn find_tx(
+        &self,
+        l1_block: &B256,
+        txid: &B256,
+        l1_height: u32,
+    ) -> Result<bitcoin::Transaction, String> {
+        let hash = BlockHash::from_byte_array(l1_block.0);
         let info = self
             .ask("getblockheader", || {
                 self.client.get_block_header_info(&hash)
@@ -429,12 +699,19 @@ impl PegVerifier for L1PegVerifier {
         let block = self
             .block(hash)
             .ok_or_else(|| format!("Bitcoin block {hash} is unknown"))?;
-        let txid = Txid::from_byte_array(deposit.txid.0);
-        let tx = block
+        let txid = Txid::from_byte_array(txid.0);
+        block
             .txdata
             .iter()
             .find(|tx| tx.compute_txid() == txid)
-            .ok_or_else(|| format!("Bitcoin block {hash} does not hold the transaction"))?;
+            .cloned()
+            .ok_or_else(|| format!("Bitcoin block {hash} does not hold the transaction"))
+    }
+}
+
+impl PegVerifier for L1PegVerifier {
+    fn verify_deposit(&self, deposit: &Deposit, l1_height: u32) -> Result<(), String> {
+        let tx = self.find_tx(&deposit.l1_block, &deposit.txid, l1_height)?;
         let output = tx
             .output
             .get(deposit.vout as usize)
@@ -459,6 +736,49 @@ impl PegVerifier for L1PegVerifier {
             .script_pubkey();
         if output.script_pubkey != expected {
             return Err("the output does not pay the recipient's deposit address".into());
+        }
+        Ok(())
+    }
+
+    fn verify_payout(&self, payout: &Payout, l1_height: u32) -> Result<(), String> {
+        let tx = self.find_tx(&payout.l1_block, &payout.txid, l1_height)?;
+        let inputs: Vec<(B256, u32)> = tx
+            .input
+            .iter()
+            .map(|i| {
+                let prev = i.previous_output;
+                (B256::from(prev.txid.to_byte_array()), prev.vout)
+            })
+            .collect();
+        if inputs != payout.inputs {
+            return Err("the record's inputs are not the transaction's".into());
+        }
+        // Every input spends through the federation's leaf: Bitcoin checked M signatures
+        // of the signers over this transaction, which commits to the withdrawals it pays.
+        let leaf = cairn_peg::scripts::multisig_script(&self.peg.federation.signers);
+        let through_leaf = |input: &bitcoin::TxIn| {
+            input.witness.taproot_leaf_script().is_some_and(|l| {
+                l.version == bitcoin::taproot::LeafVersion::TapScript
+                    && l.script == leaf.as_script()
+            })
+        };
+        if !tx.input.iter().all(through_leaf) {
+            return Err("an input does not spend through the federation's leaf".into());
+        }
+        let paid = payout.withdrawals.len();
+        let commitment = payout_commitment(self.peg.chain_id, &payout.withdrawals);
+        if tx.output.get(paid).map(|o| &o.script_pubkey) != Some(&commitment) {
+            return Err("the transaction does not commit to the record's withdrawals".into());
+        }
+        let change = tx.output.get(paid + 1).map(|o| {
+            if o.script_pubkey == self.peg.peg_script() {
+                Ok(((paid + 1) as u32, o.value.to_sat()))
+            } else {
+                Err("the output after the commitment is not change to the peg".to_owned())
+            }
+        });
+        if change.transpose()? != payout.change || tx.output.len() > paid + 2 {
+            return Err("the record's change is not the transaction's".into());
         }
         Ok(())
     }

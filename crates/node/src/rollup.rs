@@ -158,6 +158,21 @@ pub fn create_dev_federation(dir: &Path) -> anyhow::Result<PegSpec> {
     })
 }
 
+/// The dev federation's signer keys (`signer-1.key` … in `<data-dir>/peg-keys`), those
+/// that exist.
+pub fn load_dev_signers(data_dir: &Path) -> anyhow::Result<Vec<Keypair>> {
+    let dir = data_dir.join(PEG_KEYS_DIR);
+    let mut keys = Vec::new();
+    for i in 1.. {
+        let path = dir.join(format!("signer-{i}.key"));
+        if !path.exists() {
+            break;
+        }
+        keys.push(load_sequencer_key(&path)?);
+    }
+    Ok(keys)
+}
+
 /// A new network starting at `l1`'s current tip.
 async fn new_config(
     chain: ChainSpec,

@@ -13,14 +13,14 @@ use bitcoin::secp256k1::Keypair;
 use bitcoin::{Amount, BlockHash};
 use cairn_execution::L1FeeRate;
 use cairn_l1::{BlockSource, BlockSourceConfig, Client};
-use cairn_primitives::{Deposit, RollupConfig};
+use cairn_primitives::RollupConfig;
 use cairn_rpc::{BatchInfo, SettlementInfo, SettlementSource};
 use cairn_sequencer::Producer;
 use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
 use cairn_settlement::derive::{AppliedBatch, BatchOutcome, Deriver, Role};
 use cairn_storage::{BlockWithReceipts, Storage};
 
-use crate::peg::{L1PegVerifier, Peg};
+use crate::peg::{L1PegVerifier, Peg, Ready};
 use parking_lot::RwLock;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -208,6 +208,7 @@ pub async fn spawn(
         poll_interval,
         l1_fee_rate,
         priced_tip: None,
+        coordinated_tip: None,
         peg,
     };
     Ok((tokio::spawn(task.run()), status))
@@ -243,6 +244,8 @@ struct Task {
     l1_fee_rate: L1FeeRate,
     /// The L1 tip at which that rate was last read.
     priced_tip: Option<bitcoin::BlockHash>,
+    /// The L1 tip the payout coordinator last stepped at.
+    coordinated_tip: Option<bitcoin::BlockHash>,
     /// The peg, on networks with one.
     peg: Option<PegLink>,
 }
@@ -255,14 +258,19 @@ pub struct PegLink {
     pub peg: Arc<Peg>,
     /// The block producer (sequencer only).
     pub producer: Option<Arc<Producer>>,
+    /// The payout coordinator (a sequencer that reaches its signers).
+    pub coordinator: Option<Arc<crate::payout::Coordinator>>,
 }
 
 impl PegLink {
-    fn offer(&self, deposits: Vec<Deposit>) {
-        if let Some(producer) = &self.producer
-            && !deposits.is_empty()
-        {
-            producer.offer_deposits(deposits);
+    fn offer(&self, ready: Ready) {
+        if let Some(producer) = &self.producer {
+            if !ready.deposits.is_empty() {
+                producer.offer_deposits(ready.deposits);
+            }
+            if !ready.payouts.is_empty() {
+                producer.offer_payouts(ready.payouts);
+            }
         }
     }
 }
@@ -345,6 +353,14 @@ impl Task {
                 };
                 if let Err(e) = batcher.step(&view).await {
                     tracing::warn!(target: TARGET, error = %e, "batcher step failed; retrying");
+                }
+                if let Some(coordinator) = self.peg.as_ref().and_then(|l| l.coordinator.clone())
+                    && self.coordinated_tip != Some(tip.1)
+                {
+                    // sat/kwu → sat/vB: 1 vB = 4 WU.
+                    let sat_per_vb = (self.l1_fee_rate.get() * 4).div_ceil(1000);
+                    coordinator.tick(tip.0, sat_per_vb).await;
+                    self.coordinated_tip = Some(tip.1);
                 }
             }
             self.publish(caught_up);

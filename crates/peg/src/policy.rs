@@ -6,7 +6,10 @@
 //!
 //! **Fee rule (documented for users):** the payout's fee is split equally among the
 //! withdrawals it pays, the remainder (under one satoshi per withdrawal) going to the first
-//! one; each output pays its withdrawal's amount minus its share.
+//! one; each output pays its withdrawal's amount minus its share. Change returns to the peg
+//! exactly what the inputs hold beyond the withdrawn amounts, unless that is below the dust
+//! limit: then there is no change output and those few satoshis go to the miner on top of
+//! the withdrawers' fee.
 //!
 //! **Shape of a payout:** the withdrawal outputs in the order the proposal lists them, then
 //! an `OP_RETURN` output committing to the chain id and those withdrawal ids (so Bitcoin
@@ -108,6 +111,9 @@ pub enum PolicyError {
     /// The output after the withdrawals is not the commitment to exactly them.
     #[error("output {0} is not the commitment to the withdrawals paid")]
     BadCommitment(usize),
+    /// No change output although the inputs exceed the withdrawals by more than dust.
+    #[error("the payout keeps {0} of the peg's coins without returning them as change")]
+    MissingChange(Amount),
     /// Outputs beyond the withdrawals and commitment other than one change output to the
     /// peg.
     #[error("output {0} is neither a withdrawal nor change to the peg")]
@@ -228,7 +234,26 @@ pub fn check_payout(
     let fee = total_in
         .checked_sub(total_out)
         .ok_or(PolicyError::Overspend)?;
-    let shares = fee_shares(fee, proposal.withdrawals.len());
+    let withdrawn = proposal
+        .withdrawals
+        .iter()
+        .filter_map(|id| pending.get(id))
+        .try_fold(Amount::ZERO, |sum, w| sum.checked_add(w.amount))
+        .ok_or(PolicyError::Overspend)?;
+    let surplus = total_in
+        .checked_sub(withdrawn)
+        .ok_or(PolicyError::Overspend)?;
+    let has_change = tx.output.len() > proposal.withdrawals.len() + 1;
+    if !has_change && surplus >= Amount::from_sat(DUST_SAT) {
+        return Err(PolicyError::MissingChange(surplus));
+    }
+    // What the withdrawers pay: the fee, less a dust surplus the peg gives the miner.
+    let withdrawers_fee = if has_change {
+        fee
+    } else {
+        fee.checked_sub(surplus).ok_or(PolicyError::Overspend)?
+    };
+    let shares = fee_shares(withdrawers_fee, proposal.withdrawals.len());
     for (index, (id, share)) in proposal.withdrawals.iter().zip(&shares).enumerate() {
         let withdrawal = pending.get(id).ok_or(PolicyError::UnknownWithdrawal(*id))?;
         let expected = withdrawal
@@ -270,8 +295,7 @@ pub fn check_payout(
 }
 
 /// Builds the payout of `withdrawals` (in that order) from `coins` at `sat_per_vb`, by the
-/// fee rule and in the shape [`check_payout`] accepts: change to the peg unless it would be
-/// dust (then it joins the fee, shared like the rest).
+/// fee rule and in the shape [`check_payout`] accepts.
 pub fn build_payout(
     view: &PegView,
     federation: &Federation,
@@ -328,17 +352,14 @@ pub fn build_payout(
             .collect(),
         output: outputs,
     };
-    let mut fee_extra = Amount::ZERO;
     if change >= Amount::from_sat(DUST_SAT) {
         tx.output.push(TxOut {
             value: change,
             script_pubkey: view.peg_script.clone(),
         });
-    } else {
-        fee_extra = change;
     }
     let vbytes = signed_weight(&tx, federation, CONTROL_LEN).to_vbytes_ceil();
-    let fee = Amount::from_sat(vbytes.saturating_mul(sat_per_vb)) + fee_extra;
+    let fee = Amount::from_sat(vbytes.saturating_mul(sat_per_vb));
     for ((output, share), id) in tx
         .output
         .iter_mut()

@@ -156,7 +156,9 @@ impl Block {
             deposits.as_slice().encode(&mut out);
         }
         if version == BLOCK_ENCODING_V3 {
-            Payout::encode_all(&self.payouts).as_slice().encode(&mut out);
+            Payout::encode_all(&self.payouts)
+                .as_slice()
+                .encode(&mut out);
         }
         out
     }

@@ -47,9 +47,7 @@ impl Payout {
         let (vout, amount) = self.change.unwrap_or((NO_CHANGE, 0));
         out.extend_from_slice(&vout.to_be_bytes());
         out.extend_from_slice(&amount.to_be_bytes());
-        out.extend_from_slice(
-            &(self.withdrawals.len().min(MAX_PAYOUT_ITEMS) as u16).to_be_bytes(),
-        );
+        out.extend_from_slice(&(self.withdrawals.len().min(MAX_PAYOUT_ITEMS) as u16).to_be_bytes());
         for id in self.withdrawals.iter().take(MAX_PAYOUT_ITEMS) {
             out.extend_from_slice(&id.to_be_bytes());
         }
@@ -131,7 +129,10 @@ mod tests {
         };
         let list = vec![with_change.clone(), without.clone()];
         let bytes = Payout::encode_all(&list);
-        assert_eq!(bytes.len(), (64 + 2 + 72 + 12 + 2 + 24) + (64 + 2 + 36 + 12 + 2 + 8));
+        assert_eq!(
+            bytes.len(),
+            (64 + 2 + 72 + 12 + 2 + 24) + (64 + 2 + 36 + 12 + 2 + 8)
+        );
         assert_eq!(Payout::decode_all(&bytes), Some(list));
         for cut in 1..bytes.len() {
             let decoded = Payout::decode_all(&bytes[..cut]);

@@ -13,6 +13,10 @@
 //! - `cairn_getWithdrawalStatus(txHash)`: the withdrawals a transaction requested from the
 //!   withdrawal contract, and how far each has come.
 //!
+//! - `cairn_signPayout({tx, withdrawals})` (a `cairn signer` only): the coordinator's
+//!   request for this signer's signatures of a payout; refused (-32000, with the reason)
+//!   unless the signer's own state justifies every output.
+//!
 //! A node whose network has no peg answers with error -32000 `this network has no peg`.
 
 use alloy_primitives::{Address, B256, U64, U256};
@@ -22,7 +26,9 @@ use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::types::error::INVALID_PARAMS_CODE;
 use serde::Serialize;
 
-use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, WithdrawalRequest};
+use cairn_execution::withdraw::{
+    PAID_TOTAL_SLOT, WITHDRAWAL_CONTRACT, WithdrawalRecord, WithdrawalRequest,
+};
 
 use crate::RpcContext;
 
@@ -90,11 +96,17 @@ pub struct SupplyView {
     /// BTC burned by withdrawals and not yet paid out (the withdrawal contract's balance,
     /// part of the supply above).
     pub withdrawals_burned_wei: U256,
+    /// Withdrawals paid on Bitcoin and recorded on L2 (they left the supply).
+    pub withdrawals_paid_sat: U64,
     /// The supply minus what is burned.
     pub circulating_wei: U256,
-    /// Supply above genesis + deposits.
+    /// Peg coins in peg outputs (payout change), from this node's L2 records.
+    pub peg_outputs_sat: Option<U64>,
+    /// Peg coins that are credited deposits not yet swept into a peg output.
+    pub unswept_deposits_sat: Option<U64>,
+    /// Supply above genesis + deposits − paid withdrawals.
     pub unbacked_wei: U256,
-    /// Supply below genesis + deposits.
+    /// Supply below genesis + deposits − paid withdrawals.
     pub missing_wei: U256,
 }
 
@@ -111,6 +123,15 @@ pub trait PegSource: Send + Sync {
     fn deposits_of(&self, recipient: Address) -> Vec<DepositInfo>;
     /// `cairn_getBridgeInfo`'s answer.
     fn bridge_info(&self) -> serde_json::Value;
+    /// The peg's coins from this node's L2 records: (in peg outputs, unswept deposits), sat.
+    fn coins(&self) -> Result<(u64, u64), String>;
+}
+
+/// A federation signer (`cairn signer`): checks a payout proposal against its own state
+/// and signs it.
+pub trait SignerSource: Send + Sync {
+    /// The signatures (`{signer, signatures}`), or why not.
+    fn sign_payout(&self, proposal: serde_json::Value) -> Result<serde_json::Value, String>;
 }
 
 fn no_peg() -> ErrorObjectOwned {
@@ -143,6 +164,18 @@ pub(crate) fn register(
             Ok(peg(c)?.deposits_of(recipient))
         },
     )?;
+    m.register_blocking_method(
+        "cairn_signPayout",
+        |p, c, _| -> RpcResult<serde_json::Value> {
+            let proposal: serde_json::Value = p.one()?;
+            let signer = c.signer.as_deref().ok_or_else(|| {
+                ErrorObjectOwned::owned(-32000, "this node is not a peg signer", None::<()>)
+            })?;
+            signer
+                .sign_payout(proposal)
+                .map_err(|e| ErrorObjectOwned::owned(-32000, e, None::<()>))
+        },
+    )?;
     m.register_method(
         "cairn_getBridgeInfo",
         |_, c, _| -> RpcResult<serde_json::Value> { Ok(peg(c)?.bridge_info()) },
@@ -159,12 +192,16 @@ pub(crate) fn register(
             .credited_deposits()
             .map_err(|e| ErrorObjectOwned::from(crate::RpcError::from(e)))?;
         let supply = c.storage.total_balance();
-        let backing = genesis.saturating_add(sats_to_wei(sat));
-        let burned = c
-            .storage
-            .latest_state()
+        let state = c.storage.latest_state();
+        let paid = u64::try_from(state.storage(&WITHDRAWAL_CONTRACT, &PAID_TOTAL_SLOT))
+            .unwrap_or(u64::MAX);
+        let backing = genesis
+            .saturating_add(sats_to_wei(sat))
+            .saturating_sub(sats_to_wei(paid));
+        let burned = state
             .account(&WITHDRAWAL_CONTRACT)
             .map_or(U256::ZERO, |a| a.balance);
+        let coins = peg(c)?.coins().ok();
         Ok(SupplyView {
             block_number: U64::from(c.storage.head_number()),
             l2_supply_wei: supply,
@@ -172,7 +209,10 @@ pub(crate) fn register(
             deposits_credited: U64::from(count),
             deposits_credited_sat: U64::from(sat),
             withdrawals_burned_wei: burned,
+            withdrawals_paid_sat: U64::from(paid),
             circulating_wei: supply.saturating_sub(burned),
+            peg_outputs_sat: coins.map(|c| U64::from(c.0)),
+            unswept_deposits_sat: coins.map(|c| U64::from(c.1)),
             unbacked_wei: supply.saturating_sub(backing),
             missing_wei: backing.saturating_sub(supply),
         })
@@ -194,11 +234,8 @@ pub(crate) fn register(
                 return Ok(Vec::new());
             };
             let finalized = c.storage.finality().map_or(number, |f| f.finalized);
-            let status = if number <= finalized {
-                "finalized"
-            } else {
-                "requested"
-            };
+            let state = c.storage.latest_state();
+            let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
             Ok(block
                 .receipts
                 .get(index)
@@ -206,8 +243,24 @@ pub(crate) fn register(
                 .unwrap_or_default()
                 .iter()
                 .filter_map(WithdrawalRequest::from_log)
-                .map(|w| WithdrawalView {
+                .map(|w| {
+                    let paid_by = WithdrawalRecord::read(w.id, slot).and_then(|r| r.paid_by);
+                    let status = match paid_by {
+                        Some(_) => "paid",
+                        None if number <= finalized => "finalized",
+                        None => "requested",
+                    };
+                    (w, status, paid_by)
+                })
+                .map(|(w, status, paid_by)| WithdrawalView {
+                    id: U64::from(w.id),
                     status,
+                    bitcoin_txid: paid_by.map(|txid| {
+                        // Bitcoin shows txids byte-reversed.
+                        let mut bytes = txid.0;
+                        bytes.reverse();
+                        hex::encode(bytes)
+                    }),
                     sender: w.sender,
                     bitcoin_address: w.bitcoin_address,
                     amount_sat: U64::from(w.amount_sat),
@@ -224,9 +277,14 @@ pub(crate) fn register(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WithdrawalView {
+    /// The withdrawal's id in the contract.
+    pub id: U64,
     /// `requested` (burned on L2), `finalized` (its L2 block is final: it waits for the
-    /// federation's payout).
+    /// federation's payout), `paid` (the payout is confirmed on Bitcoin and recorded on
+    /// L2).
     pub status: &'static str,
+    /// The Bitcoin transaction that paid it (display order), once paid.
+    pub bitcoin_txid: Option<String>,
     /// Who burned the BTC.
     pub sender: Address,
     /// Where it is paid.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::Address;
 use cairn_execution::{BlockBuilder, SkippedTx, SystemTx};
-use cairn_primitives::{ChainSpec, Deposit};
+use cairn_primitives::{ChainSpec, Deposit, Payout};
 use cairn_storage::{BlockWithReceipts, Storage};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
@@ -35,6 +35,8 @@ pub struct Producer {
     /// Bitcoin deposits the peg watcher found confirmed; each is credited once, by the
     /// first block built after it arrives.
     deposits: Mutex<Vec<Deposit>>,
+    /// Bitcoin payouts the peg watcher found confirmed; each is recorded once.
+    payouts: Mutex<Vec<Payout>>,
     stop: AtomicBool,
 }
 
@@ -61,6 +63,7 @@ impl Producer {
             blocks,
             system: Mutex::new(Vec::new()),
             deposits: Mutex::new(Vec::new()),
+            payouts: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         }
     }
@@ -84,6 +87,22 @@ impl Producer {
     /// credited, is harmless: the next block credits each outpoint once.
     pub fn offer_deposits(&self, deposits: impl IntoIterator<Item = Deposit>) {
         self.deposits.lock().extend(deposits);
+    }
+
+    /// Offer confirmed Bitcoin payouts for recording (again is harmless, as for deposits).
+    pub fn offer_payouts(&self, payouts: impl IntoIterator<Item = Payout>) {
+        self.payouts.lock().extend(payouts);
+    }
+
+    /// Payouts offered and not already in the chain.
+    fn take_payouts(&self) -> Vec<Payout> {
+        let offered = std::mem::take(&mut *self.payouts.lock());
+        let mut seen = std::collections::HashSet::new();
+        offered
+            .into_iter()
+            .filter(|p| seen.insert(p.txid))
+            .filter(|p| matches!(self.storage.payout_location(&p.txid), Ok(None)))
+            .collect()
     }
 
     /// Deposits offered, not yet credited and not already in the chain.
@@ -117,6 +136,11 @@ impl Producer {
         for deposit in &deposits {
             builder.apply_deposit(deposit);
         }
+        for payout in self.take_payouts() {
+            if let Err(reason) = builder.apply_payout(&payout) {
+                tracing::error!(target: "cairn::sequencer", txid = %payout.txid, %reason, "cannot record a payout");
+            }
+        }
         let max_count = (self.spec.block_gas_limit / 21_000) as usize;
         let candidates = self.pool.best(builder.base_fee(), max_count);
         let mut invalid = Vec::new();
@@ -140,7 +164,12 @@ impl Producer {
                 }
             }
         }
-        if builder.transaction_count() == 0 && system.is_empty() && deposits.is_empty() && !force {
+        if builder.transaction_count() == 0
+            && system.is_empty()
+            && deposits.is_empty()
+            && builder.payout_count() == 0
+            && !force
+        {
             drop(builder);
             if !invalid.is_empty() {
                 self.pool.on_block(&[], &invalid);
@@ -161,6 +190,7 @@ impl Producer {
             hash = %committed.block.hash,
             txs = included.len(),
             deposits = deposits.len(),
+            payouts = committed.block.payouts.len(),
             gas_used = header.gas_used,
             base_fee = header.base_fee_per_gas.unwrap_or_default(),
             build_ms = executed.as_millis() as u64,
@@ -195,6 +225,7 @@ impl Producer {
                 && !idle_due
                 && self.system.lock().is_empty()
                 && self.deposits.lock().is_empty()
+                && self.payouts.lock().is_empty()
             {
                 continue;
             }

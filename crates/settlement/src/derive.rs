@@ -435,25 +435,29 @@ impl Deriver {
             let Some(verifier) = &self.deposits else {
                 return Err("credits a deposit but this network has no peg".into());
             };
-            verifier.verify_deposit(deposit, l1_height).map_err(|reason| {
-                format!(
-                    "deposit {}:{} to {}: {reason}",
-                    bitcoin::Txid::from_byte_array(deposit.txid.0),
-                    deposit.vout,
-                    deposit.recipient
-                )
-            })?;
+            verifier
+                .verify_deposit(deposit, l1_height)
+                .map_err(|reason| {
+                    format!(
+                        "deposit {}:{} to {}: {reason}",
+                        bitcoin::Txid::from_byte_array(deposit.txid.0),
+                        deposit.vout,
+                        deposit.recipient
+                    )
+                })?;
         }
         for payout in blocks.iter().flat_map(|b| &b.payouts) {
             let Some(verifier) = &self.deposits else {
                 return Err("records a payout but this network has no peg".into());
             };
-            verifier.verify_payout(payout, l1_height).map_err(|reason| {
-                format!(
-                    "payout {}: {reason}",
-                    bitcoin::Txid::from_byte_array(payout.txid.0)
-                )
-            })?;
+            verifier
+                .verify_payout(payout, l1_height)
+                .map_err(|reason| {
+                    format!(
+                        "payout {}: {reason}",
+                        bitcoin::Txid::from_byte_array(payout.txid.0)
+                    )
+                })?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Replaces `path` with `bytes` so that either the old or the new contents survive a
 /// crash: a temporary file beside it, fsync, rename, fsync of the directory.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);

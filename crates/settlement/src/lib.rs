@@ -14,7 +14,7 @@
 pub mod batch;
 pub mod batcher;
 pub mod derive;
-mod fsutil;
+pub mod fsutil;
 pub mod wallet;
 
 /// Test-only crash points: when the environment variable `CAIRN_FAILPOINT` names `point`,

@@ -38,6 +38,7 @@ pub fn config(dir: &Path, accounts: &[DevAccount]) -> LaunchConfig {
         pool: Default::default(),
         l1: None,
         settlement: None,
+        peg: Default::default(),
     }
 }
 

@@ -5,6 +5,7 @@ mod chain;
 mod errors;
 mod harness;
 mod l1;
+mod payout;
 mod peg;
 mod recovery;
 mod settlement;

@@ -22,7 +22,7 @@ use crate::settlement::{Devnet, devnet, mine_until, rollup_for, settlement, wait
 
 const SAT: u64 = 10_000_000_000;
 
-async fn balance(url: &str, who: Address) -> U256 {
+pub async fn balance(url: &str, who: Address) -> U256 {
     ProviderBuilder::new()
         .connect_http(url.parse().expect("url"))
         .get_balance(who)
@@ -32,6 +32,16 @@ async fn balance(url: &str, who: Address) -> U256 {
 
 /// A devnet and a sequencer settling on it with `cairn dev`'s 3-of-5 federation.
 async fn peg_sequencer(dir: &std::path::Path) -> (Devnet, TestNode, RollupConfig) {
+    peg_sequencer_with(dir, 0, Vec::new()).await
+}
+
+/// [`peg_sequencer`] whose payout coordinator asks the first `local` dev signers in-process
+/// and the `cairn signer`s at `urls`.
+pub async fn peg_sequencer_with(
+    dir: &std::path::Path,
+    local: usize,
+    urls: Vec<String>,
+) -> (Devnet, TestNode, RollupConfig) {
     let devnet = devnet(dir).await;
     let key = Keypair::from_seckey_slice(&Secp256k1::new(), &[5; 32]).expect("key");
     let info = devnet.client.get_blockchain_info().await.expect("info");
@@ -53,6 +63,10 @@ async fn peg_sequencer(dir: &std::path::Path) -> (Devnet, TestNode, RollupConfig
     );
     rollup.validate().expect("a valid network");
     seq_config.l1 = Some(devnet.l1_config());
+    let mut signers = cairn_node::rollup::load_dev_signers(sequencer_dir.path()).expect("keys");
+    signers.truncate(local);
+    seq_config.peg.local_signers = signers;
+    seq_config.peg.signer_urls = urls;
     seq_config.settlement = Some(SettlementConfig {
         rollup: rollup.clone(),
         sequencer: Some(key),
@@ -305,7 +319,7 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
     ];
     for (deposit, height, want) in cases {
         let v = verifier.clone();
-        let got = tokio::task::spawn_blocking(move || v.verify(&deposit, height))
+        let got = tokio::task::spawn_blocking(move || v.verify_deposit(&deposit, height))
             .await
             .expect("join");
         match want {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use alloy_primitives::Address as L2Address;
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut};
 use cairn_peg::policy::{
-    CONTROL_LEN, FeePolicy, PayoutProposal, PegView, PendingWithdrawal, PolicyError,
-    build_payout, check_payout, fee_shares, payout_commitment, signed_weight,
+    CONTROL_LEN, FeePolicy, PayoutProposal, PegView, PendingWithdrawal, PolicyError, build_payout,
+    check_payout, fee_shares, payout_commitment, signed_weight,
 };
 use cairn_peg::sign::{multisig_witness, sign_leaf};
 use cairn_peg::{DepositOutput, PegOutput};
@@ -205,6 +205,14 @@ fn a_coordinator_cannot_bend_a_payout() {
     let mut p = honest.clone();
     p.tx.output.remove(1);
     assert_eq!(check(&p), Err(PolicyError::BadCommitment(1)));
+    // Keeping the change off the peg (it would go to the miner).
+    let mut p = honest.clone();
+    p.tx.output.remove(2);
+    // Two coins of 500,000 less the 100,000 withdrawn.
+    assert_eq!(
+        check(&p),
+        Err(PolicyError::MissingChange(Amount::from_sat(900_000)))
+    );
     // Coins that are not the peg's, or spent twice.
     let mut p = honest.clone();
     p.tx.input[0].previous_output.vout = 5;

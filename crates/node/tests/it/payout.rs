@@ -1,0 +1,425 @@
+//! Withdrawals paid on Bitcoin end to end: BTC deposited to the peg, burned on L2 to every
+//! address type, paid by one federation transaction that 3 of the 5 signers checked and
+//! signed, recorded on L2 once (and by a follower that checks the record against Bitcoin),
+//! with the supply invariant after every step. Signers refuse forged payouts; with only
+//! M−1 signers reachable nothing is paid and nothing is lost, and payouts resume when a
+//! third signer (a separate node deriving the chain itself) comes up.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy_sol_types::SolCall as _;
+use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::{Amount, Transaction, Txid};
+use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, withdrawCall};
+use cairn_l1::types::AddressType;
+use cairn_node::launch;
+use cairn_node::settle::SettlementConfig;
+use cairn_peg::policy::payout_commitment;
+use cairn_primitives::RollupConfig;
+
+use crate::harness::*;
+use crate::peg::{balance, peg_sequencer_with};
+use crate::settlement::{Devnet, wait_for};
+
+const SAT: u64 = 10_000_000_000;
+
+/// Deposits `sat` to a fresh L2 account's address and waits for the credit.
+async fn deposit(devnet: &Devnet, sequencer: &TestNode, sat: u64) {
+    let provider = sequencer.provider(0);
+    let recipient = Address::from_slice(&rand::random::<[u8; 20]>());
+    let answer: serde_json::Value = provider
+        .raw_request("cairn_getDepositAddress".into(), (recipient,))
+        .await
+        .expect("deposit address");
+    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = answer["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("parses");
+    devnet
+        .client
+        .send_to_address(&address.assume_checked(), Amount::from_sat(sat))
+        .await
+        .expect("paid");
+    devnet.mine(1).await;
+    let url = sequencer.node.http_url();
+    for _ in 0..400 {
+        if balance(&url, recipient).await > U256::ZERO {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the deposit was never credited");
+}
+
+/// Burns `sat` to `address` from dev account 0; the burning transaction's hash.
+async fn withdraw(provider: &DynProvider, from: Address, address: &str, sat: u64) -> B256 {
+    let tx = alloy::rpc::types::TransactionRequest {
+        from: Some(from),
+        to: Some(WITHDRAWAL_CONTRACT.into()),
+        value: Some(U256::from(sat) * U256::from(SAT)),
+        input: alloy::primitives::Bytes::from(
+            withdrawCall {
+                bitcoinAddress: address.to_owned(),
+            }
+            .abi_encode(),
+        )
+        .into(),
+        ..Default::default()
+    };
+    let receipt = provider
+        .send_transaction(tx)
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    assert!(receipt.status(), "{address}");
+    receipt.transaction_hash
+}
+
+async fn status(provider: &DynProvider, hash: B256) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = provider
+        .raw_request("cairn_getWithdrawalStatus".into(), (hash,))
+        .await
+        .expect("status");
+    assert_eq!(list.len(), 1, "{list:?}");
+    list[0].clone()
+}
+
+async fn supply(provider: &DynProvider) -> serde_json::Value {
+    provider
+        .raw_request("cairn_getSupply".into(), ())
+        .await
+        .expect("supply")
+}
+
+fn hex_u64(value: &serde_json::Value) -> u64 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a quantity: {value}"));
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex")
+}
+
+fn hex_u256(value: &serde_json::Value) -> U256 {
+    value
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("not a quantity: {value}"))
+}
+
+/// The peg's accounting: the circulating supply is genesis plus the peg's coins (in peg
+/// outputs and unswept deposits) minus what is burned and not yet paid; nothing is
+/// unbacked or missing.
+fn assert_invariant(supply: &serde_json::Value, genesis: U256) {
+    assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
+    assert_eq!(supply["missingWei"], "0x0", "{supply}");
+    let coins = hex_u64(&supply["pegOutputsSat"]) + hex_u64(&supply["unsweptDepositsSat"]);
+    let circulating = hex_u256(&supply["circulatingWei"]);
+    let burned = hex_u256(&supply["withdrawalsBurnedWei"]);
+    assert_eq!(
+        circulating + burned,
+        genesis + U256::from(coins) * U256::from(SAT),
+        "supply = genesis + peg coins: {supply}"
+    );
+}
+
+/// Mines a block at a time until every status is `paid`.
+async fn mine_until_paid(devnet: &Devnet, provider: &DynProvider, hashes: &[B256]) {
+    for _ in 0..40 {
+        let mut paid = 0;
+        for hash in hashes {
+            if status(provider, *hash).await["status"] == "paid" {
+                paid += 1;
+            }
+        }
+        if paid == hashes.len() {
+            return;
+        }
+        devnet.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    panic!("withdrawals never paid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (devnet, sequencer, rollup) = peg_sequencer_with(dir.path(), 5, Vec::new()).await;
+    let provider = sequencer.provider(0);
+    let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
+    deposit(&devnet, &sequencer, 1_000_000).await;
+    assert_invariant(&supply(&provider).await, genesis);
+
+    let mut requests = Vec::new();
+    for kind in [
+        AddressType::Legacy,
+        AddressType::P2shSegwit,
+        AddressType::Bech32,
+        AddressType::Bech32m,
+    ] {
+        let address = devnet
+            .client
+            .get_new_address(None, Some(kind))
+            .await
+            .expect("address");
+        let hash = withdraw(
+            &provider,
+            sequencer.address(0),
+            &address.to_string(),
+            100_000,
+        )
+        .await;
+        let requested = status(&provider, hash).await;
+        assert_eq!(requested["status"], "requested", "{requested}");
+        assert_eq!(requested["bitcoinTxid"], serde_json::Value::Null);
+        requests.push((address, hash));
+    }
+    assert_invariant(&supply(&provider).await, genesis);
+    let requested_at = devnet.client.get_block_count().await.expect("height");
+    let hashes: Vec<B256> = requests.iter().map(|(_, h)| *h).collect();
+    mine_until_paid(&devnet, &provider, &hashes).await;
+    let paid_at = devnet.client.get_block_count().await.expect("height");
+    println!(
+        "withdrawal request to payout recorded on L2: {} Bitcoin blocks",
+        paid_at - requested_at
+    );
+
+    // One Bitcoin transaction paid all four, in id order, each its amount minus an equal
+    // share of the fee, then the commitment, then the change back to the peg.
+    let first = status(&provider, hashes[0]).await;
+    let txid: Txid = first["bitcoinTxid"]
+        .as_str()
+        .expect("txid")
+        .parse()
+        .expect("txid");
+    let mut ids = Vec::new();
+    for hash in &hashes {
+        let paid = status(&provider, *hash).await;
+        assert_eq!(paid["bitcoinTxid"], first["bitcoinTxid"], "{paid}");
+        ids.push(hex_u64(&paid["id"]));
+    }
+    let tx: Transaction = devnet
+        .client
+        .get_raw_transaction(&txid)
+        .await
+        .expect("rpc")
+        .expect("the payout is on Bitcoin");
+    assert_eq!(tx.output.len(), 6, "4 withdrawals, commitment, change");
+    let fee = Amount::from_sat(1_000_000) - tx.output.iter().map(|o| o.value).sum::<Amount>();
+    let shares = cairn_peg::policy::fee_shares(fee, 4);
+    assert!(fee > Amount::ZERO);
+    for (i, (address, _)) in requests.iter().enumerate() {
+        assert_eq!(tx.output[i].script_pubkey, address.script_pubkey());
+        assert_eq!(tx.output[i].value, Amount::from_sat(100_000) - shares[i]);
+        let received = devnet
+            .client
+            .get_received_by_address(address, 1)
+            .await
+            .expect("received");
+        assert_eq!(received, tx.output[i].value, "{address}");
+    }
+    assert_eq!(
+        tx.output[4].script_pubkey,
+        payout_commitment(rollup.chain.chain_id, &ids)
+    );
+    assert_eq!(
+        tx.output[5].value,
+        Amount::from_sat(600_000),
+        "change: 1,000,000 − 400,000"
+    );
+    // 3 signatures, 2 empty slots, the leaf, the control block.
+    assert_eq!(tx.input[0].witness.len(), 5 + 2);
+    assert_eq!(
+        tx.input[0].witness.iter().filter(|w| w.len() == 64).count(),
+        3
+    );
+    println!(
+        "payout of 4 withdrawals: {} vB ({} vB per withdrawal)",
+        tx.vsize(),
+        tx.vsize() / 4
+    );
+
+    // The burn is complete: the contract holds nothing, the paid total is exact, and the
+    // peg's coins are exactly the change.
+    let after = supply(&provider).await;
+    assert_eq!(after["withdrawalsBurnedWei"], "0x0", "{after}");
+    assert_eq!(hex_u64(&after["withdrawalsPaidSat"]), 400_000, "{after}");
+    assert_eq!(hex_u64(&after["pegOutputsSat"]), 600_000, "{after}");
+    assert_eq!(hex_u64(&after["unsweptDepositsSat"]), 0, "{after}");
+    assert_invariant(&after, genesis);
+
+    // More blocks change nothing: no second payout, no second record.
+    devnet.mine(3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = supply(&provider).await;
+    assert_eq!(hex_u64(&later["withdrawalsPaidSat"]), 400_000, "{later}");
+    assert_eq!(later["pegOutputsSat"], after["pegOutputsSat"]);
+
+    // A follower checks the payout record against Bitcoin and agrees.
+    let paid_block = sequencer.node.storage.head_number();
+    crate::settlement::mine_until(&devnet, &sequencer.node, "the payout's batch", |s| {
+        s.applied.last().is_some_and(|b| b.last_block >= paid_block)
+    })
+    .await;
+    let follower_dir = tempfile::tempdir().expect("dir");
+    let follower = launch(follower_config(
+        follower_dir.path(),
+        &sequencer,
+        &devnet,
+        &rollup,
+    ))
+    .await
+    .expect("follower starts");
+    wait_for(|| follower.storage.head_number() >= paid_block).await;
+    let theirs = ProviderBuilder::new().connect_http(follower.http_url().parse().expect("url"));
+    let seen: Vec<serde_json::Value> = theirs
+        .raw_request("cairn_getWithdrawalStatus".into(), (hashes[3],))
+        .await
+        .expect("status");
+    assert_eq!(seen[0]["status"], "paid", "{seen:?}");
+    assert_eq!(seen[0]["bitcoinTxid"], first["bitcoinTxid"]);
+    let ours = sequencer
+        .node
+        .storage
+        .block_by_number(paid_block)
+        .expect("read")
+        .expect("block");
+    let derived = follower
+        .storage
+        .block_by_number(paid_block)
+        .expect("read")
+        .expect("block");
+    assert_eq!(derived.block.hash, ours.block.hash);
+    follower.shutdown().await;
+}
+
+use alloy::providers::ProviderBuilder;
+
+fn follower_config(
+    dir: &std::path::Path,
+    sequencer: &TestNode,
+    devnet: &Devnet,
+    rollup: &RollupConfig,
+) -> cairn_node::LaunchConfig {
+    let mut config = config(dir, &sequencer.accounts);
+    config.spec = rollup.chain.clone();
+    config.l1 = Some(devnet.l1_config());
+    config.settlement = Some(SettlementConfig {
+        rollup: rollup.clone(),
+        sequencer: None,
+        batcher: Default::default(),
+        dev_funding: None,
+    });
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Signers 1 and 2 run in the sequencer; signer 3 is a separate node, down at first.
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (devnet, sequencer, rollup) = peg_sequencer_with(dir.path(), 2, vec![url]).await;
+    let provider = sequencer.provider(0);
+    let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
+    deposit(&devnet, &sequencer, 500_000).await;
+    let address = devnet
+        .client
+        .get_new_address(None, Some(AddressType::Bech32))
+        .await
+        .expect("address");
+    let hash = withdraw(
+        &provider,
+        sequencer.address(0),
+        &address.to_string(),
+        200_000,
+    )
+    .await;
+
+    // With two signatures of three nothing moves on Bitcoin, and nothing is lost.
+    for _ in 0..8 {
+        devnet.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let waiting = status(&provider, hash).await;
+    assert_eq!(waiting["status"], "finalized", "{waiting}");
+    let held = supply(&provider).await;
+    assert_eq!(hex_u64(&held["unsweptDepositsSat"]), 500_000, "{held}");
+    assert_eq!(hex_u64(&held["withdrawalsPaidSat"]), 0, "{held}");
+    assert_invariant(&held, genesis);
+
+    // Signer 3 comes up: a node of its own that derives the chain from Bitcoin.
+    let signer_dir = tempfile::tempdir().expect("dir");
+    let mut signer_config = follower_config(signer_dir.path(), &sequencer, &devnet, &rollup);
+    signer_config.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    signer_config.peg.signer_key = Some(
+        cairn_node::rollup::load_sequencer_key(
+            &sequencer._dir.path().join("peg-keys").join("signer-3.key"),
+        )
+        .expect("key"),
+    );
+    let signer = launch(signer_config).await.expect("signer starts");
+    let signer_rpc = ProviderBuilder::new().connect_http(signer.http_url().parse().expect("url"));
+
+    // It refuses what its own state does not justify: a payout of a withdrawal that does
+    // not exist, and one paying an existing withdrawal to someone else.
+    let head = sequencer.node.storage.head_number();
+    wait_for(|| signer.storage.head_number() >= head).await;
+    let forged = |tx: &Transaction, withdrawals: Vec<u64>| serde_json::json!({ "tx": serialize_hex(tx), "withdrawals": withdrawals });
+    let ledger = {
+        let peg = cairn_node::peg::Peg::open(signer_dir.path(), &rollup, signer.storage.clone())
+            .expect("peg")
+            .expect("a peg");
+        peg.ledger(u64::MAX).expect("ledger")
+    };
+    let coins: Vec<bitcoin::OutPoint> = ledger.view.coins.keys().copied().collect();
+    assert_eq!(coins.len(), 1, "the deposit is the only coin");
+    let federation =
+        cairn_peg::Federation::from_spec(rollup.peg.as_ref().expect("peg")).expect("federation");
+    let honest = cairn_peg::policy::build_payout(&ledger.view, &federation, &coins, &[0], 2)
+        .expect("builds");
+    let mut thief = honest.tx.clone();
+    thief.output[0].script_pubkey = devnet
+        .client
+        .get_new_address(None, None)
+        .await
+        .expect("address")
+        .script_pubkey();
+    for (proposal, reason) in [
+        (
+            forged(&honest.tx, vec![7]),
+            "withdrawal 7 is not finalized and unpaid",
+        ),
+        (forged(&thief, vec![0]), "output 0 pays"),
+        (
+            serde_json::json!({ "tx": "00", "withdrawals": [0] }),
+            "undecodable transaction",
+        ),
+    ] {
+        let err = signer_rpc
+            .raw_request::<_, serde_json::Value>("cairn_signPayout".into(), (proposal,))
+            .await
+            .expect_err(reason);
+        assert!(err.to_string().contains(reason), "{err}");
+    }
+    // The sequencer itself is not a signer.
+    let err = provider
+        .raw_request::<_, serde_json::Value>(
+            "cairn_signPayout".into(),
+            (forged(&honest.tx, vec![0]),),
+        )
+        .await
+        .expect_err("not a signer");
+    assert!(err.to_string().contains("not a peg signer"), "{err}");
+
+    // With the third signer back, the next block's payout goes through.
+    mine_until_paid(&devnet, &provider, &[hash]).await;
+    let paid = supply(&provider).await;
+    assert_eq!(hex_u64(&paid["withdrawalsPaidSat"]), 200_000, "{paid}");
+    assert_eq!(hex_u64(&paid["pegOutputsSat"]), 300_000, "{paid}");
+    assert_invariant(&paid, genesis);
+    signer.shutdown().await;
+}

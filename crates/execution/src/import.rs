@@ -497,18 +497,23 @@ mod tests {
             sat * U256::from(25_000u64),
             "only the valid one"
         );
-        let state = storage.latest_state();
-        let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
-        assert_eq!(crate::withdraw::request_count(slot), 1);
-        let record = crate::withdraw::WithdrawalRecord::read(0, slot).expect("recorded");
-        let expected_script =
-            crate::withdraw::check_bitcoin_address(payout, cairn_primitives::L1Network::Regtest)
-                .expect("valid");
-        assert_eq!(record.amount_sat, 25_000);
-        assert_eq!(record.l2_block, 1);
-        assert_eq!(record.script_pubkey, expected_script);
-        assert_eq!(record.paid_by, None);
-        assert!(crate::withdraw::WithdrawalRecord::read(1, slot).is_none());
+        {
+            // (A state view holds the state's read lock: drop it before committing.)
+            let state = storage.latest_state();
+            let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
+            assert_eq!(crate::withdraw::request_count(slot), 1);
+            let record = crate::withdraw::WithdrawalRecord::read(0, slot).expect("recorded");
+            let expected_script = crate::withdraw::check_bitcoin_address(
+                payout,
+                cairn_primitives::L1Network::Regtest,
+            )
+            .expect("valid");
+            assert_eq!(record.amount_sat, 25_000);
+            assert_eq!(record.l2_block, 1);
+            assert_eq!(record.script_pubkey, expected_script);
+            assert_eq!(record.paid_by, None);
+            assert!(crate::withdraw::WithdrawalRecord::read(1, slot).is_none());
+        }
 
         // A confirmed payout marks it paid and completes the burn; never twice.
         let record_of = |withdrawals: Vec<u64>| cairn_primitives::Payout {

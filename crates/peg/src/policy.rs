@@ -225,6 +225,11 @@ pub fn check_payout(
             return Err(PolicyError::UnknownWithdrawal(*id));
         }
     }
+    let commitment = payout_commitment(view.chain_id, &proposal.withdrawals);
+    match tx.output.get(proposal.withdrawals.len()) {
+        Some(output) if output.script_pubkey == commitment && output.value == Amount::ZERO => {}
+        _ => return Err(PolicyError::BadCommitment(proposal.withdrawals.len())),
+    }
     // Output values are the coordinator's: add them without trusting them not to overflow.
     let total_out = tx
         .output
@@ -273,11 +278,6 @@ pub fn check_payout(
         }
     }
     let paid = proposal.withdrawals.len();
-    let commitment = payout_commitment(view.chain_id, &proposal.withdrawals);
-    match tx.output.get(paid) {
-        Some(output) if output.script_pubkey == commitment && output.value == Amount::ZERO => {}
-        _ => return Err(PolicyError::BadCommitment(paid)),
-    }
     match &tx.output[paid + 1..] {
         [] => {}
         [change] if change.script_pubkey == view.peg_script => {}

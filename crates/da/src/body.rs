@@ -11,7 +11,7 @@
 //!          deposit_count:u32  deposit{deposit_count}  payout_count:u32  payout{payout_count}
 //! tx    := len:u32  bytes[len]            (len ≥ 1; the EIP-2718 encoding)
 //! deposit := l1_block:[32] txid:[32] vout:u32 amount_sat:u64 recipient:[20] reclaim_key:[32]
-//!                                         (128 bytes; an all-zero reclaim key means none)
+//!           epoch:u16                     (130 bytes; an all-zero reclaim key means none)
 //! payout := len:u32  bytes[len]           (one `cairn_primitives::Payout` record)
 //! ```
 //!
@@ -205,6 +205,7 @@ mod tests {
             amount_sat: 50_000,
             recipient: Address::repeat_byte(3),
             reclaim_key: None,
+            epoch: 0,
         }
     }
 
@@ -229,6 +230,7 @@ mod tests {
                     txid: B256::repeat_byte(5),
                     inputs: vec![(B256::repeat_byte(6), 2)],
                     change: Some((2, 70_000)),
+                    epoch: 0,
                     withdrawals: vec![11, 12],
                 }],
             },
@@ -258,12 +260,13 @@ mod tests {
         assert_eq!(&bytes[475..483], &50_000u64.to_be_bytes());
         assert_eq!(&bytes[483..503], &[3; 20]);
         assert_eq!(&bytes[503..535], &[0; 32]);
-        assert_eq!(&bytes[535..539], &1u32.to_be_bytes());
-        assert_eq!(&bytes[539..543], &132u32.to_be_bytes());
-        assert_eq!(&bytes[543..575], &[4; 32]);
+        assert_eq!(&bytes[535..537], &0u16.to_be_bytes());
+        assert_eq!(&bytes[537..541], &1u32.to_be_bytes());
+        assert_eq!(&bytes[541..545], &134u32.to_be_bytes());
+        assert_eq!(&bytes[545..577], &[4; 32]);
         assert_eq!(
             bytes.len(),
-            4 + 48 + 48 + (4 + 3) + (4 + 300) + 128 + (4 + 132)
+            4 + 48 + 48 + (4 + 3) + (4 + 300) + 130 + (4 + 134)
         );
         assert_eq!(decode_blocks(&bytes).unwrap(), blocks());
     }

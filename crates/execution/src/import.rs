@@ -336,6 +336,7 @@ mod tests {
             amount_sat: 25_000,
             recipient: to,
             reclaim_key: None,
+            epoch: 0,
         };
         let head = sequencer.head().block;
         let mut builder = BlockBuilder::new(&sequencer, &spec, &head, 1_000, Address::ZERO, 0);
@@ -521,6 +522,7 @@ mod tests {
             txid: B256::repeat_byte(0xaa),
             inputs: vec![(B256::repeat_byte(2), 0)],
             change: None,
+            epoch: 0,
             withdrawals,
         };
         let head = storage.head().block;

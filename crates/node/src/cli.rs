@@ -389,6 +389,7 @@ impl PegArgs {
             reclaim_delay: self.peg_reclaim_delay,
             deposit_confirmations: confirmations,
             min_deposit_sat: self.min_deposit_sat,
+            rotations: Vec::new(),
         })
     }
 }

@@ -25,7 +25,10 @@ use bitcoin::key::Keypair;
 use bitcoin::secp256k1::{XOnlyPublicKey, schnorr};
 use bitcoin::{OutPoint, Transaction, TxOut, Txid};
 use cairn_l1::Client;
-use cairn_peg::policy::{FeePolicy, PayoutProposal, build_payout, check_payout};
+use cairn_peg::Federation;
+use cairn_peg::policy::{
+    FeePolicy, PayoutProposal, build_payout, build_sweep, check_payout, check_sweep,
+};
 use cairn_peg::scripts::multisig_script;
 use cairn_peg::sign::{multisig_witness, sign_leaf, verify_leaf_signature};
 use cairn_storage::Storage;
@@ -114,7 +117,9 @@ impl Signer {
     ) -> anyhow::Result<Self> {
         let key = keypair.x_only_public_key().0;
         anyhow::ensure!(
-            peg.federation().signers.keys.contains(&key),
+            peg.epochs()
+                .iter()
+                .any(|e| e.federation.signers.keys.contains(&key)),
             "signer key {key} is not one of the federation's signers in rollup.json"
         );
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -146,7 +151,6 @@ impl Signer {
     /// Checks `proposal` against this node's own state and signs every input, or says
     /// why not.
     pub fn sign(&self, proposal: &PayoutProposal) -> Result<Vec<schnorr::Signature>, String> {
-        let federation = self.peg.federation();
         let Some(finality) = self.storage.finality() else {
             return Err("refused: this signer's node has no finalized L2 block yet".into());
         };
@@ -154,8 +158,25 @@ impl Signer {
             .peg
             .ledger(finality.finalized)
             .map_err(|e| format!("cannot read the peg's state: {e}"))?;
-        check_payout(proposal, &ledger.view, federation, &self.policy)
-            .map_err(|e| format!("refused: {e}"))?;
+        let (epoch, federation) =
+            spending_set(&self.peg, &ledger, &proposal.tx).map_err(|e| format!("refused: {e}"))?;
+        if !federation.signers.keys.contains(&self.key()) {
+            return Err(format!(
+                "refused: this signer is not in signer set {epoch}, whose coins the payout spends"
+            ));
+        }
+        if proposal.withdrawals.is_empty() && epoch == self.peg.current_epoch() {
+            return Err(
+                "refused: a payout without withdrawals only sweeps an earlier signer set's coins"
+                    .into(),
+            );
+        }
+        let checked = if proposal.withdrawals.is_empty() {
+            check_sweep(proposal, &ledger.view, federation, &self.policy)
+        } else {
+            check_payout(proposal, &ledger.view, federation, &self.policy)
+        };
+        checked.map_err(|e| format!("refused: {e}"))?;
         let txid = proposal.tx.compute_txid();
         let inputs: Vec<OutPoint> = proposal
             .tx
@@ -217,6 +238,31 @@ impl cairn_rpc::SignerSource for Signer {
         let set = self.sign_wire(&wire)?;
         serde_json::to_value(set).map_err(|e| e.to_string())
     }
+}
+
+/// The signer set whose coins `tx` spends (all its inputs must be of one set).
+fn spending_set<'a>(
+    peg: &'a Peg,
+    ledger: &Ledger,
+    tx: &Transaction,
+) -> Result<(u16, &'a Federation), String> {
+    let mut epoch = None;
+    for input in &tx.input {
+        let source = ledger
+            .sources
+            .get(&input.previous_output)
+            .ok_or_else(|| format!("input {} is not a peg coin", input.previous_output))?;
+        match epoch {
+            None => epoch = Some(source.epoch()),
+            Some(e) if e == source.epoch() => {}
+            Some(_) => return Err("the inputs belong to different signer sets".into()),
+        }
+    }
+    let epoch = epoch.ok_or("the payout spends nothing")?;
+    let federation = peg
+        .federation_of(epoch)
+        .ok_or_else(|| format!("there is no signer set {epoch}"))?;
+    Ok((epoch, federation))
 }
 
 fn prevouts(ledger: &Ledger, inputs: &[OutPoint]) -> Result<Vec<TxOut>, String> {
@@ -414,10 +460,23 @@ impl Coordinator {
         if ledger.view.pending.is_empty() {
             return Ok(());
         }
+        let current = self.peg.current_epoch();
+        // Coins of the oldest signer set first: a rotation drains the earlier sets.
+        let Some(epoch) = ledger.sources.values().map(|c| c.epoch()).min() else {
+            return Ok(());
+        };
+        if ledger.view.pending.is_empty() && epoch == current {
+            return Ok(());
+        }
+        let federation = self
+            .peg
+            .federation_of(epoch)
+            .context("a coin of an unknown signer set")?;
         let mut coins: Vec<(OutPoint, u64)> = ledger
             .view
             .coins
             .iter()
+            .filter(|(o, _)| ledger.sources.get(o).map(|c| c.epoch()) == Some(epoch))
             .map(|(o, c)| (*o, c.value.to_sat()))
             .collect();
         coins.sort_by_key(|(o, value)| (std::cmp::Reverse(*value), *o));
@@ -438,13 +497,17 @@ impl Coordinator {
         while !ids.is_empty() && amount(&ids) > available {
             ids.pop();
         }
-        if ids.is_empty() {
-            tracing::warn!(target: TARGET, available, "the peg's coins do not cover the next withdrawal");
-            return Ok(());
-        }
         let rate = sat_per_vb.min(self.policy.max_sat_per_vb);
         let inputs: Vec<OutPoint> = coins.iter().map(|(o, _)| *o).collect();
-        let proposal = build_payout(&ledger.view, self.peg.federation(), &inputs, &ids, rate)?;
+        let proposal = if !ids.is_empty() {
+            build_payout(&ledger.view, federation, &inputs, &ids, rate)?
+        } else if epoch < current {
+            tracing::info!(target: TARGET, from = epoch, to = current, coins = inputs.len(), "moving an earlier signer set's coins to the current peg output");
+            build_sweep(&ledger.view, federation, &inputs, rate)?
+        } else {
+            tracing::warn!(target: TARGET, available, "the peg's coins do not cover the next withdrawal");
+            return Ok(());
+        };
         self.propose(&mut outbox, &proposal, rate)?;
         tracing::info!(target: TARGET, txid = %proposal.tx.compute_txid(), withdrawals = ids.len(), inputs = inputs.len(), sat_per_vb = rate, "proposing a payout");
         self.advance(&mut outbox, tip).await
@@ -498,13 +561,19 @@ impl Coordinator {
                 let inputs: Vec<OutPoint> = old.input.iter().map(|i| i.previous_output).collect();
                 let finality = self.storage.finality().context("no finalized block")?;
                 let ledger = self.peg.ledger(finality.finalized)?;
-                let proposal = build_payout(
-                    &ledger.view,
-                    self.peg.federation(),
-                    &inputs,
-                    &current.withdrawals,
-                    rate,
-                )?;
+                let (_, federation) =
+                    spending_set(&self.peg, &ledger, &old).map_err(anyhow::Error::msg)?;
+                let proposal = if current.withdrawals.is_empty() {
+                    build_sweep(&ledger.view, federation, &inputs, rate)?
+                } else {
+                    build_payout(
+                        &ledger.view,
+                        federation,
+                        &inputs,
+                        &current.withdrawals,
+                        rate,
+                    )?
+                };
                 tracing::info!(target: TARGET, replaces = %old.compute_txid(), txid = %proposal.tx.compute_txid(), sat_per_vb = rate, "replacing an unconfirmed payout at a higher fee rate");
                 self.propose(outbox, &proposal, rate)?;
                 self.sign_and_send(outbox, tip).await
@@ -534,7 +603,6 @@ impl Coordinator {
             tx: deserialize_hex(&latest.unsigned)?,
             withdrawals: current.withdrawals.clone(),
         };
-        let federation = self.peg.federation();
         let inputs: Vec<OutPoint> = proposal
             .tx
             .input
@@ -542,6 +610,8 @@ impl Coordinator {
             .map(|i| i.previous_output)
             .collect();
         let ledger = self.peg.ledger(0)?;
+        let (_, federation) =
+            spending_set(&self.peg, &ledger, &proposal.tx).map_err(anyhow::Error::msg)?;
         let prevouts = prevouts(&ledger, &inputs).map_err(anyhow::Error::msg)?;
         let leaf = multisig_script(&federation.signers);
         let wire = ProposalWire::of(&proposal);

@@ -35,7 +35,7 @@ use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, WithdrawalRecord, request_c
 use cairn_l1::{ChainUpdate, Client};
 use cairn_peg::policy::{PegView, PendingWithdrawal, payout_commitment};
 use cairn_peg::scripts::TapTree;
-use cairn_peg::{DepositOutput, Federation, PegOutput};
+use cairn_peg::{DepositOutput, Epoch, Federation, PegOutput};
 use cairn_primitives::{Deposit, Payout, PegSpec, RollupConfig};
 use cairn_rpc::{DepositAddressInfo, DepositInfo, PegSource};
 use cairn_settlement::derive::PegVerifier;
@@ -77,9 +77,23 @@ pub enum CoinSource {
         recipient: Address,
         /// The reclaim key its address commits to.
         reclaim_key: Option<B256>,
+        /// The signer set whose address it paid.
+        epoch: u16,
     },
-    /// Change of a payout, back to the peg output.
-    Change,
+    /// Change of a payout, back to a signer set's peg output.
+    Change {
+        /// That signer set.
+        epoch: u16,
+    },
+}
+
+impl CoinSource {
+    /// The signer set that can move the coin.
+    pub fn epoch(&self) -> u16 {
+        match self {
+            Self::Deposit { epoch, .. } | Self::Change { epoch } => *epoch,
+        }
+    }
 }
 
 /// The peg as this node's L2 state has it.
@@ -93,6 +107,8 @@ pub struct Ledger {
     pub unswept_deposits_sat: u64,
     /// Coins that are peg outputs (sat).
     pub peg_outputs_sat: u64,
+    /// What the peg itself paid in Bitcoin fees (rotation sweeps, sat).
+    pub peg_fees_sat: u64,
 }
 
 /// Confirmed peg events ready for the block producer.
@@ -106,7 +122,8 @@ pub struct Ready {
 
 /// The peg's node-side state.
 pub struct Peg {
-    federation: Federation,
+    /// The signer sets, oldest first.
+    epochs: Vec<Epoch>,
     spec: PegSpec,
     /// The withdrawal contract's minimum (chain config).
     min_withdrawal_sat: Option<u64>,
@@ -114,8 +131,8 @@ pub struct Peg {
     network: Network,
     storage: Arc<Storage>,
     registry_path: PathBuf,
-    /// Watched output scripts → what they credit.
-    watched: RwLock<HashMap<ScriptBuf, Registration>>,
+    /// Watched output scripts → what they credit and under which signer set.
+    watched: RwLock<HashMap<ScriptBuf, (Registration, u16)>>,
     /// Serializes appends to the registry file.
     append: Mutex<()>,
     /// Deposits on the current best chain, by outpoint.
@@ -138,12 +155,12 @@ impl Peg {
         let Some(spec) = &rollup.peg else {
             return Ok(None);
         };
-        let federation = Federation::from_spec(spec)?;
+        let epochs = Federation::epochs(spec)?;
         let dir = data_dir.join("peg");
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let peg = Self {
-            federation,
+            epochs,
             spec: spec.clone(),
             min_withdrawal_sat: rollup.chain.withdrawals.map(|w| w.min_sat),
             chain_id: rollup.chain.chain_id,
@@ -177,23 +194,54 @@ impl Peg {
                 tracing::warn!(target: TARGET, line = i + 1, path = %self.registry_path.display(), "ignoring an unreadable deposit address registration");
                 continue;
             };
-            let output = self
-                .output(registration.recipient, registration.reclaim_key)
-                .map_err(anyhow::Error::msg)?;
-            watched.insert(output.tree().script_pubkey(), registration);
+            for (script, epoch) in self
+                .scripts_of(registration.recipient, registration.reclaim_key)
+                .map_err(anyhow::Error::msg)?
+            {
+                watched.insert(script, (registration.clone(), epoch));
+            }
         }
         tracing::info!(target: TARGET, addresses = watched.len(), "watching deposit addresses");
         Ok(())
     }
 
-    /// The federation.
-    pub fn federation(&self) -> &Federation {
-        &self.federation
+    /// The signer sets, oldest first.
+    pub fn epochs(&self) -> &[Epoch] {
+        &self.epochs
     }
 
-    /// `recipient`'s deposit output.
+    /// The federation of signer set `epoch`.
+    pub fn federation_of(&self, epoch: u16) -> Option<&Federation> {
+        self.epochs.get(usize::from(epoch)).map(|e| &e.federation)
+    }
+
+    /// The signer set in charge at the L1 tip this node last saw.
+    pub fn current_epoch(&self) -> u16 {
+        let tip = self.tip.read().unwrap_or(0);
+        self.epochs
+            .iter()
+            .rposition(|e| e.from_l1_height <= tip)
+            .unwrap_or(0) as u16
+    }
+
+    /// The current signer set's federation.
+    pub fn federation(&self) -> &Federation {
+        &self.epochs[usize::from(self.current_epoch())].federation
+    }
+
+    /// `recipient`'s deposit output under the current signer set.
     pub fn output(
         &self,
+        recipient: Address,
+        reclaim: Option<B256>,
+    ) -> Result<DepositOutput, String> {
+        self.output_in(self.current_epoch(), recipient, reclaim)
+    }
+
+    /// `recipient`'s deposit output under signer set `epoch`.
+    pub fn output_in(
+        &self,
+        epoch: u16,
         recipient: Address,
         reclaim: Option<B256>,
     ) -> Result<DepositOutput, String> {
@@ -203,8 +251,24 @@ impl Peg {
                     .map_err(|_| format!("reclaim key {k} is not a valid BIP340 x-only public key"))
             })
             .transpose()?;
-        DepositOutput::new(&self.federation, self.chain_id, recipient, reclaim)
-            .map_err(|e| e.to_string())
+        let federation = self
+            .federation_of(epoch)
+            .ok_or_else(|| format!("there is no signer set {epoch}"))?;
+        DepositOutput::new(federation, self.chain_id, recipient, reclaim).map_err(|e| e.to_string())
+    }
+
+    /// `recipient`'s deposit scripts under every signer set (all are watched and credited).
+    fn scripts_of(
+        &self,
+        recipient: Address,
+        reclaim: Option<B256>,
+    ) -> Result<Vec<(ScriptBuf, u16)>, String> {
+        (0..self.epochs.len() as u16)
+            .map(|epoch| {
+                let output = self.output_in(epoch, recipient, reclaim)?;
+                Ok((output.tree().script_pubkey(), epoch))
+            })
+            .collect()
     }
 
     /// `recipient`'s deposit address, registered (durably) for watching.
@@ -222,6 +286,7 @@ impl Peg {
         if self.watched.read().contains_key(&script) {
             return Ok(output);
         }
+        let scripts = self.scripts_of(recipient, reclaim)?;
         let registration = Registration {
             recipient,
             reclaim_key: reclaim,
@@ -230,7 +295,10 @@ impl Peg {
             tracing::error!(target: TARGET, error = %e, "cannot persist a deposit address");
             format!("cannot register the deposit address: {e}")
         })?;
-        self.watched.write().insert(script, registration);
+        let mut watched = self.watched.write();
+        for (script, epoch) in scripts {
+            watched.insert(script, (registration.clone(), epoch));
+        }
         Ok(output)
     }
 
@@ -272,7 +340,7 @@ impl Peg {
                 let l1_block = B256::from(block.block_hash().to_byte_array());
                 for tx in &block.txdata {
                     for (vout, out) in tx.output.iter().enumerate() {
-                        let Some(registration) = watched.get(&out.script_pubkey) else {
+                        let Some((registration, epoch)) = watched.get(&out.script_pubkey) else {
                             continue;
                         };
                         let txid = tx.compute_txid();
@@ -288,6 +356,7 @@ impl Peg {
                             amount_sat: amount,
                             recipient: registration.recipient,
                             reclaim_key: registration.reclaim_key,
+                            epoch: *epoch,
                         };
                         tracing::info!(target: TARGET, %txid, vout, amount, recipient = %registration.recipient, height, "deposit found on Bitcoin");
                         found.insert(
@@ -375,7 +444,9 @@ impl Peg {
         if proposed.is_empty() {
             return;
         }
-        let peg_script = self.peg_script();
+        let peg_scripts: Vec<ScriptBuf> = (0..self.epochs.len() as u16)
+            .map(|e| self.peg_script_of(e))
+            .collect();
         for (height, block) in &update.connected {
             let l1_block = B256::from(block.block_hash().to_byte_array());
             for tx in &block.txdata {
@@ -384,11 +455,10 @@ impl Peg {
                     continue;
                 };
                 let change_vout = withdrawals.len() + 1;
-                let change = tx
-                    .output
-                    .get(change_vout)
-                    .filter(|o| o.script_pubkey == peg_script)
-                    .map(|o| (change_vout as u32, o.value.to_sat()));
+                let change = tx.output.get(change_vout).and_then(|o| {
+                    let epoch = peg_scripts.iter().position(|s| *s == o.script_pubkey)?;
+                    Some((change_vout as u32, o.value.to_sat(), epoch as u16))
+                });
                 let payout = Payout {
                     l1_block,
                     txid: B256::from(txid.to_byte_array()),
@@ -400,7 +470,8 @@ impl Peg {
                             (B256::from(prev.txid.to_byte_array()), prev.vout)
                         })
                         .collect(),
-                    change,
+                    change: change.map(|(vout, amount, _)| (vout, amount)),
+                    epoch: change.map_or(0, |(_, _, epoch)| epoch),
                     withdrawals: withdrawals.clone(),
                 };
                 tracing::info!(target: TARGET, %txid, height, withdrawals = withdrawals.len(), "payout confirmed on Bitcoin");
@@ -417,7 +488,13 @@ impl Peg {
 
     /// The current peg output's script.
     pub fn peg_script(&self) -> ScriptBuf {
-        PegOutput::new(&self.federation)
+        self.peg_script_of(self.current_epoch())
+    }
+
+    /// Signer set `epoch`'s peg output script.
+    pub fn peg_script_of(&self, epoch: u16) -> ScriptBuf {
+        self.federation_of(epoch)
+            .and_then(|f| PegOutput::new(f).ok())
             .map(|o| o.tree().script_pubkey())
             .unwrap_or_default()
     }
@@ -433,10 +510,16 @@ impl Peg {
             CoinSource::Deposit {
                 recipient,
                 reclaim_key,
-            } => Ok(self.output(recipient, reclaim_key)?.tree().clone()),
-            CoinSource::Change => PegOutput::new(&self.federation)
-                .map(|o| o.tree().clone())
-                .map_err(|e| e.to_string()),
+                epoch,
+            } => Ok(self
+                .output_in(epoch, recipient, reclaim_key)?
+                .tree()
+                .clone()),
+            CoinSource::Change { epoch } => self
+                .federation_of(epoch)
+                .ok_or_else(|| format!("there is no signer set {epoch}"))
+                .and_then(|f| PegOutput::new(f).map_err(|e| e.to_string()))
+                .map(|o| o.tree().clone()),
         }
     }
 
@@ -458,7 +541,7 @@ impl Peg {
             for deposit in &block.block.deposits {
                 let outpoint = OutPoint::new(Txid::from_byte_array(deposit.txid.0), deposit.vout);
                 let script = self
-                    .output(deposit.recipient, deposit.reclaim_key)
+                    .output_in(deposit.epoch, deposit.recipient, deposit.reclaim_key)
                     .map_err(anyhow::Error::msg)?
                     .tree()
                     .script_pubkey();
@@ -474,13 +557,17 @@ impl Peg {
                     CoinSource::Deposit {
                         recipient: deposit.recipient,
                         reclaim_key: deposit.reclaim_key,
+                        epoch: deposit.epoch,
                     },
                 );
             }
             for payout in &block.block.payouts {
+                let mut spent = 0u64;
                 for (txid, vout) in &payout.inputs {
                     let outpoint = OutPoint::new(Txid::from_byte_array(txid.0), *vout);
-                    ledger.view.coins.remove(&outpoint);
+                    if let Some(coin) = ledger.view.coins.remove(&outpoint) {
+                        spent += coin.value.to_sat();
+                    }
                     ledger.sources.remove(&outpoint);
                 }
                 if let Some((vout, amount)) = payout.change {
@@ -489,16 +576,26 @@ impl Peg {
                         outpoint,
                         TxOut {
                             value: Amount::from_sat(amount),
-                            script_pubkey: ledger.view.peg_script.clone(),
+                            script_pubkey: self.peg_script_of(payout.epoch),
                         },
                     );
-                    ledger.sources.insert(outpoint, CoinSource::Change);
+                    ledger.sources.insert(
+                        outpoint,
+                        CoinSource::Change {
+                            epoch: payout.epoch,
+                        },
+                    );
+                }
+                if payout.withdrawals.is_empty() {
+                    // A rotation sweep: the peg pays its fee.
+                    let kept = payout.change.map_or(0, |(_, amount)| amount);
+                    ledger.peg_fees_sat += spent.saturating_sub(kept);
                 }
             }
         }
         for (outpoint, coin) in &ledger.view.coins {
             match ledger.sources.get(outpoint) {
-                Some(CoinSource::Change) => ledger.peg_outputs_sat += coin.value.to_sat(),
+                Some(CoinSource::Change { .. }) => ledger.peg_outputs_sat += coin.value.to_sat(),
                 _ => ledger.unswept_deposits_sat += coin.value.to_sat(),
             }
         }
@@ -581,13 +678,31 @@ impl PegSource for Peg {
     }
 
     fn bridge_info(&self) -> serde_json::Value {
-        let peg_address = PegOutput::new(&self.federation)
+        let current = self.current_epoch();
+        let federation = self.federation();
+        let peg_address = PegOutput::new(federation)
             .map(|o| o.tree().address(self.network).to_string())
             .ok();
+        let sets: Vec<serde_json::Value> = self
+            .epochs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                serde_json::json!({
+                    "epoch": i,
+                    "fromL1Height": e.from_l1_height,
+                    "signers": e.federation.signers.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "threshold": e.federation.signers.threshold,
+                    "pegAddress": PegOutput::new(&e.federation).ok().map(|o| o.tree().address(self.network).to_string()),
+                })
+            })
+            .collect();
         serde_json::json!({
             "network": self.network.to_core_arg(),
-            "signers": self.spec.signers,
-            "threshold": self.spec.threshold,
+            "signers": federation.signers.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "threshold": federation.signers.threshold,
+            "epoch": current,
+            "signerSets": sets,
             "signatureScheme": "tapscript OP_CHECKSIGADD M-of-N",
             "pegAddress": peg_address,
             "recovery": {
@@ -611,9 +726,13 @@ impl PegSource for Peg {
         })
     }
 
-    fn coins(&self) -> Result<(u64, u64), String> {
+    fn coins(&self) -> Result<(u64, u64, u64), String> {
         let ledger = self.ledger(0).map_err(|e| e.to_string())?;
-        Ok((ledger.peg_outputs_sat, ledger.unswept_deposits_sat))
+        Ok((
+            ledger.peg_outputs_sat,
+            ledger.unswept_deposits_sat,
+            ledger.peg_fees_sat,
+        ))
     }
 }
 
@@ -731,7 +850,7 @@ impl PegVerifier for L1PegVerifier {
         }
         let expected = self
             .peg
-            .output(deposit.recipient, deposit.reclaim_key)?
+            .output_in(deposit.epoch, deposit.recipient, deposit.reclaim_key)?
             .tree()
             .script_pubkey();
         if output.script_pubkey != expected {
@@ -753,13 +872,18 @@ impl PegVerifier for L1PegVerifier {
         if inputs != payout.inputs {
             return Err("the record's inputs are not the transaction's".into());
         }
-        // Every input spends through the federation's leaf: Bitcoin checked M signatures
-        // of the signers over this transaction, which commits to the withdrawals it pays.
-        let leaf = cairn_peg::scripts::multisig_script(&self.peg.federation.signers);
+        // Every input spends through a signer set's leaf: Bitcoin checked M signatures of
+        // that set over this transaction, which commits to the withdrawals it pays.
+        let leaves: Vec<ScriptBuf> = self
+            .peg
+            .epochs
+            .iter()
+            .map(|e| cairn_peg::scripts::multisig_script(&e.federation.signers))
+            .collect();
         let through_leaf = |input: &bitcoin::TxIn| {
             input.witness.taproot_leaf_script().is_some_and(|l| {
                 l.version == bitcoin::taproot::LeafVersion::TapScript
-                    && l.script == leaf.as_script()
+                    && leaves.iter().any(|leaf| l.script == leaf.as_script())
             })
         };
         if !tx.input.iter().all(through_leaf) {
@@ -771,7 +895,7 @@ impl PegVerifier for L1PegVerifier {
             return Err("the transaction does not commit to the record's withdrawals".into());
         }
         let change = tx.output.get(paid + 1).map(|o| {
-            if o.script_pubkey == self.peg.peg_script() {
+            if o.script_pubkey == self.peg.peg_script_of(payout.epoch) {
                 Ok(((paid + 1) as u32, o.value.to_sat()))
             } else {
                 Err("the output after the commitment is not change to the peg".to_owned())

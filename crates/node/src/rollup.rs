@@ -155,6 +155,7 @@ pub fn create_dev_federation(dir: &Path) -> anyhow::Result<PegSpec> {
         reclaim_delay: 144,
         deposit_confirmations: 1,
         min_deposit_sat: 1_000,
+        rotations: Vec::new(),
     })
 }
 

@@ -78,7 +78,36 @@ pub struct Federation {
     pub rules: PegRules,
 }
 
+/// One signer set's tenure: from a Bitcoin height on, its federation is the peg's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Epoch {
+    /// The Bitcoin height it takes over at (0 for the first set).
+    pub from_l1_height: u32,
+    /// Its signers, with the network's recovery set and rules.
+    pub federation: Federation,
+}
+
 impl Federation {
+    /// Every signer set `spec` names, oldest first: the first set, then one per rotation
+    /// (each with the same recovery set and rules).
+    pub fn epochs(spec: &PegSpec) -> Result<Vec<Epoch>> {
+        let first = Self::from_spec(spec)?;
+        let mut epochs = vec![Epoch {
+            from_l1_height: 0,
+            federation: first.clone(),
+        }];
+        for rotation in &spec.rotations {
+            epochs.push(Epoch {
+                from_l1_height: rotation.l1_height,
+                federation: Self {
+                    signers: KeySet::parse(&rotation.signers, rotation.threshold)?,
+                    ..first.clone()
+                },
+            });
+        }
+        Ok(epochs)
+    }
+
     /// The federation `spec` describes.
     pub fn from_spec(spec: &PegSpec) -> Result<Self> {
         spec.validate().map_err(|e| Error::Config(e.to_string()))?;

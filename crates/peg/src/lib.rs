@@ -20,5 +20,5 @@ pub mod scripts;
 pub mod sign;
 
 pub use error::{Error, Result};
-pub use federation::{Federation, KeySet, PegRules};
+pub use federation::{Epoch, Federation, KeySet, PegRules};
 pub use scripts::{DepositOutput, PegOutput};

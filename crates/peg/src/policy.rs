@@ -377,3 +377,107 @@ pub fn build_payout(
         withdrawals: withdrawals.to_vec(),
     })
 }
+
+/// Checks a rotation sweep: coins of an earlier signer set moved, whole, to the current peg
+/// output (`view.peg_script`), after the commitment to no withdrawals, the peg paying the
+/// fee under the ceiling. `Ok` means: sign.
+pub fn check_sweep(
+    proposal: &PayoutProposal,
+    view: &PegView,
+    federation: &Federation,
+    policy: &FeePolicy,
+) -> Result<(), PolicyError> {
+    if !proposal.withdrawals.is_empty() {
+        return Err(PolicyError::StrayOutput(0));
+    }
+    let tx = &proposal.tx;
+    let mut seen = HashSet::new();
+    let mut total_in = Amount::ZERO;
+    for input in &tx.input {
+        if !seen.insert(input.previous_output) {
+            return Err(PolicyError::DuplicateInput(input.previous_output));
+        }
+        let coin = view
+            .coins
+            .get(&input.previous_output)
+            .ok_or(PolicyError::UnknownInput(input.previous_output))?;
+        total_in = total_in
+            .checked_add(coin.value)
+            .ok_or(PolicyError::Overspend)?;
+    }
+    if tx.input.is_empty() {
+        return Err(PolicyError::Empty);
+    }
+    match tx.output.first() {
+        Some(o)
+            if o.script_pubkey == payout_commitment(view.chain_id, &[])
+                && o.value == Amount::ZERO => {}
+        _ => return Err(PolicyError::BadCommitment(0)),
+    }
+    let change = match &tx.output[1..] {
+        [change] if change.script_pubkey == view.peg_script => change.value,
+        _ => return Err(PolicyError::StrayOutput(1)),
+    };
+    let fee = total_in.checked_sub(change).ok_or(PolicyError::Overspend)?;
+    let vbytes = signed_weight(tx, federation, CONTROL_LEN).to_vbytes_ceil();
+    let sat_per_vb = fee.to_sat().div_ceil(vbytes.max(1));
+    if sat_per_vb > policy.max_sat_per_vb {
+        return Err(PolicyError::FeeTooHigh {
+            sat_per_vb,
+            max: policy.max_sat_per_vb,
+        });
+    }
+    Ok(())
+}
+
+/// Builds the sweep [`check_sweep`] accepts: `coins` to `view.peg_script` at `sat_per_vb`.
+pub fn build_sweep(
+    view: &PegView,
+    federation: &Federation,
+    coins: &[OutPoint],
+    sat_per_vb: u64,
+) -> Result<PayoutProposal, PolicyError> {
+    let mut total_in = Amount::ZERO;
+    for outpoint in coins {
+        let coin = view
+            .coins
+            .get(outpoint)
+            .ok_or(PolicyError::UnknownInput(*outpoint))?;
+        total_in = total_in
+            .checked_add(coin.value)
+            .ok_or(PolicyError::Overspend)?;
+    }
+    let mut tx = Transaction {
+        version: Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: coins
+            .iter()
+            .map(|outpoint| TxIn {
+                previous_output: *outpoint,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: vec![
+            TxOut {
+                value: Amount::ZERO,
+                script_pubkey: payout_commitment(view.chain_id, &[]),
+            },
+            TxOut {
+                value: total_in,
+                script_pubkey: view.peg_script.clone(),
+            },
+        ],
+    };
+    let vbytes = signed_weight(&tx, federation, CONTROL_LEN).to_vbytes_ceil();
+    let fee = Amount::from_sat(vbytes.saturating_mul(sat_per_vb));
+    tx.output[1].value = total_in
+        .checked_sub(fee)
+        .filter(|v| *v >= Amount::from_sat(DUST_SAT))
+        .ok_or(PolicyError::Overspend)?;
+    Ok(PayoutProposal {
+        tx,
+        withdrawals: Vec::new(),
+    })
+}

@@ -288,6 +288,7 @@ mod tests {
             amount_sat: 4,
             recipient: Address::repeat_byte(5),
             reclaim_key: Some(B256::repeat_byte(6)),
+            epoch: 0,
         };
         let with = Block {
             deposits: vec![deposit, Deposit { vout: 4, ..deposit }],
@@ -303,6 +304,7 @@ mod tests {
             txid: B256::repeat_byte(8),
             inputs: vec![(B256::repeat_byte(9), 1)],
             change: Some((1, 5_000)),
+            epoch: 0,
             withdrawals: vec![3],
         };
         let paid = Block {

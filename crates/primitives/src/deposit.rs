@@ -11,8 +11,9 @@ use alloy_primitives::{Address, B256, U256};
 
 use crate::units::sats_to_wei;
 
-/// Encoded size of one deposit: L1 block, txid, vout, amount, recipient, reclaim key.
-pub const DEPOSIT_ENCODED_LEN: usize = 32 + 32 + 4 + 8 + 20 + 32;
+/// Encoded size of one deposit: L1 block, txid, vout, amount, recipient, reclaim key,
+/// signer set.
+pub const DEPOSIT_ENCODED_LEN: usize = 32 + 32 + 4 + 8 + 20 + 32 + 2;
 
 /// One credited deposit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +31,8 @@ pub struct Deposit {
     pub recipient: Address,
     /// The depositor's reclaim key the address commits to (x-only), if any.
     pub reclaim_key: Option<B256>,
+    /// The signer set (0: the first, n: after the n-th rotation) whose address it paid.
+    pub epoch: u16,
 }
 
 impl Deposit {
@@ -58,7 +61,7 @@ impl Deposit {
         }
     }
 
-    /// The fixed 128-byte encoding (a zero reclaim key means none).
+    /// The fixed 130-byte encoding (a zero reclaim key means none).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.l1_block.as_slice());
         out.extend_from_slice(self.txid.as_slice());
@@ -66,9 +69,10 @@ impl Deposit {
         out.extend_from_slice(&self.amount_sat.to_be_bytes());
         out.extend_from_slice(self.recipient.as_slice());
         out.extend_from_slice(self.reclaim_key.unwrap_or_default().as_slice());
+        out.extend_from_slice(&self.epoch.to_be_bytes());
     }
 
-    /// Decodes [`encode`](Self::encode)'s output; `None` if `bytes` is not 128 long.
+    /// Decodes [`encode`](Self::encode)'s output; `None` if `bytes` is not 130 long.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         if bytes.len() != DEPOSIT_ENCODED_LEN {
             return None;
@@ -81,6 +85,7 @@ impl Deposit {
             amount_sat: u64::from_be_bytes(bytes[68..76].try_into().ok()?),
             recipient: Address::from_slice(&bytes[76..96]),
             reclaim_key: (!reclaim.is_zero()).then_some(reclaim),
+            epoch: u16::from_be_bytes([bytes[128], bytes[129]]),
         })
     }
 }
@@ -108,6 +113,7 @@ mod tests {
             amount_sat: 123_456,
             recipient: Address::repeat_byte(4),
             reclaim_key: Some(B256::repeat_byte(5)),
+            epoch: 3,
         };
         let mut out = Vec::new();
         deposit.encode(&mut out);

@@ -24,7 +24,9 @@ pub use config::{
 pub use deposit::{DEPOSIT_ENCODED_LEN, Deposit, deposits_root};
 pub use payout::{MAX_PAYOUT_ITEMS, OutPointKey, Payout};
 pub use receipt::{Receipt, ReceiptDecodeError};
-pub use rollup::{L1Network, L1Start, PegSpec, ROLLUP_CONFIG_VERSION, RecoverySpec, RollupConfig};
+pub use rollup::{
+    L1Network, L1Start, PegSpec, ROLLUP_CONFIG_VERSION, RecoverySpec, RollupConfig, SignerRotation,
+};
 
 /// Re-exported so downstream crates name one version of each.
 pub use alloy_consensus::{Header, TxEnvelope};

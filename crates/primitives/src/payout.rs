@@ -26,6 +26,9 @@ pub struct Payout {
     pub inputs: Vec<OutPointKey>,
     /// Its change back to the peg: output index and amount.
     pub change: Option<(u32, u64)>,
+    /// The signer set whose peg output the change pays (0: the first, n: after the n-th
+    /// rotation).
+    pub epoch: u16,
     /// The withdrawal ids it pays; output `i` pays `withdrawals[i]`.
     pub withdrawals: Vec<u64>,
 }
@@ -34,7 +37,7 @@ const NO_CHANGE: u32 = u32::MAX;
 
 impl Payout {
     /// Appends the encoding: `l1_block ‖ txid ‖ u16 n ‖ (txid ‖ u32 vout)ⁿ ‖ u32 change vout
-    /// (all ones: none) ‖ u64 change ‖ u16 m ‖ u64 idᵐ`, integers big-endian. Lists longer
+    /// (all ones: none) ‖ u64 change ‖ u16 epoch ‖ u16 m ‖ u64 idᵐ`, integers big-endian. Lists longer
     /// than [`MAX_PAYOUT_ITEMS`] are never built (the coordinator caps a payout far lower).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.l1_block.as_slice());
@@ -47,6 +50,7 @@ impl Payout {
         let (vout, amount) = self.change.unwrap_or((NO_CHANGE, 0));
         out.extend_from_slice(&vout.to_be_bytes());
         out.extend_from_slice(&amount.to_be_bytes());
+        out.extend_from_slice(&self.epoch.to_be_bytes());
         out.extend_from_slice(&(self.withdrawals.len().min(MAX_PAYOUT_ITEMS) as u16).to_be_bytes());
         for id in self.withdrawals.iter().take(MAX_PAYOUT_ITEMS) {
             out.extend_from_slice(&id.to_be_bytes());
@@ -66,6 +70,7 @@ impl Payout {
         }
         let vout = u32::from_be_bytes(take(bytes, 4)?.try_into().ok()?);
         let amount = u64::from_be_bytes(take(bytes, 8)?.try_into().ok()?);
+        let epoch = u16::from_be_bytes(take(bytes, 2)?.try_into().ok()?);
         let withdrawals_len = u16::from_be_bytes(take(bytes, 2)?.try_into().ok()?);
         let mut withdrawals = Vec::with_capacity(usize::from(withdrawals_len));
         for _ in 0..withdrawals_len {
@@ -76,6 +81,7 @@ impl Payout {
             txid,
             inputs,
             change: (vout != NO_CHANGE).then_some((vout, amount)),
+            epoch,
             withdrawals,
         })
     }
@@ -119,6 +125,7 @@ mod tests {
             txid: B256::repeat_byte(2),
             inputs: vec![(B256::repeat_byte(3), 0), (B256::repeat_byte(4), 7)],
             change: Some((2, 99_000)),
+            epoch: 1,
             withdrawals: vec![0, 5, 6],
         };
         let without = Payout {
@@ -131,13 +138,13 @@ mod tests {
         let bytes = Payout::encode_all(&list);
         assert_eq!(
             bytes.len(),
-            (64 + 2 + 72 + 12 + 2 + 24) + (64 + 2 + 36 + 12 + 2 + 8)
+            (64 + 2 + 72 + 14 + 2 + 24) + (64 + 2 + 36 + 14 + 2 + 8)
         );
         assert_eq!(Payout::decode_all(&bytes), Some(list));
         for cut in 1..bytes.len() {
             let decoded = Payout::decode_all(&bytes[..cut]);
             assert!(
-                decoded.is_none() || cut == bytes.len() - 124,
+                decoded.is_none() || cut == bytes.len() - 126,
                 "truncated at {cut}"
             );
         }

@@ -103,6 +103,24 @@ pub struct PegSpec {
     /// Smallest deposit credited, in satoshis (smaller outputs are dust to the peg).
     /// (The withdrawal minimum is `chain.withdrawals.minSat`: execution enforces it.)
     pub min_deposit_sat: u64,
+    /// Signer set rotations, oldest first. From a rotation's `l1Height` on, new deposit
+    /// addresses and payout change use its set; coins still under an earlier set are moved
+    /// to the new set's peg output by the earlier set's signers. Addresses of earlier sets
+    /// keep being credited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotations: Vec<SignerRotation>,
+}
+
+/// A new signer set taking over the peg.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignerRotation {
+    /// The Bitcoin height from which the new set is the peg's.
+    pub l1_height: u32,
+    /// Its keys.
+    pub signers: Vec<String>,
+    /// Its threshold.
+    pub threshold: u8,
 }
 
 /// The recovery key set of every peg output.
@@ -154,6 +172,23 @@ impl PegSpec {
     /// Checks keys, thresholds and delays.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_key_set("peg.signers", &self.signers, self.threshold)?;
+        let mut previous = 0;
+        for (i, rotation) in self.rotations.iter().enumerate() {
+            check_key_set(
+                &format!("peg.rotations[{i}].signers"),
+                &rotation.signers,
+                rotation.threshold,
+            )?;
+            if rotation.l1_height <= previous {
+                return Err(ConfigError::Invalid(format!(
+                    "peg.rotations[{i}].l1Height must be above the previous rotation's and 0"
+                )));
+            }
+            previous = rotation.l1_height;
+        }
+        if self.rotations.len() > usize::from(u16::MAX) {
+            return Err(ConfigError::Invalid("too many peg.rotations".into()));
+        }
         check_key_set(
             "peg.recovery.keys",
             &self.recovery.keys,

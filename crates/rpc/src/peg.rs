@@ -104,6 +104,9 @@ pub struct SupplyView {
     pub peg_outputs_sat: Option<U64>,
     /// Peg coins that are credited deposits not yet swept into a peg output.
     pub unswept_deposits_sat: Option<U64>,
+    /// Bitcoin fees the peg paid itself (signer set rotations): BTC the L2 supply counts
+    /// and the peg no longer holds.
+    pub peg_fees_sat: Option<U64>,
     /// Supply above genesis + deposits − paid withdrawals.
     pub unbacked_wei: U256,
     /// Supply below genesis + deposits − paid withdrawals.
@@ -123,8 +126,9 @@ pub trait PegSource: Send + Sync {
     fn deposits_of(&self, recipient: Address) -> Vec<DepositInfo>;
     /// `cairn_getBridgeInfo`'s answer.
     fn bridge_info(&self) -> serde_json::Value;
-    /// The peg's coins from this node's L2 records: (in peg outputs, unswept deposits), sat.
-    fn coins(&self) -> Result<(u64, u64), String>;
+    /// The peg's coins from this node's L2 records: (in peg outputs, unswept deposits,
+    /// fees the peg itself paid), sat.
+    fn coins(&self) -> Result<(u64, u64, u64), String>;
 }
 
 /// A federation signer (`cairn signer`): checks a payout proposal against its own state
@@ -213,6 +217,7 @@ pub(crate) fn register(
             circulating_wei: supply.saturating_sub(burned),
             peg_outputs_sat: coins.map(|c| U64::from(c.0)),
             unswept_deposits_sat: coins.map(|c| U64::from(c.1)),
+            peg_fees_sat: coins.map(|c| U64::from(c.2)),
             unbacked_wei: supply.saturating_sub(backing),
             missing_wei: backing.saturating_sub(supply),
         })

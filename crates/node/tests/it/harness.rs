@@ -26,7 +26,18 @@ pub struct TestNode {
     pub _dir: tempfile::TempDir,
 }
 
+/// Node logs on the test's output when `RUST_LOG` asks for them (`RUST_LOG=cairn=debug`).
+fn init_logs() {
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 pub fn config(dir: &Path, accounts: &[DevAccount]) -> LaunchConfig {
+    init_logs();
     LaunchConfig {
         data_dir: dir.to_path_buf(),
         spec: dev_spec(CHAIN_ID, accounts, 10_000),

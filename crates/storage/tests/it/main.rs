@@ -280,6 +280,7 @@ fn credited_deposits_are_indexed_kept_across_reopen_and_unwound() {
         amount_sat,
         recipient: Address::repeat_byte(9),
         reclaim_key: None,
+        epoch: 0,
     };
     {
         let storage = Storage::open(dir.path(), &spec(), StorageOptions::default()).expect("open");

@@ -457,9 +457,6 @@ impl Coordinator {
             return Ok(());
         };
         let ledger = self.peg.ledger(finality.finalized)?;
-        if ledger.view.pending.is_empty() {
-            return Ok(());
-        }
         let current = self.peg.current_epoch();
         // Coins of the oldest signer set first: a rotation drains the earlier sets.
         let Some(epoch) = ledger.sources.values().map(|c| c.epoch()).min() else {
@@ -615,9 +612,19 @@ impl Coordinator {
         let prevouts = prevouts(&ledger, &inputs).map_err(anyhow::Error::msg)?;
         let leaf = multisig_script(&federation.signers);
         let wire = ProposalWire::of(&proposal);
-        let answers = futures::future::join_all(self.signers.iter().map(|s| s.sign(&wire))).await;
+        // Local signers outside the spending set would only refuse; remote ones say who
+        // they are by answering.
+        let asked: Vec<&SignerLink> = self
+            .signers
+            .iter()
+            .filter(|link| match link {
+                SignerLink::Local(signer) => federation.signers.keys.contains(&signer.key()),
+                SignerLink::Remote { .. } => true,
+            })
+            .collect();
+        let answers = futures::future::join_all(asked.iter().map(|s| s.sign(&wire))).await;
         let mut by_key: BTreeMap<XOnlyPublicKey, Vec<schnorr::Signature>> = BTreeMap::new();
-        for (link, answer) in self.signers.iter().zip(answers) {
+        for (link, answer) in asked.iter().zip(answers) {
             match answer.and_then(|set| valid_set(&set, &proposal.tx, &prevouts, &leaf, federation))
             {
                 Ok((key, signatures)) => {
@@ -650,9 +657,11 @@ impl Coordinator {
         }
         set_latest(outbox, |v| v.signed = Some(serialize_hex(&tx)));
         self.save(outbox)?;
+        cairn_settlement::failpoint("payout-signed");
         let txid = tx.compute_txid();
         match self.client.send_raw_transaction(&tx).await {
             Ok(_) => {
+                cairn_settlement::failpoint("payout-broadcast");
                 tracing::info!(target: TARGET, %txid, withdrawals = current.withdrawals.len(), signatures = by_key.len(), "payout broadcast");
                 set_latest(outbox, |v| v.broadcast_at = Some(tip));
                 self.save(outbox)?;

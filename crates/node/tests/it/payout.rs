@@ -423,3 +423,331 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
     assert_invariant(&paid, genesis);
     signer.shutdown().await;
 }
+
+/// Mines a block at a time until `done` holds for `cairn_getSupply`.
+async fn mine_until_supply(
+    devnet: &Devnet,
+    provider: &DynProvider,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..40 {
+        let now = supply(provider).await;
+        if done(&now) {
+            return now;
+        }
+
+        devnet.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    panic!("{what}: never happened; supply {}", supply(provider).await);
+}
+
+/// With the peg's own fees (rotation sweeps) counted: circulating + burned = genesis +
+/// peg coins + what the peg paid miners.
+fn assert_invariant_with_fees(supply: &serde_json::Value, genesis: U256) {
+    assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
+    assert_eq!(supply["missingWei"], "0x0", "{supply}");
+    let held = hex_u64(&supply["pegOutputsSat"])
+        + hex_u64(&supply["unsweptDepositsSat"])
+        + hex_u64(&supply["pegFeesSat"]);
+    assert_eq!(
+        hex_u256(&supply["circulatingWei"]) + hex_u256(&supply["withdrawalsBurnedWei"]),
+        genesis + U256::from(held) * U256::from(SAT),
+        "{supply}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_signer_set_takes_over_without_pausing_deposits_or_withdrawals() {
+    use bitcoin::secp256k1::{Keypair, Secp256k1};
+    let dir = tempfile::tempdir().expect("dir");
+    let secp = Secp256k1::new();
+    let new_keys: Vec<Keypair> = (21u8..24)
+        .map(|b| Keypair::from_seckey_slice(&secp, &[b; 32]).expect("key"))
+        .collect();
+    let new_set: Vec<String> = new_keys
+        .iter()
+        .map(|k| k.x_only_public_key().0.to_string())
+        .collect();
+    let mut rotation_height = 0;
+    let (devnet, sequencer, rollup, _) =
+        crate::peg::peg_sequencer_edited(dir.path(), 5, Vec::new(), |rollup, config| {
+            rotation_height = rollup.l1.height + 8;
+            let peg = rollup.peg.as_mut().expect("peg");
+            peg.rotations.push(cairn_primitives::SignerRotation {
+                l1_height: rotation_height,
+                signers: new_set.clone(),
+                threshold: 2,
+            });
+            config.peg.local_signers.extend(new_keys.iter().copied());
+        })
+        .await;
+    let provider = sequencer.provider(0);
+    let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
+
+    // Before the rotation: a deposit under the first set, and an address of that set
+    // handed out to someone who pays it only later.
+    deposit(&devnet, &sequencer, 600_000).await;
+    let late_payer = Address::repeat_byte(0x5a);
+    let old_answer: serde_json::Value = provider
+        .raw_request("cairn_getDepositAddress".into(), (late_payer,))
+        .await
+        .expect("address");
+    let before: serde_json::Value = provider
+        .raw_request("cairn_getBridgeInfo".into(), ())
+        .await
+        .expect("bridge");
+    assert_eq!(before["epoch"], 0, "{before}");
+
+    // The rotation height passes: the new set is the peg's, and the first set's coins move
+    // to its peg output (the peg pays that transaction's fee).
+    let swept = mine_until_supply(&devnet, &provider, "the rotation sweep", |s| {
+        hex_u64(&s["pegOutputsSat"]) > 0 && hex_u64(&s["unsweptDepositsSat"]) == 0
+    })
+    .await;
+    assert!(devnet.client.get_block_count().await.expect("height") >= rotation_height);
+    let fee = hex_u64(&swept["pegFeesSat"]);
+    assert!(fee > 0 && fee < 10_000, "{swept}");
+    assert_eq!(hex_u64(&swept["pegOutputsSat"]), 600_000 - fee);
+    assert_invariant_with_fees(&swept, genesis);
+    let after: serde_json::Value = provider
+        .raw_request("cairn_getBridgeInfo".into(), ())
+        .await
+        .expect("bridge");
+    assert_eq!(after["epoch"], 1, "{after}");
+    assert_eq!(after["threshold"], 2, "{after}");
+    assert_ne!(after["pegAddress"], before["pegAddress"]);
+    assert_eq!(
+        after["signerSets"][1]["signers"],
+        serde_json::json!(new_set)
+    );
+    let new_answer: serde_json::Value = provider
+        .raw_request("cairn_getDepositAddress".into(), (late_payer,))
+        .await
+        .expect("address");
+    assert_ne!(
+        new_answer["address"], old_answer["address"],
+        "new addresses are the new set's"
+    );
+
+    // Withdrawals go on: paid from the new set's peg output, signed by the new set.
+    let address = devnet
+        .client
+        .get_new_address(None, Some(AddressType::Bech32m))
+        .await
+        .expect("address");
+    let hash = withdraw(
+        &provider,
+        sequencer.address(0),
+        &address.to_string(),
+        100_000,
+    )
+    .await;
+    mine_until_paid(&devnet, &provider, &[hash]).await;
+    let paid = status(&provider, hash).await;
+    let txid: Txid = paid["bitcoinTxid"]
+        .as_str()
+        .expect("txid")
+        .parse()
+        .expect("txid");
+    let tx: Transaction = devnet
+        .client
+        .get_raw_transaction(&txid)
+        .await
+        .expect("rpc")
+        .expect("payout");
+    let new_leaf = cairn_peg::scripts::multisig_script(&cairn_peg::KeySet {
+        keys: new_keys.iter().map(|k| k.x_only_public_key().0).collect(),
+        threshold: 2,
+    });
+    let leaf = tx.input[0]
+        .witness
+        .taproot_leaf_script()
+        .expect("script path");
+    assert_eq!(leaf.script, new_leaf.as_script(), "the new set signed");
+
+    // Deposits go on too, even to an address of the first set handed out before the
+    // rotation: credited, then moved to the new set by the first set's signers.
+    let old_address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = old_answer["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("parses");
+    devnet
+        .client
+        .send_to_address(&old_address.assume_checked(), Amount::from_sat(250_000))
+        .await
+        .expect("paid");
+    let drained = mine_until_supply(&devnet, &provider, "the late deposit swept", |s| {
+        hex_u64(&s["depositsCreditedSat"]) == 850_000 && hex_u64(&s["unsweptDepositsSat"]) == 0
+    })
+    .await;
+    assert_eq!(
+        balance(&sequencer.node.http_url(), late_payer).await,
+        U256::from(250_000u64) * U256::from(SAT)
+    );
+    assert_eq!(
+        hex_u64(&drained["withdrawalsPaidSat"]),
+        100_000,
+        "{drained}"
+    );
+    assert_invariant_with_fees(&drained, genesis);
+    let _ = rollup;
+}
+
+/// The coordinator's outbox in the sequencer's data dir.
+fn outbox(sequencer_dir: &std::path::Path) -> serde_json::Value {
+    std::fs::read(sequencer_dir.join("peg").join("payouts.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn broadcast_versions(outbox: &serde_json::Value) -> Vec<serde_json::Value> {
+    outbox["current"]["versions"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter(|v| !v["broadcastAt"].is_null())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (devnet, sequencer, _rollup, started) =
+        crate::peg::peg_sequencer_edited(dir.path(), 5, Vec::new(), |_, _| {}).await;
+    let provider = sequencer.provider(0);
+    let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
+    deposit(&devnet, &sequencer, 500_000).await;
+    let address = devnet
+        .client
+        .get_new_address(None, Some(AddressType::Bech32))
+        .await
+        .expect("address");
+    let hash = withdraw(
+        &provider,
+        sequencer.address(0),
+        &address.to_string(),
+        100_000,
+    )
+    .await;
+    let data_dir = started.data_dir.clone();
+
+    // Blocks until the payout is broadcast.
+    let mut first = None;
+    for _ in 0..30 {
+        devnet.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if let Some(v) = broadcast_versions(&outbox(&data_dir)).first() {
+            first = Some(v.clone());
+            break;
+        }
+    }
+    let first = first.expect("the payout was broadcast");
+    let first_tx: Transaction =
+        bitcoin::consensus::encode::deserialize_hex(first["signed"].as_str().expect("signed"))
+            .expect("tx");
+    assert!(
+        devnet
+            .client
+            .get_raw_mempool()
+            .await
+            .expect("mempool")
+            .contains(&first_tx.compute_txid()),
+        "the payout waits in the mempool"
+    );
+
+    // The sequencer restarts with the payout in flight: it neither forgets nor repeats it.
+    let TestNode {
+        node,
+        accounts,
+        _dir,
+    } = sequencer;
+    node.shutdown().await;
+    let node = launch(started.clone()).await.expect("restarts");
+    let sequencer = TestNode {
+        node,
+        accounts,
+        _dir,
+    };
+    let provider = sequencer.provider(0);
+
+    // Miners leave it out: after three blocks it is replaced at a higher fee rate.
+    let miner = devnet
+        .client
+        .get_new_address(None, None)
+        .await
+        .expect("address");
+    let mut versions = Vec::new();
+    for _ in 0..10 {
+        devnet
+            .client
+            .generate_block(&miner, &[])
+            .await
+            .expect("empty block");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        versions = broadcast_versions(&outbox(&data_dir));
+        if versions.len() >= 2 {
+            break;
+        }
+    }
+    assert!(versions.len() >= 2, "replaced: {versions:?}");
+    assert!(
+        versions[1]["satPerVb"].as_u64() > first["satPerVb"].as_u64(),
+        "{versions:?}"
+    );
+    let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
+    assert!(
+        !mempool.contains(&first_tx.compute_txid()),
+        "the replacement evicted the first version"
+    );
+
+    // Mined normally now: the replacement confirms and is recorded, once.
+    mine_until_paid(&devnet, &provider, &[hash]).await;
+    let paid = status(&provider, hash).await;
+    let txid: Txid = paid["bitcoinTxid"]
+        .as_str()
+        .expect("txid")
+        .parse()
+        .expect("txid");
+    assert_ne!(
+        txid,
+        first_tx.compute_txid(),
+        "the replacement is what paid"
+    );
+    let tx: Transaction = devnet
+        .client
+        .get_raw_transaction(&txid)
+        .await
+        .expect("rpc")
+        .expect("payout");
+    assert!(
+        tx.output[0].value < first_tx.output[0].value,
+        "the withdrawer's share of the higher fee"
+    );
+    assert_eq!(
+        devnet
+            .client
+            .get_received_by_address(&address, 1)
+            .await
+            .expect("received"),
+        tx.output[0].value,
+        "paid exactly once"
+    );
+    devnet.mine(3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = supply(&provider).await;
+    assert_eq!(hex_u64(&after["withdrawalsPaidSat"]), 100_000, "{after}");
+    assert_eq!(
+        hex_u64(&after["pegOutputsSat"]),
+        400_000,
+        "the change: the whole deposit less the withdrawal"
+    );
+    assert_invariant(&after, genesis);
+    sequencer.node.shutdown().await;
+}

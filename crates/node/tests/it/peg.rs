@@ -42,6 +42,18 @@ pub async fn peg_sequencer_with(
     local: usize,
     urls: Vec<String>,
 ) -> (Devnet, TestNode, RollupConfig) {
+    let (devnet, sequencer, rollup, _) = peg_sequencer_edited(dir, local, urls, |_, _| {}).await;
+    (devnet, sequencer, rollup)
+}
+
+/// [`peg_sequencer_with`], with `edit` applied to the network and the node's configuration
+/// before it starts; also the configuration it started with (to restart it).
+pub async fn peg_sequencer_edited(
+    dir: &std::path::Path,
+    local: usize,
+    urls: Vec<String>,
+    edit: impl FnOnce(&mut RollupConfig, &mut cairn_node::LaunchConfig),
+) -> (Devnet, TestNode, RollupConfig, cairn_node::LaunchConfig) {
     let devnet = devnet(dir).await;
     let key = Keypair::from_seckey_slice(&Secp256k1::new(), &[5; 32]).expect("key");
     let info = devnet.client.get_blockchain_info().await.expect("info");
@@ -67,16 +79,19 @@ pub async fn peg_sequencer_with(
     signers.truncate(local);
     seq_config.peg.local_signers = signers;
     seq_config.peg.signer_urls = urls;
+    edit(&mut rollup, &mut seq_config);
+    rollup.validate().expect("a valid network");
     seq_config.settlement = Some(SettlementConfig {
         rollup: rollup.clone(),
         sequencer: Some(key),
         batcher: Default::default(),
         dev_funding: Some(Amount::from_int_btc(5)),
     });
+    let started = seq_config.clone();
     let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
     // Transactions are estimated once the batcher has priced the L1 data fee.
     wait_for(|| sequencer.node.pool.l1_fee_rate().get() > 0).await;
-    (devnet, sequencer, rollup)
+    (devnet, sequencer, rollup, started)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -361,3 +361,172 @@ async fn a_batcher_killed_before_its_outbox_write_releases_the_coins_and_posts_o
     assert!(!run.posted.is_empty());
     assert!(run.posted.values().all(|n| *n == 1), "{:?}", run.posted);
 }
+
+/// `cairn dev` mining only on demand, with `failpoint` armed; stderr in `<dir>.stderr`.
+fn spawn_dev(dir: &std::path::Path, port: u16, l1_port: u16, failpoint: Option<&str>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command
+        .args(["dev", "--data-dir"])
+        .arg(dir)
+        .args(["--http-port", &port.to_string()])
+        .args(["--l1-rpc-port", &l1_port.to_string()])
+        .args(["--l1-block-time", "off", "--block-time", "100ms", "--log", "warn"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr_log(dir)).expect("log file"));
+    if let Some(point) = failpoint {
+        command.env("CAIRN_FAILPOINT", point);
+    }
+    command.spawn().expect("cairn starts")
+}
+
+async fn dev_l1(dir: &std::path::Path, l1_port: u16) -> cairn_l1::Client {
+    let config = cairn_l1::Config::new(
+        format!("http://127.0.0.1:{l1_port}"),
+        cairn_l1::Auth::CookieFile(dir.join("bitcoin").join(".cookie")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(client) = cairn_l1::Client::connect(&config, bitcoin::Network::Regtest).await {
+            return client;
+        }
+        assert!(Instant::now() < deadline, "the devnet did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn mine(client: &cairn_l1::Client) {
+    let to = client.get_new_address(None, None).await.expect("address");
+    client.generate_to_address(1, &to).await.expect("mine");
+}
+
+/// Kills `cairn dev` (abort, as kill -9) at `failpoint` in the middle of a payout, restarts
+/// it and checks that the withdrawal is paid exactly once.
+async fn crash_coordinator_at(failpoint: &str) {
+    use alloy::network::EthereumWallet;
+    use alloy_sol_types::SolCall as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("dev");
+    let (port, l1_port) = (free_port(), free_port());
+    let mut child = spawn_dev(&data, port, l1_port, Some(failpoint));
+    connect(port).await;
+    let l1 = dev_l1(&data, l1_port).await;
+    let account = cairn_node::dev::dev_accounts(1).expect("accounts").remove(0);
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(account.signer.clone()))
+        .connect_http(format!("http://127.0.0.1:{port}").parse().expect("url"))
+        .erased();
+
+    // A deposit backs the peg, then a withdrawal of part of it.
+    let recipient = alloy::primitives::Address::repeat_byte(0x31);
+    let answer: serde_json::Value = provider
+        .raw_request("cairn_getDepositAddress".into(), (recipient,))
+        .await
+        .expect("deposit address");
+    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> =
+        answer["address"].as_str().expect("address").parse().expect("address");
+    l1.send_to_address(&address.assume_checked(), bitcoin::Amount::from_sat(1_000_000))
+        .await
+        .expect("deposit");
+    mine(&l1).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while provider.get_balance(recipient).await.expect("balance").is_zero() {
+        assert!(Instant::now() < deadline, "the deposit was never credited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let payee = l1
+        .get_new_address(None, Some(cairn_l1::types::AddressType::Bech32))
+        .await
+        .expect("address");
+    let request = alloy::rpc::types::TransactionRequest {
+        from: Some(account.address),
+        to: Some(cairn_execution::withdraw::WITHDRAWAL_CONTRACT.into()),
+        value: Some(alloy::primitives::U256::from(100_000u64 * 10_000_000_000)),
+        input: alloy::primitives::Bytes::from(
+            cairn_execution::withdraw::withdrawCall {
+                bitcoinAddress: payee.to_string(),
+            }
+            .abi_encode(),
+        )
+        .into(),
+        ..Default::default()
+    };
+    let receipt = provider
+        .send_transaction(request)
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    let hash = receipt.transaction_hash;
+
+    // Blocks until the coordinator reaches the failpoint and the process dies there.
+    let mut died = false;
+    for _ in 0..30 {
+        mine(&l1).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        if child.try_wait().expect("wait").is_some() {
+            died = true;
+            break;
+        }
+    }
+    let log = std::fs::read_to_string(stderr_log(&data)).unwrap_or_default();
+    assert!(
+        died && log.contains(&format!("failpoint {failpoint}: aborting")),
+        "died at the failpoint:\n{log}"
+    );
+
+    // Restarted, it finishes the payout it had: paid once.
+    let mut child = spawn_dev(&data, port, l1_port, None);
+    let provider = connect(port).await;
+    let l1 = dev_l1(&data, l1_port).await;
+    let mut paid = serde_json::Value::Null;
+    for _ in 0..30 {
+        let status: Vec<serde_json::Value> = provider
+            .raw_request("cairn_getWithdrawalStatus".into(), (hash,))
+            .await
+            .expect("status");
+        if status[0]["status"] == "paid" {
+            paid = status[0].clone();
+            break;
+        }
+        mine(&l1).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert_eq!(paid["status"], "paid", "never paid after the restart");
+    let txid: bitcoin::Txid = paid["bitcoinTxid"]
+        .as_str()
+        .expect("txid")
+        .parse()
+        .expect("txid");
+    let tx = l1
+        .get_raw_transaction(&txid)
+        .await
+        .expect("rpc")
+        .expect("payout");
+    mine(&l1).await;
+    mine(&l1).await;
+    assert_eq!(
+        l1.get_received_by_address(&payee, 1).await.expect("received"),
+        tx.output[0].value,
+        "exactly one payout reached the address"
+    );
+    let supply: serde_json::Value = provider
+        .raw_request("cairn_getSupply".into(), ())
+        .await
+        .expect("supply");
+    assert_eq!(supply["withdrawalsPaidSat"], "0x186a0", "{supply}");
+    assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
+    assert_eq!(supply["missingWei"], "0x0", "{supply}");
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_killed_after_signing_broadcasts_the_payout_once_after_restart() {
+    crash_coordinator_at("payout-signed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_killed_after_broadcasting_pays_once_after_restart() {
+    crash_coordinator_at("payout-broadcast").await;
+}

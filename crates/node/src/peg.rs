@@ -791,10 +791,43 @@ impl L1PegVerifier {
     }
 }
 
+/// How far below a batch's L1 height a verifier looks for a peg transaction whose recorded
+/// block a reorg replaced (the transaction was mined again in another block).
+const REMINED_WINDOW: u32 = 144;
+
 impl L1PegVerifier {
-    /// The transaction `txid` in Bitcoin block `l1_block`, which must be on the best chain
-    /// at or below `l1_height`.
+    /// The transaction `txid` in Bitcoin block `l1_block`, on the best chain at or below
+    /// `l1_height`. If a reorg replaced that block, the transaction counts where the best
+    /// chain has it now (within [`REMINED_WINDOW`] blocks below `l1_height`): a deposit or
+    /// payout mined again is the same deposit or payout.
     fn find_tx(
+        &self,
+        l1_block: &B256,
+        txid: &B256,
+        l1_height: u32,
+    ) -> Result<bitcoin::Transaction, String> {
+        match self.find_tx_in(l1_block, txid, l1_height) {
+            Ok(tx) => Ok(tx),
+            Err(reason) => {
+                let wanted = Txid::from_byte_array(txid.0);
+                for height in (l1_height.saturating_sub(REMINED_WINDOW)..=l1_height).rev() {
+                    let Some(hash) = self.ask("getblockhash", || self.client.get_block_hash(height))
+                    else {
+                        continue;
+                    };
+                    let Some(block) = self.block(hash) else {
+                        continue;
+                    };
+                    if let Some(tx) = block.txdata.iter().find(|tx| tx.compute_txid() == wanted) {
+                        return Ok(tx.clone());
+                    }
+                }
+                Err(reason)
+            }
+        }
+    }
+
+    fn find_tx_in(
         &self,
         l1_block: &B256,
         txid: &B256,

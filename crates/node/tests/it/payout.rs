@@ -751,3 +751,81 @@ async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_resta
     assert_invariant(&after, genesis);
     sequencer.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_agree() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (devnet, sequencer, rollup) = peg_sequencer_with(dir.path(), 0, Vec::new()).await;
+    let provider = sequencer.provider(0);
+    let url = sequencer.node.http_url();
+    let recipient = Address::repeat_byte(0x66);
+    let answer: serde_json::Value = provider
+        .raw_request("cairn_getDepositAddress".into(), (recipient,))
+        .await
+        .expect("deposit address");
+    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = answer["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("parses");
+    let txid = devnet
+        .client
+        .send_to_address(&address.assume_checked(), Amount::from_sat(300_000))
+        .await
+        .expect("paid");
+    let deposit_block = devnet.mine(1).await[0];
+    for _ in 0..400 {
+        if balance(&url, recipient).await > U256::ZERO {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let credited = U256::from(300_000u64) * U256::from(SAT);
+    assert_eq!(balance(&url, recipient).await, credited);
+    let credit_block = sequencer.node.storage.head_number();
+    crate::settlement::mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
+        s.applied.last().is_some_and(|b| b.last_block >= credit_block)
+    })
+    .await;
+
+    // A reorg replaces the deposit's block (and the batches after it); the deposit and the
+    // batches are mined again in other blocks.
+    devnet
+        .client
+        .invalidate_block(&deposit_block)
+        .await
+        .expect("invalidate");
+    let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
+    assert!(mempool.contains(&txid), "the deposit went back to the mempool");
+    devnet.mine(1).await;
+    let head = sequencer.node.storage.head_number();
+    crate::settlement::mine_until(&devnet, &sequencer.node, "batches after the reorg", |s| {
+        s.applied.last().is_some_and(|b| b.last_block >= head)
+    })
+    .await;
+    assert_eq!(balance(&url, recipient).await, credited, "still credited, once");
+    let supply = supply(&provider).await;
+    assert_eq!(hex_u64(&supply["depositsCreditedSat"]), 300_000, "{supply}");
+    assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
+
+    // A follower derives the chain from the new Bitcoin chain and agrees.
+    let follower_dir = tempfile::tempdir().expect("dir");
+    let follower = launch(follower_config(follower_dir.path(), &sequencer, &devnet, &rollup))
+        .await
+        .expect("follower starts");
+    wait_for(|| follower.storage.head_number() >= head).await;
+    assert_eq!(balance(&follower.http_url(), recipient).await, credited);
+    let ours = sequencer
+        .node
+        .storage
+        .block_by_number(head)
+        .expect("read")
+        .expect("block");
+    let theirs = follower
+        .storage
+        .block_by_number(head)
+        .expect("read")
+        .expect("block");
+    assert_eq!(theirs.block.hash, ours.block.hash);
+    follower.shutdown().await;
+}

@@ -811,7 +811,8 @@ impl L1PegVerifier {
             Err(reason) => {
                 let wanted = Txid::from_byte_array(txid.0);
                 for height in (l1_height.saturating_sub(REMINED_WINDOW)..=l1_height).rev() {
-                    let Some(hash) = self.ask("getblockhash", || self.client.get_block_hash(height))
+                    let Some(hash) =
+                        self.ask("getblockhash", || self.client.get_block_hash(height))
                     else {
                         continue;
                     };

@@ -784,7 +784,9 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     assert_eq!(balance(&url, recipient).await, credited);
     let credit_block = sequencer.node.storage.head_number();
     crate::settlement::mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
-        s.applied.last().is_some_and(|b| b.last_block >= credit_block)
+        s.applied
+            .last()
+            .is_some_and(|b| b.last_block >= credit_block)
     })
     .await;
 
@@ -796,23 +798,35 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
         .await
         .expect("invalidate");
     let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
-    assert!(mempool.contains(&txid), "the deposit went back to the mempool");
+    assert!(
+        mempool.contains(&txid),
+        "the deposit went back to the mempool"
+    );
     devnet.mine(1).await;
     let head = sequencer.node.storage.head_number();
     crate::settlement::mine_until(&devnet, &sequencer.node, "batches after the reorg", |s| {
         s.applied.last().is_some_and(|b| b.last_block >= head)
     })
     .await;
-    assert_eq!(balance(&url, recipient).await, credited, "still credited, once");
+    assert_eq!(
+        balance(&url, recipient).await,
+        credited,
+        "still credited, once"
+    );
     let supply = supply(&provider).await;
     assert_eq!(hex_u64(&supply["depositsCreditedSat"]), 300_000, "{supply}");
     assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
 
     // A follower derives the chain from the new Bitcoin chain and agrees.
     let follower_dir = tempfile::tempdir().expect("dir");
-    let follower = launch(follower_config(follower_dir.path(), &sequencer, &devnet, &rollup))
-        .await
-        .expect("follower starts");
+    let follower = launch(follower_config(
+        follower_dir.path(),
+        &sequencer,
+        &devnet,
+        &rollup,
+    ))
+    .await
+    .expect("follower starts");
     wait_for(|| follower.storage.head_number() >= head).await;
     assert_eq!(balance(&follower.http_url(), recipient).await, credited);
     let ours = sequencer

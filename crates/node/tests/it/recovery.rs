@@ -370,7 +370,14 @@ fn spawn_dev(dir: &std::path::Path, port: u16, l1_port: u16, failpoint: Option<&
         .arg(dir)
         .args(["--http-port", &port.to_string()])
         .args(["--l1-rpc-port", &l1_port.to_string()])
-        .args(["--l1-block-time", "off", "--block-time", "100ms", "--log", "warn"])
+        .args([
+            "--l1-block-time",
+            "off",
+            "--block-time",
+            "100ms",
+            "--log",
+            "warn",
+        ])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(stderr_log(dir)).expect("log file"));
     if let Some(point) = failpoint {
@@ -410,7 +417,9 @@ async fn crash_coordinator_at(failpoint: &str) {
     let mut child = spawn_dev(&data, port, l1_port, Some(failpoint));
     connect(port).await;
     let l1 = dev_l1(&data, l1_port).await;
-    let account = cairn_node::dev::dev_accounts(1).expect("accounts").remove(0);
+    let account = cairn_node::dev::dev_accounts(1)
+        .expect("accounts")
+        .remove(0);
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(account.signer.clone()))
         .connect_http(format!("http://127.0.0.1:{port}").parse().expect("url"))
@@ -422,14 +431,25 @@ async fn crash_coordinator_at(failpoint: &str) {
         .raw_request("cairn_getDepositAddress".into(), (recipient,))
         .await
         .expect("deposit address");
-    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> =
-        answer["address"].as_str().expect("address").parse().expect("address");
-    l1.send_to_address(&address.assume_checked(), bitcoin::Amount::from_sat(1_000_000))
-        .await
-        .expect("deposit");
+    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = answer["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("address");
+    l1.send_to_address(
+        &address.assume_checked(),
+        bitcoin::Amount::from_sat(1_000_000),
+    )
+    .await
+    .expect("deposit");
     mine(&l1).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while provider.get_balance(recipient).await.expect("balance").is_zero() {
+    while provider
+        .get_balance(recipient)
+        .await
+        .expect("balance")
+        .is_zero()
+    {
         assert!(Instant::now() < deadline, "the deposit was never credited");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -506,7 +526,9 @@ async fn crash_coordinator_at(failpoint: &str) {
     mine(&l1).await;
     mine(&l1).await;
     assert_eq!(
-        l1.get_received_by_address(&payee, 1).await.expect("received"),
+        l1.get_received_by_address(&payee, 1)
+            .await
+            .expect("received"),
         tx.output[0].value,
         "exactly one payout reached the address"
     );

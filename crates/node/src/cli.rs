@@ -468,7 +468,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     print_batcher(&node);
     if let Some(peg) = &rollup.peg {
         println!(
-            "Peg:               {}-of-{} federation, keys in {} (cairn_getBridgeInfo)",
+            "Peg:               {}-of-{} federation (its signers run in this process), keys in {} (cairn_getBridgeInfo)",
             peg.threshold,
             peg.signers.len(),
             data_dir.join(crate::rollup::PEG_KEYS_DIR).display()
@@ -478,6 +478,10 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             node.rpc_addr,
             devnet.rpc_url(),
             devnet.cookie_path().display()
+        );
+        println!(
+            "Withdraw:          cairn withdraw --rpc-url http://{} --private-key <dev key> --to <bcrt1 address> --amount 0.1 (paid on Bitcoin once final)",
+            node.rpc_addr
         );
     }
     println!("Data dir:          {}", data_dir.display());
@@ -637,5 +641,69 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn signers_and_the_coordinator_parse_as_documented() {
+        let cli = Cli::try_parse_from([
+            "cairn",
+            "signer",
+            "--config",
+            "rollup.json",
+            "--key",
+            "signer.key",
+            "--l1-rpc-url",
+            "http://127.0.0.1:8332",
+            "--l1-rpc-cookie",
+            ".cookie",
+            "--http-port",
+            "9000",
+            "--peg-max-fee-rate",
+            "50",
+        ])
+        .expect("parses");
+        let Command::Signer(args) = cli.command else {
+            panic!("not the signer command");
+        };
+        assert_eq!(args.key, PathBuf::from("signer.key"));
+        assert_eq!(args.node.config, Some(PathBuf::from("rollup.json")));
+        assert_eq!(args.node.peg_max_fee_rate, 50);
+        assert_eq!(args.node.l2.http_port, 9000);
+
+        let cli = Cli::try_parse_from([
+            "cairn",
+            "node",
+            "--config",
+            "rollup.json",
+            "--sequencer-key",
+            "sequencer.key",
+            "--l1-rpc-url",
+            "http://127.0.0.1:8332",
+            "--l1-rpc-cookie",
+            ".cookie",
+            "--signer-url",
+            "http://a:1",
+            "--signer-url",
+            "http://b:2",
+        ])
+        .expect("parses");
+        let Command::Node(args) = cli.command else {
+            panic!("not the node command");
+        };
+        assert_eq!(args.signer_urls, ["http://a:1", "http://b:2"]);
+        assert_eq!(args.peg_max_fee_rate, crate::payout::DEFAULT_MAX_FEE_RATE);
+        // A signer URL means coordinating payouts: only the sequencer does that.
+        let err = Cli::try_parse_from([
+            "cairn",
+            "node",
+            "--config",
+            "rollup.json",
+            "--l1-rpc-url",
+            "http://127.0.0.1:8332",
+            "--signer-url",
+            "http://a:1",
+        ])
+        .expect_err("needs the sequencer key");
+        assert!(err.to_string().contains("--sequencer-key"), "{err}");
     }
 }

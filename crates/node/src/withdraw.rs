@@ -35,6 +35,10 @@ pub struct WithdrawArgs {
     /// The Cairn node's JSON-RPC URL.
     #[arg(long, default_value = "http://127.0.0.1:8545")]
     pub rpc_url: String,
+    /// After the burn, follow the withdrawal (finalized, then paid on Bitcoin) and print
+    /// the Bitcoin transaction that pays it.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// Runs `cairn withdraw`: signs and sends the burn, waits for its receipt.
@@ -101,9 +105,38 @@ pub async fn run(args: WithdrawArgs) -> anyhow::Result<()> {
                 "Burned in L2 block {}; follow it with cairn_getWithdrawalStatus(\"{hash}\")",
                 receipt["blockNumber"].as_str().unwrap_or("?")
             );
+            if args.wait {
+                return follow(&client, hash).await;
+            }
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     anyhow::bail!("no receipt for {hash} after 30 s")
+}
+
+/// Prints each status change of the withdrawals `hash` requested until all are paid.
+async fn follow(client: &jsonrpsee::http_client::HttpClient, hash: B256) -> anyhow::Result<()> {
+    let mut last = String::new();
+    loop {
+        let statuses: Vec<serde_json::Value> = client
+            .request("cairn_getWithdrawalStatus", rpc_params![hash])
+            .await?;
+        let now: Vec<String> = statuses
+            .iter()
+            .map(|s| match s["bitcoinTxid"].as_str() {
+                Some(txid) => format!("paid by Bitcoin transaction {txid}"),
+                None => s["status"].as_str().unwrap_or("?").to_owned(),
+            })
+            .collect();
+        let line = now.join(", ");
+        if line != last {
+            println!("Withdrawal: {line}");
+            last = line;
+        }
+        if !statuses.is_empty() && statuses.iter().all(|s| s["status"] == "paid") {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }

@@ -427,6 +427,7 @@ async fn withdrawals_burn_btc_for_every_bitcoin_address_type_and_refuse_bad_ones
         to: p2tr,
         amount: Amount::from_sat(20_000),
         rpc_url: sequencer.node.http_url(),
+        wait: false,
     })
     .await
     .expect("cairn withdraw");

@@ -314,9 +314,20 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
             tip,
             Some("no such output"),
         ),
+        // A block a reorg replaced: the same transaction found on the best chain is the
+        // same deposit; one found nowhere is refused.
         (
             Deposit {
                 l1_block: B256::repeat_byte(9),
+                ..credited
+            },
+            tip,
+            None,
+        ),
+        (
+            Deposit {
+                l1_block: B256::repeat_byte(9),
+                txid: B256::repeat_byte(8),
                 ..credited
             },
             tip,

@@ -540,11 +540,8 @@ impl Coordinator {
     }
 
     async fn advance(&self, outbox: &mut Outbox, tip: u32) -> anyhow::Result<()> {
-        let current = outbox.current.clone().context("no payout in flight")?;
-        let latest = current
-            .versions
-            .last()
-            .context("a payout without versions")?;
+        let (current, latest) = in_flight(outbox)?;
+        let latest = &latest;
         match (&latest.signed, latest.broadcast_at) {
             (None, _) => self.sign_and_send(outbox, tip).await,
             (Some(_), Some(at))
@@ -591,11 +588,8 @@ impl Coordinator {
 
     /// Asks every signer for the latest version, assembles M signatures, broadcasts.
     async fn sign_and_send(&self, outbox: &mut Outbox, tip: u32) -> anyhow::Result<()> {
-        let current = outbox.current.clone().context("no payout in flight")?;
-        let latest = current
-            .versions
-            .last()
-            .context("a payout without versions")?;
+        let (current, latest) = in_flight(outbox)?;
+        let latest = &latest;
         let proposal = PayoutProposal {
             tx: deserialize_hex(&latest.unsigned)?,
             withdrawals: current.withdrawals.clone(),
@@ -672,6 +666,17 @@ impl Coordinator {
         }
         Ok(())
     }
+}
+
+/// The payout in flight and its latest version.
+fn in_flight(outbox: &Outbox) -> anyhow::Result<(InFlight, PayoutVersion)> {
+    let current = outbox.current.clone().context("no payout in flight")?;
+    let latest = current
+        .versions
+        .last()
+        .cloned()
+        .context("a payout without versions")?;
+    Ok((current, latest))
 }
 
 fn set_latest(outbox: &mut Outbox, change: impl FnOnce(&mut PayoutVersion)) {

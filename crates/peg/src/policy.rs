@@ -200,19 +200,7 @@ pub fn check_payout(
 ) -> Result<(), PolicyError> {
     let (coins, pending) = (&view.coins, &view.pending);
     let tx = &proposal.tx;
-    let mut seen = HashSet::new();
-    let mut total_in = Amount::ZERO;
-    for input in &tx.input {
-        if !seen.insert(input.previous_output) {
-            return Err(PolicyError::DuplicateInput(input.previous_output));
-        }
-        let coin = coins
-            .get(&input.previous_output)
-            .ok_or(PolicyError::UnknownInput(input.previous_output))?;
-        total_in = total_in
-            .checked_add(coin.value)
-            .ok_or(PolicyError::Overspend)?;
-    }
+    let total_in = spent_value(tx.input.iter().map(|i| i.previous_output), coins)?;
     if proposal.withdrawals.is_empty() {
         return Err(PolicyError::Empty);
     }
@@ -283,15 +271,7 @@ pub fn check_payout(
         [change] if change.script_pubkey == view.peg_script => {}
         _ => return Err(PolicyError::StrayOutput(paid + 1)),
     }
-    let vbytes = signed_weight(tx, federation, CONTROL_LEN).to_vbytes_ceil();
-    let sat_per_vb = fee.to_sat().div_ceil(vbytes.max(1));
-    if sat_per_vb > policy.max_sat_per_vb {
-        return Err(PolicyError::FeeTooHigh {
-            sat_per_vb,
-            max: policy.max_sat_per_vb,
-        });
-    }
-    Ok(())
+    check_fee_rate(tx, fee, federation, policy)
 }
 
 /// Builds the payout of `withdrawals` (in that order) from `coins` at `sat_per_vb`, by the
@@ -306,16 +286,7 @@ pub fn build_payout(
     if withdrawals.is_empty() {
         return Err(PolicyError::Empty);
     }
-    let mut total_in = Amount::ZERO;
-    for outpoint in coins {
-        let coin = view
-            .coins
-            .get(outpoint)
-            .ok_or(PolicyError::UnknownInput(*outpoint))?;
-        total_in = total_in
-            .checked_add(coin.value)
-            .ok_or(PolicyError::Overspend)?;
-    }
+    let total_in = spent_value(coins.iter().copied(), &view.coins)?;
     let mut outputs = Vec::with_capacity(withdrawals.len() + 2);
     let mut withdrawn = Amount::ZERO;
     for id in withdrawals {
@@ -338,20 +309,7 @@ pub fn build_payout(
     let change = total_in
         .checked_sub(withdrawn)
         .ok_or(PolicyError::Overspend)?;
-    let mut tx = Transaction {
-        version: Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: coins
-            .iter()
-            .map(|outpoint| TxIn {
-                previous_output: *outpoint,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::new(),
-            })
-            .collect(),
-        output: outputs,
-    };
+    let mut tx = unsigned(coins, outputs);
     if change >= Amount::from_sat(DUST_SAT) {
         tx.output.push(TxOut {
             value: change,
@@ -391,20 +349,7 @@ pub fn check_sweep(
         return Err(PolicyError::StrayOutput(0));
     }
     let tx = &proposal.tx;
-    let mut seen = HashSet::new();
-    let mut total_in = Amount::ZERO;
-    for input in &tx.input {
-        if !seen.insert(input.previous_output) {
-            return Err(PolicyError::DuplicateInput(input.previous_output));
-        }
-        let coin = view
-            .coins
-            .get(&input.previous_output)
-            .ok_or(PolicyError::UnknownInput(input.previous_output))?;
-        total_in = total_in
-            .checked_add(coin.value)
-            .ok_or(PolicyError::Overspend)?;
-    }
+    let total_in = spent_value(tx.input.iter().map(|i| i.previous_output), &view.coins)?;
     if tx.input.is_empty() {
         return Err(PolicyError::Empty);
     }
@@ -419,6 +364,70 @@ pub fn check_sweep(
         _ => return Err(PolicyError::StrayOutput(1)),
     };
     let fee = total_in.checked_sub(change).ok_or(PolicyError::Overspend)?;
+    check_fee_rate(tx, fee, federation, policy)
+}
+
+/// Builds the sweep [`check_sweep`] accepts: `coins` to `view.peg_script` at `sat_per_vb`.
+pub fn build_sweep(
+    view: &PegView,
+    federation: &Federation,
+    coins: &[OutPoint],
+    sat_per_vb: u64,
+) -> Result<PayoutProposal, PolicyError> {
+    let total_in = spent_value(coins.iter().copied(), &view.coins)?;
+    let mut tx = unsigned(
+        coins,
+        vec![
+            TxOut {
+                value: Amount::ZERO,
+                script_pubkey: payout_commitment(view.chain_id, &[]),
+            },
+            TxOut {
+                value: total_in,
+                script_pubkey: view.peg_script.clone(),
+            },
+        ],
+    );
+    let vbytes = signed_weight(&tx, federation, CONTROL_LEN).to_vbytes_ceil();
+    let fee = Amount::from_sat(vbytes.saturating_mul(sat_per_vb));
+    tx.output[1].value = total_in
+        .checked_sub(fee)
+        .filter(|v| *v >= Amount::from_sat(DUST_SAT))
+        .ok_or(PolicyError::Overspend)?;
+    Ok(PayoutProposal {
+        tx,
+        withdrawals: Vec::new(),
+    })
+}
+
+/// The value of `outpoints`, each a distinct coin of `coins`.
+fn spent_value(
+    outpoints: impl Iterator<Item = OutPoint>,
+    coins: &BTreeMap<OutPoint, TxOut>,
+) -> Result<Amount, PolicyError> {
+    let mut seen = HashSet::new();
+    let mut total = Amount::ZERO;
+    for outpoint in outpoints {
+        if !seen.insert(outpoint) {
+            return Err(PolicyError::DuplicateInput(outpoint));
+        }
+        let coin = coins
+            .get(&outpoint)
+            .ok_or(PolicyError::UnknownInput(outpoint))?;
+        total = total
+            .checked_add(coin.value)
+            .ok_or(PolicyError::Overspend)?;
+    }
+    Ok(total)
+}
+
+/// `fee` over the signed size of `tx` is within the ceiling.
+fn check_fee_rate(
+    tx: &Transaction,
+    fee: Amount,
+    federation: &Federation,
+    policy: &FeePolicy,
+) -> Result<(), PolicyError> {
     let vbytes = signed_weight(tx, federation, CONTROL_LEN).to_vbytes_ceil();
     let sat_per_vb = fee.to_sat().div_ceil(vbytes.max(1));
     if sat_per_vb > policy.max_sat_per_vb {
@@ -430,24 +439,9 @@ pub fn check_sweep(
     Ok(())
 }
 
-/// Builds the sweep [`check_sweep`] accepts: `coins` to `view.peg_script` at `sat_per_vb`.
-pub fn build_sweep(
-    view: &PegView,
-    federation: &Federation,
-    coins: &[OutPoint],
-    sat_per_vb: u64,
-) -> Result<PayoutProposal, PolicyError> {
-    let mut total_in = Amount::ZERO;
-    for outpoint in coins {
-        let coin = view
-            .coins
-            .get(outpoint)
-            .ok_or(PolicyError::UnknownInput(*outpoint))?;
-        total_in = total_in
-            .checked_add(coin.value)
-            .ok_or(PolicyError::Overspend)?;
-    }
-    let mut tx = Transaction {
+/// An unsigned, replaceable version-2 transaction spending `coins` to `outputs`.
+fn unsigned(coins: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
+    Transaction {
         version: Version::TWO,
         lock_time: absolute::LockTime::ZERO,
         input: coins
@@ -459,25 +453,6 @@ pub fn build_sweep(
                 witness: Witness::new(),
             })
             .collect(),
-        output: vec![
-            TxOut {
-                value: Amount::ZERO,
-                script_pubkey: payout_commitment(view.chain_id, &[]),
-            },
-            TxOut {
-                value: total_in,
-                script_pubkey: view.peg_script.clone(),
-            },
-        ],
-    };
-    let vbytes = signed_weight(&tx, federation, CONTROL_LEN).to_vbytes_ceil();
-    let fee = Amount::from_sat(vbytes.saturating_mul(sat_per_vb));
-    tx.output[1].value = total_in
-        .checked_sub(fee)
-        .filter(|v| *v >= Amount::from_sat(DUST_SAT))
-        .ok_or(PolicyError::Overspend)?;
-    Ok(PayoutProposal {
-        tx,
-        withdrawals: Vec::new(),
-    })
+        output: outputs,
+    }
 }

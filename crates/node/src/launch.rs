@@ -136,8 +136,14 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
     let db_path = config.data_dir.join("db");
     let options = StorageOptions {
         sync_writes: config.sync_writes,
-        // A follower unwinds what Bitcoin reorgs drop: keep that much history.
-        history_blocks: if config.is_follower() {
+        // A follower unwinds what Bitcoin reorgs drop, and a sequencer with a peg the
+        // blocks after a deposit a reorg removes: keep that much history.
+        history_blocks: if config.is_follower()
+            || config
+                .settlement
+                .as_ref()
+                .is_some_and(|s| s.rollup.peg.is_some())
+        {
             FOLLOWER_HISTORY_BLOCKS
         } else {
             128

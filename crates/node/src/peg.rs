@@ -118,6 +118,9 @@ pub struct Ready {
     pub deposits: Vec<Deposit>,
     /// Payouts to record.
     pub payouts: Vec<Payout>,
+    /// A Bitcoin reorg removed a credited deposit: the L2 blocks from this one on must be
+    /// undone (sequencer).
+    pub undo_from: Option<u64>,
 }
 
 /// The peg's node-side state.
@@ -143,6 +146,9 @@ pub struct Peg {
     proposed: RwLock<HashMap<Txid, Vec<u64>>>,
     /// Proposed payouts on the current best chain.
     found_payouts: RwLock<BTreeMap<Txid, FoundPayout>>,
+    /// Credited deposits whose Bitcoin block a reorg disconnected: outpoint → (the height
+    /// they had, the L2 block that credited them).
+    dropped: RwLock<BTreeMap<(Txid, u32), (u32, u64)>>,
 }
 
 impl Peg {
@@ -173,6 +179,7 @@ impl Peg {
             tip: RwLock::new(None),
             proposed: RwLock::new(HashMap::new()),
             found_payouts: RwLock::new(BTreeMap::new()),
+            dropped: RwLock::new(BTreeMap::new()),
         };
         peg.load_registry()?;
         Ok(Some(Arc::new(peg)))
@@ -331,7 +338,8 @@ impl Peg {
                         .storage
                         .deposit_location(&f.deposit.txid, f.deposit.vout)
                     {
-                        tracing::error!(target: TARGET, txid = %key.0, vout = key.1, l2_block = block, "a Bitcoin reorg dropped a deposit that L2 already credited");
+                        tracing::warn!(target: TARGET, txid = %key.0, vout = key.1, l2_block = block, "a Bitcoin reorg disconnected a credited deposit: it must be mined again by height {}", f.height);
+                        self.dropped.write().insert(key, (f.height, block));
                     }
                 }
             }
@@ -359,6 +367,7 @@ impl Peg {
                             epoch: *epoch,
                         };
                         tracing::info!(target: TARGET, %txid, vout, amount, recipient = %registration.recipient, height, "deposit found on Bitcoin");
+                        self.dropped.write().remove(&(txid, vout as u32));
                         found.insert(
                             (txid, vout as u32),
                             Found {
@@ -376,7 +385,26 @@ impl Peg {
                 *self.tip.write() = Some(lowest.saturating_sub(1));
             }
         }
-        self.ready()
+        let mut ready = self.ready();
+        ready.undo_from = self.undo_from();
+        ready
+    }
+
+    /// The first L2 block to undo, if the best chain has passed the height of a credited
+    /// deposit a reorg disconnected without mining it again.
+    fn undo_from(&self) -> Option<u64> {
+        let tip = (*self.tip.read())?;
+        let mut dropped = self.dropped.write();
+        let gone: Vec<_> = dropped
+            .iter()
+            .filter(|(_, (height, _))| tip >= *height)
+            .map(|(key, (_, block))| (*key, *block))
+            .collect();
+        for (key, block) in &gone {
+            dropped.remove(key);
+            tracing::error!(target: TARGET, txid = %key.0, vout = key.1, l2_block = block, "a Bitcoin reorg removed a credited deposit: the sequencer undoes its credit");
+        }
+        gone.iter().map(|(_, block)| *block).min()
     }
 
     /// Deposits and payouts with enough confirmations that no block has taken yet.
@@ -384,6 +412,7 @@ impl Peg {
         Ready {
             deposits: self.ready_deposits(),
             payouts: self.ready_payouts(),
+            undo_from: None,
         }
     }
 

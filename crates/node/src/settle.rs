@@ -289,13 +289,18 @@ impl Task {
                         break false;
                     }
                 };
-                if let Some(link) = &self.peg {
-                    link.offer(link.peg.on_update(&update));
-                }
+                let ready = self.peg.as_ref().map(|link| link.peg.on_update(&update));
                 if let Some(batcher) = &mut self.batcher
                     && let Err(e) = batcher.apply_update(&update)
                 {
                     tracing::error!(target: TARGET, error = %e, "the batcher wallet could not apply an L1 update");
+                }
+                if let (Some(link), Some(ready)) = (self.peg.clone(), ready) {
+                    // After the wallet saw the reorg: undone batches release what it lost.
+                    if let Some(from) = ready.undo_from {
+                        self.undo_blocks_from(from, &link).await;
+                    }
+                    link.offer(ready);
                 }
                 let before = self.storage.head_number();
                 let Some(outcomes) = self.derive(update).await else {
@@ -365,6 +370,31 @@ impl Task {
             }
             self.publish(caught_up);
             tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    /// A Bitcoin reorg removed a deposit L2 block `from` credited: the sequencer takes its
+    /// chain back to before it (the later transactions return to the pool) and forgets the
+    /// batches of the undone blocks. Followers need nothing: they follow the new batches.
+    async fn undo_blocks_from(&mut self, from: u64, link: &PegLink) {
+        let Some(producer) = &link.producer else {
+            return;
+        };
+        match producer.rewind_to(from.saturating_sub(1)) {
+            Ok(undone) => {
+                tracing::warn!(target: TARGET, from, undone, "undid the L2 blocks from a credit whose deposit Bitcoin no longer has");
+                if let Some(deriver) = &mut self.deriver {
+                    deriver.forget_from(from);
+                }
+                if let Some(batcher) = &mut self.batcher
+                    && let Err(e) = batcher.forget_from(from).await
+                {
+                    tracing::error!(target: TARGET, error = %e, "the batcher could not forget the undone blocks");
+                }
+            }
+            Err(e) => {
+                tracing::error!(target: TARGET, error = %e, from, "cannot undo the credit of a deposit Bitcoin no longer has");
+            }
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Producer {
     deposits: Mutex<Vec<Deposit>>,
     /// Bitcoin payouts the peg watcher found confirmed; each is recorded once.
     payouts: Mutex<Vec<Payout>>,
+    /// Held while a block is built or the chain is rewound.
+    building: Mutex<()>,
     stop: AtomicBool,
 }
 
@@ -64,6 +66,7 @@ impl Producer {
             system: Mutex::new(Vec::new()),
             deposits: Mutex::new(Vec::new()),
             payouts: Mutex::new(Vec::new()),
+            building: Mutex::new(()),
             stop: AtomicBool::new(false),
         }
     }
@@ -118,6 +121,7 @@ impl Producer {
 
     /// Build and commit one block if there is anything to put in it (or `force`).
     pub fn produce(&self, force: bool) -> Result<Option<BlockWithReceipts>> {
+        let _building = self.building.lock();
         let head = self.storage.head();
         let started = Instant::now();
         let mut builder = BlockBuilder::new(
@@ -199,6 +203,36 @@ impl Producer {
         );
         let _ = self.blocks.send(committed.clone());
         Ok(Some(committed))
+    }
+
+    /// Takes the chain back to block `target` (a Bitcoin reorg removed a deposit a later
+    /// block credited): the later blocks are unwound and their transactions go back to the
+    /// pool, for the next blocks to include again (those that still apply). How many blocks
+    /// were undone.
+    pub fn rewind_to(&self, target: u64) -> Result<u64> {
+        let _building = self.building.lock();
+        let head = self.storage.head_number();
+        if target >= head {
+            return Ok(0);
+        }
+        let mut transactions = Vec::new();
+        for number in target + 1..=head {
+            if let Some(block) = self.storage.block_by_number(number)? {
+                transactions.extend(block.block.transactions.iter().cloned());
+            }
+        }
+        self.storage.unwind_to(target)?;
+        // Offers made against the old chain are made again against the new one.
+        self.deposits.lock().clear();
+        self.payouts.lock().clear();
+        let mut requeued = 0;
+        for tx in transactions {
+            if self.pool.add(tx).is_ok() {
+                requeued += 1;
+            }
+        }
+        tracing::warn!(target: "cairn::sequencer", target, undone = head - target, requeued, "rewound the chain");
+        Ok(head - target)
     }
 
     /// Ask the production loop to stop after its current block.

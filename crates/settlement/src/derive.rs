@@ -189,6 +189,17 @@ impl Deriver {
         Ok(outcomes)
     }
 
+    /// Forgets the applied batches covering L2 block `from` or later (the sequencer undid
+    /// those blocks): the next batch must continue from the last one kept.
+    pub fn forget_from(&mut self, from: u64) {
+        let before = self.applied.len();
+        self.applied.retain(|b| b.last_block < from);
+        if self.applied.len() < before {
+            tracing::warn!(target: TARGET, from, dropped = before - self.applied.len(), "forgot batches of undone L2 blocks");
+            self.publish_finality();
+        }
+    }
+
     /// Forgets everything found above L1 height `keep`.
     fn rewind(&mut self, keep: u32) -> Result<(), DeriveError> {
         let undone = self.assembler.rewind_to(keep);

@@ -843,3 +843,191 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     assert_eq!(theirs.block.hash, ours.block.hash);
     follower.shutdown().await;
 }
+
+/// Mines a block with every mempool transaction but `excluded` (parents before children).
+async fn mine_without(devnet: &Devnet, excluded: Txid) {
+    let mut txs = Vec::new();
+    for txid in devnet.client.get_raw_mempool().await.expect("mempool") {
+        if txid != excluded
+            && let Some(tx) = devnet.client.get_raw_transaction(&txid).await.expect("rpc")
+        {
+            txs.push(tx);
+        }
+    }
+    let waiting: std::collections::HashSet<Txid> = txs.iter().map(|t| t.compute_txid()).collect();
+    let mut placed = std::collections::HashSet::new();
+    let mut ordered = Vec::new();
+    while !txs.is_empty() {
+        let (ready, rest): (Vec<Transaction>, Vec<Transaction>) = txs.into_iter().partition(|tx| {
+            tx.input.iter().all(|i| {
+                let parent = i.previous_output.txid;
+                !waiting.contains(&parent) || placed.contains(&parent)
+            })
+        });
+        if ready.is_empty() {
+            break;
+        }
+        placed.extend(ready.iter().map(|t| t.compute_txid()));
+        ordered.extend(ready);
+        txs = rest;
+    }
+    let miner = devnet
+        .client
+        .get_new_address(None, None)
+        .await
+        .expect("address");
+    devnet
+        .client
+        .generate_block(&miner, &ordered)
+        .await
+        .expect("block");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (devnet, sequencer, rollup) = peg_sequencer_with(dir.path(), 0, Vec::new()).await;
+    let provider = sequencer.provider(0);
+    let url = sequencer.node.http_url();
+    let recipient = Address::repeat_byte(0x67);
+    let answer: serde_json::Value = provider
+        .raw_request("cairn_getDepositAddress".into(), (recipient,))
+        .await
+        .expect("deposit address");
+    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = answer["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("parses");
+    let deposit_txid = devnet
+        .client
+        .send_to_address(&address.assume_checked(), Amount::from_sat(300_000))
+        .await
+        .expect("paid");
+    let deposit_block = devnet.mine(1).await[0];
+    let credited = U256::from(300_000u64) * U256::from(SAT);
+    for _ in 0..400 {
+        if balance(&url, recipient).await == credited {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(balance(&url, recipient).await, credited);
+    let credit_block = sequencer.node.storage.head_number();
+    // An unrelated L2 transfer after the credit.
+    let payee = Address::repeat_byte(0x68);
+    let transfer = alloy::rpc::types::TransactionRequest {
+        from: Some(sequencer.address(1)),
+        to: Some(payee.into()),
+        value: Some(U256::from(12_345u64)),
+        ..Default::default()
+    };
+    let sent = sequencer
+        .provider(1)
+        .send_transaction(transfer)
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    assert!(sent.block_number.expect("mined") > credit_block);
+    crate::settlement::mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
+        s.applied
+            .last()
+            .is_some_and(|b| b.last_block >= credit_block)
+    })
+    .await;
+
+    // A reorg removes the deposit's block; the new chain passes its height without it.
+    devnet
+        .client
+        .invalidate_block(&deposit_block)
+        .await
+        .expect("invalidate");
+    mine_without(&devnet, deposit_txid).await;
+    for _ in 0..400 {
+        if balance(&url, recipient).await.is_zero() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        balance(&url, recipient).await,
+        U256::ZERO,
+        "the credit is undone"
+    );
+    let undone = supply(&provider).await;
+    assert_eq!(hex_u64(&undone["depositsCredited"]), 0, "{undone}");
+    assert_eq!(undone["unbackedWei"], "0x0", "{undone}");
+    assert_eq!(undone["missingWei"], "0x0", "{undone}");
+    // The transfer that came after it is included again.
+    let mut again = None;
+    for _ in 0..400 {
+        again = provider
+            .get_transaction_receipt(sent.transaction_hash)
+            .await
+            .expect("rpc");
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(again.expect("included again").status());
+    assert_eq!(balance(&url, payee).await, U256::from(12_345u64));
+
+    // The new blocks reach Bitcoin in new batches; a follower derives the chain without the
+    // credit.
+    let head = sequencer.node.storage.head_number();
+    for _ in 0..30 {
+        if crate::settlement::settlement(&sequencer.node)
+            .applied
+            .last()
+            .is_some_and(|b| b.last_block >= head)
+        {
+            break;
+        }
+        mine_without(&devnet, deposit_txid).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let follower_dir = tempfile::tempdir().expect("dir");
+    let follower = launch(follower_config(
+        follower_dir.path(),
+        &sequencer,
+        &devnet,
+        &rollup,
+    ))
+    .await
+    .expect("follower starts");
+    wait_for(|| follower.storage.head_number() >= head).await;
+    assert_eq!(balance(&follower.http_url(), recipient).await, U256::ZERO);
+    assert_eq!(
+        balance(&follower.http_url(), payee).await,
+        U256::from(12_345u64)
+    );
+    let ours = sequencer
+        .node
+        .storage
+        .block_by_number(head)
+        .expect("read")
+        .expect("block");
+    let theirs = follower
+        .storage
+        .block_by_number(head)
+        .expect("read")
+        .expect("block");
+    assert_eq!(theirs.block.hash, ours.block.hash);
+    follower.shutdown().await;
+
+    // Mined after all, the deposit is credited again, once.
+    devnet.mine(1).await;
+    for _ in 0..400 {
+        if balance(&url, recipient).await == credited {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(balance(&url, recipient).await, credited);
+    let after = supply(&provider).await;
+    assert_eq!(hex_u64(&after["depositsCredited"]), 1, "{after}");
+    assert_eq!(after["unbackedWei"], "0x0", "{after}");
+}

@@ -264,6 +264,18 @@ impl Batcher {
         }
     }
 
+    /// Forgets what it signed or counted from L2 block `from` on (the sequencer undid those
+    /// blocks): the next batch continues after the last one kept and carries the new
+    /// blocks. Postings already broadcast may still be mined; every node rejects them.
+    pub async fn forget_from(&mut self, from: u64) -> Result<(), BatcherError> {
+        let dropped = self.outbox.forget_from(from)?;
+        self.backlog.retain(|n, _| *n < from);
+        self.last_post_tip = None;
+        tracing::warn!(target: TARGET, from, dropped, "forgot batches of undone L2 blocks");
+        // Their transactions that Bitcoin no longer has release their coins.
+        self.recover().await
+    }
+
     /// After a restart: wallet transactions that are neither in the outbox nor in the
     /// mempool (a commit signed just before a crash, before the outbox had it) release
     /// their coins.
@@ -563,6 +575,9 @@ impl Batcher {
             Ok(()) | Err(wallet::Error::UnknownTransaction(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        // A reorg can also drop the transactions the commit spent from (a time-locked
+        // commit becomes non-final below its height): release whatever Bitcoin lost.
+        self.recover().await?;
         let leaves = old.reveals.iter().map(|r| r.leaf.clone()).collect();
         let fee_rate = self.fee_rate().await.max(old.fee_rate);
         let posting = self.sign_posting(old.batch, leaves, fee_rate, view.tip.0)?;

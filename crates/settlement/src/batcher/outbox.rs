@@ -147,6 +147,18 @@ impl Outbox {
         self.last
     }
 
+    /// Drops the postings covering L2 block `from` or later (the sequencer undid those
+    /// blocks) and writes the outbox; how many were dropped.
+    pub fn forget_from(&mut self, from: u64) -> Result<usize, OutboxError> {
+        let before = self.pending.len();
+        self.pending.retain(|p| p.batch.last_block < from);
+        if self.last.is_some_and(|b| b.last_block >= from) {
+            self.last = self.pending.last().map(|p| p.batch);
+        }
+        self.save()?;
+        Ok(before - self.pending.len())
+    }
+
     /// Postings not yet final, in batch order.
     pub fn pending(&self) -> &[Posting] {
         &self.pending

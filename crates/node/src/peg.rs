@@ -118,8 +118,8 @@ pub struct Ready {
     pub deposits: Vec<Deposit>,
     /// Payouts to record.
     pub payouts: Vec<Payout>,
-    /// A Bitcoin reorg removed a credited deposit: the L2 blocks from this one on must be
-    /// undone (sequencer).
+    /// A Bitcoin reorg removed a credited deposit or a recorded payout: the L2 blocks from
+    /// this one on must be undone (sequencer).
     pub undo_from: Option<u64>,
 }
 
@@ -149,6 +149,9 @@ pub struct Peg {
     /// Credited deposits whose Bitcoin block a reorg disconnected: outpoint → (the height
     /// they had, the L2 block that credited them).
     dropped: RwLock<BTreeMap<(Txid, u32), (u32, u64)>>,
+    /// Recorded payouts whose Bitcoin block a reorg disconnected: txid → (the height they
+    /// had, the L2 block that recorded them).
+    dropped_payouts: RwLock<BTreeMap<Txid, (u32, u64)>>,
 }
 
 impl Peg {
@@ -180,6 +183,7 @@ impl Peg {
             proposed: RwLock::new(HashMap::new()),
             found_payouts: RwLock::new(BTreeMap::new()),
             dropped: RwLock::new(BTreeMap::new()),
+            dropped_payouts: RwLock::new(BTreeMap::new()),
         };
         peg.load_registry()?;
         Ok(Some(Arc::new(peg)))
@@ -391,7 +395,7 @@ impl Peg {
     }
 
     /// The first L2 block to undo, if the best chain has passed the height of a credited
-    /// deposit a reorg disconnected without mining it again.
+    /// deposit or recorded payout a reorg disconnected without mining it again.
     fn undo_from(&self) -> Option<u64> {
         let tip = (*self.tip.read())?;
         let mut dropped = self.dropped.write();
@@ -404,7 +408,20 @@ impl Peg {
             dropped.remove(key);
             tracing::error!(target: TARGET, txid = %key.0, vout = key.1, l2_block = block, "a Bitcoin reorg removed a credited deposit: the sequencer undoes its credit");
         }
-        gone.iter().map(|(_, block)| *block).min()
+        let mut dropped_payouts = self.dropped_payouts.write();
+        let gone_payouts: Vec<_> = dropped_payouts
+            .iter()
+            .filter(|(_, (height, _))| tip >= *height)
+            .map(|(txid, (_, block))| (*txid, *block))
+            .collect();
+        for (txid, block) in &gone_payouts {
+            dropped_payouts.remove(txid);
+            tracing::error!(target: TARGET, %txid, l2_block = block, "a Bitcoin reorg removed a recorded payout: the sequencer undoes its record");
+        }
+        gone.iter()
+            .map(|(_, block)| *block)
+            .chain(gone_payouts.iter().map(|(_, block)| *block))
+            .min()
     }
 
     /// Deposits and payouts with enough confirmations that no block has taken yet.
@@ -464,7 +481,12 @@ impl Peg {
             found.retain(|txid, f| {
                 let keep = f.height < lowest;
                 if !keep {
-                    tracing::warn!(target: TARGET, %txid, "a Bitcoin reorg dropped a payout");
+                    tracing::warn!(target: TARGET, %txid, "a Bitcoin reorg disconnected a payout");
+                    if let Ok(Some((block, _))) = self.storage.payout_location(&f.payout.txid) {
+                        self.dropped_payouts
+                            .write()
+                            .insert(*txid, (f.height, block));
+                    }
                 }
                 keep
             });
@@ -504,6 +526,7 @@ impl Peg {
                     withdrawals: withdrawals.clone(),
                 };
                 tracing::info!(target: TARGET, %txid, height, withdrawals = withdrawals.len(), "payout confirmed on Bitcoin");
+                self.dropped_payouts.write().remove(&txid);
                 found.insert(
                     txid,
                     FoundPayout {

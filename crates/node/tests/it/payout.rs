@@ -1031,3 +1031,94 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
     assert_eq!(hex_u64(&after["depositsCredited"]), 1, "{after}");
     assert_eq!(after["unbackedWei"], "0x0", "{after}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_a_reorg_removes_is_unrecorded_and_the_withdrawal_paid_once_later() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (devnet, sequencer, _rollup) = peg_sequencer_with(dir.path(), 5, Vec::new()).await;
+    let provider = sequencer.provider(0);
+    let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
+    deposit(&devnet, &sequencer, 500_000).await;
+    let address = devnet
+        .client
+        .get_new_address(None, Some(AddressType::Bech32))
+        .await
+        .expect("address");
+    let hash = withdraw(
+        &provider,
+        sequencer.address(0),
+        &address.to_string(),
+        100_000,
+    )
+    .await;
+    mine_until_paid(&devnet, &provider, &[hash]).await;
+    let first = status(&provider, hash).await;
+    let txid: Txid = first["bitcoinTxid"]
+        .as_str()
+        .expect("txid")
+        .parse()
+        .expect("txid");
+
+    // The payout's block is replaced by a chain that leaves it out.
+    let mut payout_block = None;
+    let tip = devnet.client.get_block_count().await.expect("height");
+    for height in (tip.saturating_sub(10)..=tip).rev() {
+        let hash = devnet.client.get_block_hash(height).await.expect("hash");
+        let block = devnet.client.get_block(&hash).await.expect("block");
+        if block.txdata.iter().any(|tx| tx.compute_txid() == txid) {
+            payout_block = Some(hash);
+            break;
+        }
+    }
+    devnet
+        .client
+        .invalidate_block(&payout_block.expect("the payout's block"))
+        .await
+        .expect("invalidate");
+    mine_without(&devnet, txid).await;
+    let mut undone = serde_json::Value::Null;
+    for _ in 0..200 {
+        undone = status(&provider, hash).await;
+        if undone["status"] != "paid" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        undone["status"], "finalized",
+        "the record is undone: {undone}"
+    );
+    let unpaid = supply(&provider).await;
+    assert_eq!(hex_u64(&unpaid["withdrawalsPaidSat"]), 0, "{unpaid}");
+    assert_invariant(&unpaid, genesis);
+
+    // Bitcoin mines it after all (or the coordinator pays again with the same coins): the
+    // withdrawal is paid, once.
+    mine_until_paid(&devnet, &provider, &[hash]).await;
+    devnet.mine(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let paid = status(&provider, hash).await;
+    let txid: Txid = paid["bitcoinTxid"]
+        .as_str()
+        .expect("txid")
+        .parse()
+        .expect("txid");
+    let tx: Transaction = devnet
+        .client
+        .get_raw_transaction(&txid)
+        .await
+        .expect("rpc")
+        .expect("payout");
+    assert_eq!(
+        devnet
+            .client
+            .get_received_by_address(&address, 1)
+            .await
+            .expect("received"),
+        tx.output[0].value,
+        "paid exactly once"
+    );
+    let after = supply(&provider).await;
+    assert_eq!(hex_u64(&after["withdrawalsPaidSat"]), 100_000, "{after}");
+    assert_invariant(&after, genesis);
+}

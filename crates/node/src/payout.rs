@@ -444,11 +444,17 @@ impl Coordinator {
                 let key = alloy_primitives::B256::from(bitcoin::hashes::Hash::to_byte_array(*txid));
                 recorded |= self.storage.payout_location(&key)?.is_some();
             }
+            let never_signed = current.versions.iter().all(|v| v.signed.is_none());
             if recorded {
                 outbox.current = None;
                 self.save(&outbox)?;
             } else if txids.iter().any(|t| self.peg.payout_confirmed(t)) {
                 return Ok(());
+            } else if never_signed {
+                // Not enough signers yet: propose afresh from the state as it is now (a
+                // rotation may have passed, more withdrawals may be due). The new proposal
+                // spends the same coins, so signers accept it in place of the old one.
+                outbox.current = None;
             } else {
                 return self.advance(&mut outbox, tip).await;
             }

@@ -586,6 +586,7 @@ impl Peg {
             },
             ..Default::default()
         };
+        let mut spent_beyond = Vec::new();
         for number in self.storage.peg_blocks()? {
             let Some(block) = self.storage.block_by_number(number)? else {
                 continue;
@@ -638,11 +639,10 @@ impl Peg {
                         },
                     );
                 }
-                if payout.withdrawals.is_empty() {
-                    // A rotation sweep: the peg pays its fee.
-                    let kept = payout.change.map_or(0, |(_, amount)| amount);
-                    ledger.peg_fees_sat += spent.saturating_sub(kept);
-                }
+                // What left the peg beyond the withdrawals' own amounts (which paid their
+                // share of the fee): a rotation sweep's fee, or a dust surplus without change.
+                let kept = payout.change.map_or(0, |(_, amount)| amount);
+                spent_beyond.push((spent.saturating_sub(kept), payout.withdrawals.clone()));
             }
         }
         for (outpoint, coin) in &ledger.view.coins {
@@ -653,6 +653,14 @@ impl Peg {
         }
         let state = self.storage.latest_state();
         let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
+        for (left, withdrawals) in spent_beyond {
+            let withdrawn: u64 = withdrawals
+                .iter()
+                .filter_map(|id| WithdrawalRecord::read(*id, slot))
+                .map(|r| r.amount_sat)
+                .sum();
+            ledger.peg_fees_sat += left.saturating_sub(withdrawn);
+        }
         for id in 0..request_count(slot) {
             let Some(record) = WithdrawalRecord::read(id, slot) else {
                 continue;

@@ -25,33 +25,75 @@ use crate::settlement::{Devnet, wait_for};
 
 const SAT: u64 = 10_000_000_000;
 
-/// Deposits `sat` to a fresh L2 account's address and waits for the credit.
-async fn deposit(devnet: &Devnet, sequencer: &TestNode, sat: u64) {
-    let provider = sequencer.provider(0);
-    let recipient = Address::from_slice(&rand::random::<[u8; 20]>());
+/// `recipient`'s deposit address.
+async fn deposit_address(
+    provider: &DynProvider,
+    recipient: Address,
+) -> bitcoin::Address<bitcoin::address::NetworkUnchecked> {
     let answer: serde_json::Value = provider
         .raw_request("cairn_getDepositAddress".into(), (recipient,))
         .await
         .expect("deposit address");
-    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = answer["address"]
+    answer["address"]
         .as_str()
         .expect("address")
         .parse()
-        .expect("parses");
-    devnet
+        .expect("parses")
+}
+
+/// Pays `sat` to `recipient`'s deposit address from the devnet wallet and mines it: the
+/// deposit transaction and its block.
+async fn pay_deposit(
+    devnet: &Devnet,
+    provider: &DynProvider,
+    recipient: Address,
+    sat: u64,
+) -> (Txid, bitcoin::BlockHash) {
+    let address = deposit_address(provider, recipient).await;
+    let txid = devnet
         .client
         .send_to_address(&address.assume_checked(), Amount::from_sat(sat))
         .await
         .expect("paid");
-    devnet.mine(1).await;
-    let url = sequencer.node.http_url();
+    (txid, devnet.mine(1).await[0])
+}
+
+/// Waits (up to 10 s) until `who` holds `want` on the node at `url`, then asserts it.
+async fn wait_balance(url: &str, who: Address, want: U256, what: &str) {
     for _ in 0..400 {
-        if balance(&url, recipient).await > U256::ZERO {
+        if balance(url, who).await == want {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("the deposit was never credited");
+    assert_eq!(balance(url, who).await, want, "{what}");
+}
+
+/// The two nodes have the same block `number`.
+fn assert_same_block(ours: &cairn_node::Node, theirs: &cairn_node::Node, number: u64) {
+    let hash = |node: &cairn_node::Node| {
+        node.storage
+            .block_by_number(number)
+            .expect("read")
+            .expect("block")
+            .block
+            .hash
+    };
+    assert_eq!(hash(theirs), hash(ours), "block {number}");
+}
+
+/// Deposits `sat` to a fresh L2 account's address and waits for the credit.
+async fn deposit(devnet: &Devnet, sequencer: &TestNode, sat: u64) {
+    let recipient = Address::from_slice(&rand::random::<[u8; 20]>());
+    pay_deposit(devnet, &sequencer.provider(0), recipient, sat).await;
+    let credit = U256::from(sat) * U256::from(SAT);
+    wait_balance(
+        &sequencer.node.http_url(),
+        recipient,
+        credit,
+        "the deposit is credited",
+    )
+    .await;
 }
 
 /// Burns `sat` to `address` from dev account 0; the burning transaction's hash.
@@ -281,18 +323,7 @@ async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
         .expect("status");
     assert_eq!(seen[0]["status"], "paid", "{seen:?}");
     assert_eq!(seen[0]["bitcoinTxid"], first["bitcoinTxid"]);
-    let ours = sequencer
-        .node
-        .storage
-        .block_by_number(paid_block)
-        .expect("read")
-        .expect("block");
-    let derived = follower
-        .storage
-        .block_by_number(paid_block)
-        .expect("read")
-        .expect("block");
-    assert_eq!(derived.block.hash, ours.block.hash);
+    assert_same_block(&sequencer.node, &follower, paid_block);
     follower.shutdown().await;
 }
 
@@ -490,10 +521,7 @@ async fn a_new_signer_set_takes_over_without_pausing_deposits_or_withdrawals() {
     // handed out to someone who pays it only later.
     deposit(&devnet, &sequencer, 600_000).await;
     let late_payer = Address::repeat_byte(0x5a);
-    let old_answer: serde_json::Value = provider
-        .raw_request("cairn_getDepositAddress".into(), (late_payer,))
-        .await
-        .expect("address");
+    let old_address = deposit_address(&provider, late_payer).await;
     let before: serde_json::Value = provider
         .raw_request("cairn_getBridgeInfo".into(), ())
         .await
@@ -522,14 +550,8 @@ async fn a_new_signer_set_takes_over_without_pausing_deposits_or_withdrawals() {
         after["signerSets"][1]["signers"],
         serde_json::json!(new_set)
     );
-    let new_answer: serde_json::Value = provider
-        .raw_request("cairn_getDepositAddress".into(), (late_payer,))
-        .await
-        .expect("address");
-    assert_ne!(
-        new_answer["address"], old_answer["address"],
-        "new addresses are the new set's"
-    );
+    let new_address = deposit_address(&provider, late_payer).await;
+    assert_ne!(new_address, old_address, "new addresses are the new set's");
 
     // Withdrawals go on: paid from the new set's peg output, signed by the new set.
     let address = devnet
@@ -569,11 +591,6 @@ async fn a_new_signer_set_takes_over_without_pausing_deposits_or_withdrawals() {
 
     // Deposits go on too, even to an address of the first set handed out before the
     // rotation: credited, then moved to the new set by the first set's signers.
-    let old_address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = old_answer["address"]
-        .as_str()
-        .expect("address")
-        .parse()
-        .expect("parses");
     devnet
         .client
         .send_to_address(&old_address.assume_checked(), Amount::from_sat(250_000))
@@ -759,29 +776,9 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     let provider = sequencer.provider(0);
     let url = sequencer.node.http_url();
     let recipient = Address::repeat_byte(0x66);
-    let answer: serde_json::Value = provider
-        .raw_request("cairn_getDepositAddress".into(), (recipient,))
-        .await
-        .expect("deposit address");
-    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = answer["address"]
-        .as_str()
-        .expect("address")
-        .parse()
-        .expect("parses");
-    let txid = devnet
-        .client
-        .send_to_address(&address.assume_checked(), Amount::from_sat(300_000))
-        .await
-        .expect("paid");
-    let deposit_block = devnet.mine(1).await[0];
-    for _ in 0..400 {
-        if balance(&url, recipient).await > U256::ZERO {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let (txid, deposit_block) = pay_deposit(&devnet, &provider, recipient, 300_000).await;
     let credited = U256::from(300_000u64) * U256::from(SAT);
-    assert_eq!(balance(&url, recipient).await, credited);
+    wait_balance(&url, recipient, credited, "credited").await;
     let credit_block = sequencer.node.storage.head_number();
     crate::settlement::mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
         s.applied
@@ -829,18 +826,7 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     .expect("follower starts");
     wait_for(|| follower.storage.head_number() >= head).await;
     assert_eq!(balance(&follower.http_url(), recipient).await, credited);
-    let ours = sequencer
-        .node
-        .storage
-        .block_by_number(head)
-        .expect("read")
-        .expect("block");
-    let theirs = follower
-        .storage
-        .block_by_number(head)
-        .expect("read")
-        .expect("block");
-    assert_eq!(theirs.block.hash, ours.block.hash);
+    assert_same_block(&sequencer.node, &follower, head);
     follower.shutdown().await;
 }
 
@@ -890,29 +876,9 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
     let provider = sequencer.provider(0);
     let url = sequencer.node.http_url();
     let recipient = Address::repeat_byte(0x67);
-    let answer: serde_json::Value = provider
-        .raw_request("cairn_getDepositAddress".into(), (recipient,))
-        .await
-        .expect("deposit address");
-    let address: bitcoin::Address<bitcoin::address::NetworkUnchecked> = answer["address"]
-        .as_str()
-        .expect("address")
-        .parse()
-        .expect("parses");
-    let deposit_txid = devnet
-        .client
-        .send_to_address(&address.assume_checked(), Amount::from_sat(300_000))
-        .await
-        .expect("paid");
-    let deposit_block = devnet.mine(1).await[0];
+    let (deposit_txid, deposit_block) = pay_deposit(&devnet, &provider, recipient, 300_000).await;
     let credited = U256::from(300_000u64) * U256::from(SAT);
-    for _ in 0..400 {
-        if balance(&url, recipient).await == credited {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(balance(&url, recipient).await, credited);
+    wait_balance(&url, recipient, credited, "credited").await;
     let credit_block = sequencer.node.storage.head_number();
     // An unrelated L2 transfer after the credit.
     let payee = Address::repeat_byte(0x68);
@@ -945,17 +911,7 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
         .await
         .expect("invalidate");
     mine_without(&devnet, deposit_txid).await;
-    for _ in 0..400 {
-        if balance(&url, recipient).await.is_zero() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(
-        balance(&url, recipient).await,
-        U256::ZERO,
-        "the credit is undone"
-    );
+    wait_balance(&url, recipient, U256::ZERO, "the credit is undone").await;
     let undone = supply(&provider).await;
     assert_eq!(hex_u64(&undone["depositsCredited"]), 0, "{undone}");
     assert_eq!(undone["unbackedWei"], "0x0", "{undone}");
@@ -1004,29 +960,12 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
         balance(&follower.http_url(), payee).await,
         U256::from(12_345u64)
     );
-    let ours = sequencer
-        .node
-        .storage
-        .block_by_number(head)
-        .expect("read")
-        .expect("block");
-    let theirs = follower
-        .storage
-        .block_by_number(head)
-        .expect("read")
-        .expect("block");
-    assert_eq!(theirs.block.hash, ours.block.hash);
+    assert_same_block(&sequencer.node, &follower, head);
     follower.shutdown().await;
 
     // Mined after all, the deposit is credited again, once.
     devnet.mine(1).await;
-    for _ in 0..400 {
-        if balance(&url, recipient).await == credited {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(balance(&url, recipient).await, credited);
+    wait_balance(&url, recipient, credited, "credited again").await;
     let after = supply(&provider).await;
     assert_eq!(hex_u64(&after["depositsCredited"]), 1, "{after}");
     assert_eq!(after["unbackedWei"], "0x0", "{after}");

@@ -178,12 +178,7 @@ impl Signer {
         };
         checked.map_err(|e| format!("refused: {e}"))?;
         let txid = proposal.tx.compute_txid();
-        let inputs: Vec<OutPoint> = proposal
-            .tx
-            .input
-            .iter()
-            .map(|i| i.previous_output)
-            .collect();
+        let inputs = spent_outpoints(&proposal.tx);
         let mut signed = self.signed.lock();
         let spent: HashSet<&OutPoint> = inputs.iter().collect();
         for earlier in signed.iter().filter(|e| e.txid != txid) {
@@ -238,6 +233,11 @@ impl cairn_rpc::SignerSource for Signer {
         let set = self.sign_wire(&wire)?;
         serde_json::to_value(set).map_err(|e| e.to_string())
     }
+}
+
+/// The coins `tx` spends, in input order.
+fn spent_outpoints(tx: &Transaction) -> Vec<OutPoint> {
+    tx.input.iter().map(|i| i.previous_output).collect()
 }
 
 /// The signer set whose coins `tx` spends (all its inputs must be of one set).
@@ -558,7 +558,7 @@ impl Coordinator {
                     .max(latest.sat_per_vb + 1)
                     .min(self.policy.max_sat_per_vb);
                 let old: Transaction = deserialize_hex(&latest.unsigned)?;
-                let inputs: Vec<OutPoint> = old.input.iter().map(|i| i.previous_output).collect();
+                let inputs = spent_outpoints(&old);
                 let finality = self.storage.finality().context("no finalized block")?;
                 let ledger = self.peg.ledger(finality.finalized)?;
                 let (_, federation) =
@@ -600,12 +600,7 @@ impl Coordinator {
             tx: deserialize_hex(&latest.unsigned)?,
             withdrawals: current.withdrawals.clone(),
         };
-        let inputs: Vec<OutPoint> = proposal
-            .tx
-            .input
-            .iter()
-            .map(|i| i.previous_output)
-            .collect();
+        let inputs = spent_outpoints(&proposal.tx);
         let ledger = self.peg.ledger(0)?;
         let (_, federation) =
             spending_set(&self.peg, &ledger, &proposal.tx).map_err(anyhow::Error::msg)?;

@@ -398,24 +398,12 @@ impl Peg {
     /// deposit or recorded payout a reorg disconnected without mining it again.
     fn undo_from(&self) -> Option<u64> {
         let tip = (*self.tip.read())?;
-        let mut dropped = self.dropped.write();
-        let gone: Vec<_> = dropped
-            .iter()
-            .filter(|(_, (height, _))| tip >= *height)
-            .map(|(key, (_, block))| (*key, *block))
-            .collect();
+        let gone = take_passed(&mut self.dropped.write(), tip);
         for (key, block) in &gone {
-            dropped.remove(key);
             tracing::error!(target: TARGET, txid = %key.0, vout = key.1, l2_block = block, "a Bitcoin reorg removed a credited deposit: the sequencer undoes its credit");
         }
-        let mut dropped_payouts = self.dropped_payouts.write();
-        let gone_payouts: Vec<_> = dropped_payouts
-            .iter()
-            .filter(|(_, (height, _))| tip >= *height)
-            .map(|(txid, (_, block))| (*txid, *block))
-            .collect();
+        let gone_payouts = take_passed(&mut self.dropped_payouts.write(), tip);
         for (txid, block) in &gone_payouts {
-            dropped_payouts.remove(txid);
             tracing::error!(target: TARGET, %txid, l2_block = block, "a Bitcoin reorg removed a recorded payout: the sequencer undoes its record");
         }
         gone.iter()
@@ -794,6 +782,20 @@ impl PegSource for Peg {
             ledger.peg_fees_sat,
         ))
     }
+}
+
+/// Removes and returns the entries (key, L2 block) whose Bitcoin height the best chain (at
+/// `tip`) has passed.
+fn take_passed<K: Ord + Copy>(dropped: &mut BTreeMap<K, (u32, u64)>, tip: u32) -> Vec<(K, u64)> {
+    let gone: Vec<(K, u64)> = dropped
+        .iter()
+        .filter(|(_, (height, _))| tip >= *height)
+        .map(|(key, (_, block))| (*key, *block))
+        .collect();
+    for (key, _) in &gone {
+        dropped.remove(key);
+    }
+    gone
 }
 
 /// Checks a batch's deposits against the Bitcoin node (see [`PegVerifier`]).

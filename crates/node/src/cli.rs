@@ -265,7 +265,7 @@ pub struct NodeArgs {
     pub signer_urls: Vec<String>,
     /// Highest fee rate (sat/vB) a payout may pay: the coordinator never proposes more and
     /// a signer never signs more.
-    #[arg(long, default_value_t = crate::payout::DEFAULT_MAX_FEE_RATE)]
+    #[arg(long, default_value_t = cairn_peg::policy::DEFAULT_MAX_FEE_RATE)]
     pub peg_max_fee_rate: u64,
     #[command(flatten)]
     pub batcher: BatcherArgs,
@@ -456,7 +456,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         batcher: args.batcher.config()?,
         dev_funding: Some(bitcoin::Amount::from_int_btc(10)),
     });
-    let node = crate::launch(config).await?;
+    let mut node = crate::launch(config).await?;
     println!("{banner}");
     println!(
         "Network config:    {} (sequencer {}, L1 start height {})",
@@ -486,11 +486,10 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     }
     println!("Data dir:          {}", data_dir.display());
     println!("Listening on {} (HTTP and WebSocket)\n", node.rpc_addr);
-    tokio::signal::ctrl_c().await?;
-    tracing::info!(target: "cairn::node", "shutting down");
+    let stopped = node.until_stopped().await;
     node.shutdown().await;
     devnet.stop().await;
-    Ok(())
+    stopped
 }
 
 /// How to reach the devnet, printed at start.
@@ -577,7 +576,7 @@ async fn run_node_with(
     }
     config.l1 = Some(l1);
     let follower = config.is_follower();
-    let node = crate::launch(config).await?;
+    let mut node = crate::launch(config).await?;
     let config_path = args
         .config
         .as_deref()
@@ -611,10 +610,9 @@ async fn run_node_with(
     }
     println!("Data dir:          {}", data_dir.display());
     println!("Listening on {} (HTTP and WebSocket)\n", node.rpc_addr);
-    tokio::signal::ctrl_c().await?;
-    tracing::info!(target: "cairn::node", "shutting down");
+    let stopped = node.until_stopped().await;
     node.shutdown().await;
-    Ok(())
+    stopped
 }
 
 /// The batcher wallet's address and balance, for the operator to fund it.
@@ -691,7 +689,10 @@ mod tests {
             panic!("not the node command");
         };
         assert_eq!(args.signer_urls, ["http://a:1", "http://b:2"]);
-        assert_eq!(args.peg_max_fee_rate, crate::payout::DEFAULT_MAX_FEE_RATE);
+        assert_eq!(
+            args.peg_max_fee_rate,
+            cairn_peg::policy::DEFAULT_MAX_FEE_RATE
+        );
         // A signer URL means coordinating payouts: only the sequencer does that.
         let err = Cli::try_parse_from([
             "cairn",

@@ -13,8 +13,12 @@ use cairn_sequencer::{Pool, PoolConfig, Producer, ProducerConfig};
 use cairn_storage::{Storage, StorageOptions};
 use jsonrpsee::server::ServerHandle;
 
+use cairn_bridge::server::SignerAuth;
+use cairn_bridge::{Coordinator, Peg, Signer, SignerLink};
+
 use crate::l1::{L1, L1Config};
 use crate::settle::{SettlementConfig, SharedStatus};
+use crate::supervise::Supervisor;
 
 /// L2 blocks of change sets a follower keeps, so that it can unwind batches a Bitcoin reorg
 /// drops (about 5 hours of 250 ms blocks).
@@ -46,12 +50,21 @@ pub struct LaunchConfig {
 /// The peg's processes on this node.
 #[derive(Debug, Clone)]
 pub struct PegRuntime {
-    /// This node's federation key (`cairn signer`): it serves `cairn_signPayout`.
+    /// This node's federation key (`cairn signer`): it serves `cairn_signPayout` on its
+    /// own listener.
     pub signer_key: Option<bitcoin::key::Keypair>,
+    /// Where that listener binds (`127.0.0.1`, any free port, if not given).
+    pub signer_rpc_addr: Option<SocketAddr>,
+    /// The secret callers of the listener present (if not given, a cookie file
+    /// `<data-dir>/signer.cookie` holds a fresh one).
+    pub signer_rpc_token: Option<String>,
     /// Signers run inside this process (`cairn dev`); the coordinator asks them directly.
     pub local_signers: Vec<bitcoin::key::Keypair>,
-    /// `cairn signer` JSON-RPC URLs the coordinator asks.
+    /// `cairn signer` listener URLs the coordinator asks (a URL may carry its signer's
+    /// secret as password: `http://__cookie__:SECRET@host:port`).
     pub signer_urls: Vec<String>,
+    /// The secret sent to every signer whose URL carries none.
+    pub signer_token: Option<String>,
     /// Fee ceiling of payouts, sat/vB (signer and coordinator).
     pub max_fee_rate: u64,
 }
@@ -60,11 +73,23 @@ impl Default for PegRuntime {
     fn default() -> Self {
         Self {
             signer_key: None,
+            signer_rpc_addr: None,
+            signer_rpc_token: None,
             local_signers: Vec::new(),
             signer_urls: Vec::new(),
-            max_fee_rate: crate::payout::DEFAULT_MAX_FEE_RATE,
+            signer_token: None,
+            max_fee_rate: cairn_peg::policy::DEFAULT_MAX_FEE_RATE,
         }
     }
+}
+
+/// A `cairn signer`'s listener.
+pub struct SignerListener {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The cookie file holding its secret (none when `--signer-rpc-token` set it).
+    pub cookie: Option<PathBuf>,
+    server: ServerHandle,
 }
 
 impl LaunchConfig {
@@ -86,9 +111,11 @@ pub struct Node {
     pub l1: Option<L1>,
     /// Settlement's live status, if the node settles.
     pub settlement: Option<SharedStatus>,
+    /// The signer listener (`cairn signer`).
+    pub signer: Option<SignerListener>,
     server: ServerHandle,
     producer_thread: Option<std::thread::JoinHandle<()>>,
-    settler: Option<tokio::task::JoinHandle<()>>,
+    supervisor: Supervisor,
 }
 
 impl Node {
@@ -99,13 +126,32 @@ impl Node {
         format!("ws://{}", self.rpc_addr)
     }
 
+    /// Runs until SIGINT or SIGTERM (`Ok`), or until a critical task stops (`Err` with
+    /// why: the caller shuts down and exits non-zero).
+    pub async fn until_stopped(&mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            signal = crate::supervise::shutdown_signal() => {
+                signal.context("cannot listen for shutdown signals")?;
+                tracing::info!(target: "cairn::node", "shutting down");
+                Ok(())
+            }
+            reason = self.supervisor.failure() => Err(anyhow::anyhow!("a critical task stopped: {reason}")),
+        }
+    }
+
+    /// Waits for a critical task to stop, and says why (tests).
+    pub async fn failure(&mut self) -> String {
+        self.supervisor.failure().await
+    }
+
     /// Stop block production (after the block in progress) and the RPC server.
     pub async fn shutdown(mut self) {
         if let Some(l1) = &self.l1 {
             l1.stop();
         }
-        if let Some(settler) = &self.settler {
-            settler.abort();
+        self.supervisor.abort_all();
+        if let Some(signer) = &self.signer {
+            let _ = signer.server.stop();
         }
         self.producer.stop();
         if let Some(thread) = self.producer_thread.take() {
@@ -188,9 +234,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         },
     ));
     let peg = match &config.settlement {
-        Some(settlement) => {
-            crate::peg::Peg::open(&config.data_dir, &settlement.rollup, storage.clone())?
-        }
+        Some(settlement) => Peg::open(&config.data_dir, &settlement.rollup, storage.clone())?,
         None => None,
     };
     let policy = cairn_peg::policy::FeePolicy {
@@ -198,7 +242,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
     };
     let peg_dir = config.data_dir.join("peg");
     let signer = match (&peg, config.peg.signer_key) {
-        (Some(peg), Some(key)) => Some(Arc::new(crate::payout::Signer::open(
+        (Some(peg), Some(key)) => Some(Arc::new(Signer::open(
             peg.clone(),
             storage.clone(),
             key,
@@ -215,19 +259,13 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         {
             let mut links = Vec::new();
             for key in &config.peg.local_signers {
-                let signer = crate::payout::Signer::open(
-                    peg.clone(),
-                    storage.clone(),
-                    *key,
-                    policy,
-                    &peg_dir,
-                )?;
-                links.push(crate::payout::SignerLink::Local(Arc::new(signer)));
+                let signer = Signer::open(peg.clone(), storage.clone(), *key, policy, &peg_dir)?;
+                links.push(SignerLink::Local(Arc::new(signer)));
             }
             for url in &config.peg.signer_urls {
-                links.push(crate::payout::SignerLink::remote(url)?);
+                links.push(SignerLink::remote(url, config.peg.signer_token.as_deref())?);
             }
-            Some(Arc::new(crate::payout::Coordinator::open(
+            Some(Arc::new(Coordinator::open(
                 peg.clone(),
                 storage.clone(),
                 l1.client().clone(),
@@ -238,7 +276,8 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         }
         _ => None,
     };
-    let (settler, settlement) = match (&config.settlement, &l1) {
+    let mut supervisor = Supervisor::default();
+    let settlement = match (&config.settlement, &l1) {
         (Some(settlement), Some(l1)) => {
             let link = peg.clone().map(|peg| crate::settle::PegLink {
                 peg,
@@ -262,9 +301,10 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
                 },
             )
             .await?;
-            (Some(task), Some(status))
+            supervisor.spawn_critical("the settlement task", task);
+            Some(status)
         }
-        _ => (None, None),
+        _ => None,
     };
     let mut ctx = RpcContext::new(
         storage.clone(),
@@ -278,18 +318,20 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         Arc::new(crate::settle::RpcSource(status)) as Arc<dyn cairn_rpc::SettlementSource>
     });
     ctx.peg = peg.clone().map(|peg| peg as Arc<dyn cairn_rpc::PegSource>);
-    ctx.signer = signer.map(|s| s as Arc<dyn cairn_rpc::SignerSource>);
     let ctx = Arc::new(ctx);
     let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
         .await
         .with_context(|| format!("cannot serve JSON-RPC on {}", config.http_addr))?;
+    let signer = match signer {
+        Some(signer) => Some(serve_signer(signer, &config).await?),
+        None => None,
+    };
     let producer_thread = if config.is_follower() {
         None
     } else {
         let runner = producer.clone();
-        let thread = std::thread::Builder::new()
-            .name("cairn-producer".into())
-            .spawn(move || runner.run())
+        let thread = supervisor
+            .spawn_critical_thread("producer", move || runner.run())
             .context("cannot start the block producer")?;
         Some(thread)
     };
@@ -300,8 +342,35 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         producer,
         l1,
         settlement,
+        signer,
         server,
         producer_thread,
-        settler,
+        supervisor,
+    })
+}
+
+/// Starts `cairn signer`'s own listener, behind its token or a fresh cookie.
+async fn serve_signer(
+    signer: Arc<Signer>,
+    config: &LaunchConfig,
+) -> anyhow::Result<SignerListener> {
+    let (auth, cookie) = match &config.peg.signer_rpc_token {
+        Some(token) => (SignerAuth::token(token), None),
+        None => {
+            let (auth, path) = SignerAuth::cookie(&config.data_dir)?;
+            (auth, Some(path))
+        }
+    };
+    let addr = config
+        .peg
+        .signer_rpc_addr
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let (addr, server) = cairn_bridge::server::serve(addr, signer, auth)
+        .await
+        .with_context(|| format!("cannot serve the signer listener on {addr}"))?;
+    Ok(SignerListener {
+        addr,
+        cookie,
+        server,
     })
 }

@@ -11,10 +11,9 @@ pub mod deposit;
 pub mod dev;
 pub mod l1;
 mod launch;
-pub mod payout;
-pub mod peg;
 pub mod rollup;
 pub mod settle;
+pub mod supervise;
 pub mod withdraw;
 
 pub use l1::{L1, L1Config, L1Status};

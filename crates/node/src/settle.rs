@@ -17,13 +17,12 @@ use cairn_primitives::RollupConfig;
 use cairn_rpc::{BatchInfo, SettlementInfo, SettlementSource};
 use cairn_sequencer::Producer;
 use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
-use cairn_settlement::derive::{AppliedBatch, BatchOutcome, Deriver, Role};
+use cairn_settlement::derive::{AppliedBatch, BatchOutcome, DeriveError, Deriver, Role};
 use cairn_storage::{BlockWithReceipts, Storage};
 
-use crate::peg::{L1PegVerifier, Peg, Ready};
+use cairn_bridge::{Coordinator, Peg, PegChecker, Ready};
 use parking_lot::RwLock;
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
 
 const TARGET: &str = "cairn::settle";
 
@@ -123,7 +122,9 @@ pub struct Links {
     pub peg: Option<PegLink>,
 }
 
-/// Opens the batcher (sequencer only) and starts the task; it runs until aborted.
+/// Opens the batcher (sequencer only) and returns the task to run. It runs until aborted, or ends
+/// with the error that stopped derivation (the node must not serve a chain it can no
+/// longer follow: run it as a critical task).
 pub async fn spawn(
     client: Client,
     storage: Arc<Storage>,
@@ -131,7 +132,10 @@ pub async fn spawn(
     data_dir: PathBuf,
     poll_interval: Duration,
     links: Links,
-) -> anyhow::Result<(JoinHandle<()>, SharedStatus)> {
+) -> anyhow::Result<(
+    impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    SharedStatus,
+)> {
     let Links {
         blocks,
         l1_fee_rate,
@@ -145,11 +149,7 @@ pub async fn spawn(
     };
     let mut deriver = Deriver::new(storage.clone(), rollup, role)?;
     if let Some(link) = &peg {
-        deriver = deriver.with_peg_verifier(Arc::new(L1PegVerifier::new(
-            link.peg.clone(),
-            client.clone(),
-            tokio::runtime::Handle::current(),
-        )));
+        deriver = deriver.with_peg_verifier(Arc::new(PegChecker::new(link.peg.clone())));
     }
     let network = crate::rollup::bitcoin_network(rollup.l1.network);
     let mut batcher = match config.sequencer {
@@ -190,7 +190,7 @@ pub async fn spawn(
         s.batcher_balance = Some(balance);
     }
     let source = BlockSource::from_height(
-        client,
+        client.clone(),
         rollup.l1.height + 1,
         BlockSourceConfig {
             poll_interval,
@@ -198,6 +198,7 @@ pub async fn spawn(
         },
     );
     let task = Task {
+        client,
         source,
         deriver: Some(deriver),
         batcher,
@@ -211,7 +212,7 @@ pub async fn spawn(
         coordinated_tip: None,
         peg,
     };
-    Ok((tokio::spawn(task.run()), status))
+    Ok((task.run(), status))
 }
 
 /// `cairn dev`: pays the batcher from the devnet's wallet and mines the payment.
@@ -231,6 +232,8 @@ async fn fund_from_l1_wallet(
 }
 
 struct Task {
+    /// The Bitcoin node (blocks derivation waits for are fetched here, asynchronously).
+    client: Client,
     source: BlockSource,
     /// Always `Some` but while derivation runs on a blocking thread.
     deriver: Option<Deriver>,
@@ -259,7 +262,7 @@ pub struct PegLink {
     /// The block producer (sequencer only).
     pub producer: Option<Arc<Producer>>,
     /// The payout coordinator (a sequencer that reaches its signers).
-    pub coordinator: Option<Arc<crate::payout::Coordinator>>,
+    pub coordinator: Option<Arc<Coordinator>>,
 }
 
 impl PegLink {
@@ -276,10 +279,11 @@ impl PegLink {
 }
 
 impl Task {
-    async fn run(mut self) {
+    async fn run(mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut derived_blocks = 0u64;
         loop {
+            cairn_settlement::failpoint("settlement-poll");
             let caught_up = loop {
                 let update = match self.source.poll().await {
                     Ok(Some(update)) => update,
@@ -303,19 +307,12 @@ impl Task {
                     link.offer(ready);
                 }
                 let before = self.storage.head_number();
-                let Some(outcomes) = self.derive(update).await else {
-                    return;
+                let mut outcomes = self.derive(move |deriver| deriver.apply(&update)).await?;
+                outcomes.extend(self.fetch_wanted().await?);
+                derived_blocks += self.announce_from(before);
+                let Some(deriver) = &self.deriver else {
+                    anyhow::bail!("derivation state lost");
                 };
-                if self.batcher.is_none() {
-                    let head = self.storage.head_number();
-                    for number in before.saturating_add(1)..=head {
-                        if let Ok(Some(block)) = self.storage.block_by_number(number) {
-                            let _ = self.blocks.send(block);
-                        }
-                    }
-                    derived_blocks += head.saturating_sub(before);
-                }
-                let Some(deriver) = &self.deriver else { return };
                 let rejected = outcomes
                     .iter()
                     .filter(|o| matches!(o, BatchOutcome::Rejected { .. }))
@@ -368,9 +365,29 @@ impl Task {
                     self.coordinated_tip = Some(tip.1);
                 }
             }
+            // A batch still waiting for an older Bitcoin block: ask for it again.
+            let before = self.storage.head_number();
+            if !self.fetch_wanted().await?.is_empty() {
+                derived_blocks += self.announce_from(before);
+            }
             self.publish(caught_up);
             tokio::time::sleep(self.poll_interval).await;
         }
+    }
+
+    /// Announces the blocks derivation added after `before` (followers; the sequencer's
+    /// producer announces its own); returns how many.
+    fn announce_from(&self, before: u64) -> u64 {
+        if self.batcher.is_some() {
+            return 0;
+        }
+        let head = self.storage.head_number();
+        for number in before.saturating_add(1)..=head {
+            if let Ok(Some(block)) = self.storage.block_by_number(number) {
+                let _ = self.blocks.send(block);
+            }
+        }
+        head.saturating_sub(before)
     }
 
     /// A Bitcoin reorg removed a deposit L2 block `from` credited: the sequencer takes its
@@ -398,29 +415,49 @@ impl Task {
         }
     }
 
-    /// Runs derivation off the async workers (a follower re-executes blocks); `None` when
-    /// derivation cannot go on.
-    async fn derive(&mut self, update: cairn_l1::ChainUpdate) -> Option<Vec<BatchOutcome>> {
-        let mut deriver = self.deriver.take()?;
-        let result = tokio::task::spawn_blocking(move || {
-            let result = deriver.apply(&update);
+    /// Runs a derivation step off the async workers (a follower re-executes blocks); an
+    /// error means derivation cannot go on.
+    async fn derive(
+        &mut self,
+        step: impl FnOnce(&mut Deriver) -> Result<Vec<BatchOutcome>, DeriveError> + Send + 'static,
+    ) -> anyhow::Result<Vec<BatchOutcome>> {
+        let mut deriver = self.deriver.take().context("derivation state lost")?;
+        let (deriver, result) = tokio::task::spawn_blocking(move || {
+            let result = step(&mut deriver);
             (deriver, result)
         })
-        .await;
-        match result {
-            Ok((deriver, Ok(outcomes))) => {
-                self.deriver = Some(deriver);
-                Some(outcomes)
-            }
-            Ok((_, Err(e))) => {
-                tracing::error!(target: TARGET, error = %e, "derivation stopped: this node cannot follow Bitcoin any further");
-                None
-            }
-            Err(e) => {
-                tracing::error!(target: TARGET, error = %e, "derivation task failed");
-                None
+        .await
+        .context("the derivation thread failed")?;
+        self.deriver = Some(deriver);
+        result.context("derivation stopped: this node cannot follow Bitcoin any further")
+    }
+
+    /// Fetches the Bitcoin blocks the next batch's peg records name (older than the
+    /// blocks derivation keeps) and resumes it. A Bitcoin node that does not answer now is
+    /// asked again at the next poll; derivation itself never waits on it.
+    async fn fetch_wanted(&mut self) -> anyhow::Result<Vec<BatchOutcome>> {
+        let wanted = self
+            .deriver
+            .as_ref()
+            .map(Deriver::wanted_blocks)
+            .unwrap_or_default();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        for hash in wanted {
+            match cairn_settlement::l1blocks::fetch_block(&self.client, &hash).await {
+                Ok(block) => {
+                    if let Some(deriver) = &mut self.deriver {
+                        deriver.provide_block(hash, block.as_ref().map(|(h, b)| (*h, b)));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target: TARGET, %hash, error = %e, "cannot fetch a Bitcoin block a batch names; asking again");
+                    return Ok(Vec::new());
+                }
             }
         }
+        self.derive(Deriver::resume).await
     }
 
     fn publish(&self, caught_up: bool) {

@@ -87,6 +87,17 @@ pub struct Epoch {
     pub federation: Federation,
 }
 
+impl Epoch {
+    /// The index of the signer set in charge at Bitcoin height `l1_height`: the newest
+    /// whose start height it has reached (rotations take over at their height).
+    pub fn active_at(epochs: &[Epoch], l1_height: u32) -> u16 {
+        epochs
+            .iter()
+            .rposition(|e| e.from_l1_height <= l1_height)
+            .unwrap_or(0) as u16
+    }
+}
+
 impl Federation {
     /// Every signer set `spec` names, oldest first: the first set, then one per rotation
     /// (each with the same recovery set and rules).

@@ -13,12 +13,14 @@
 //! per deposit so that each L2 recipient gets its own address), so coins move only through
 //! a leaf: the federation's, or after a delay the recovery set's or the depositor's.
 
+pub mod coins;
 mod error;
 mod federation;
 pub mod policy;
 pub mod scripts;
 pub mod sign;
 
+pub use coins::CoinSource;
 pub use error::{Error, Result};
 pub use federation::{Epoch, Federation, KeySet, PegRules};
 pub use scripts::{DepositOutput, PegOutput};

@@ -37,6 +37,18 @@ pub const DUST_SAT: u64 = 330;
 /// The first bytes of a payout's `OP_RETURN` commitment.
 pub const PAYOUT_TAG: &[u8; 8] = b"cairnpay";
 
+/// Most withdrawals one payout pays.
+pub const MAX_PAYOUT_WITHDRAWALS: usize = 100;
+
+/// Most peg coins one payout spends.
+pub const MAX_PAYOUT_INPUTS: usize = 50;
+
+/// Bitcoin blocks an unconfirmed payout waits before it is replaced at a higher fee rate.
+pub const BUMP_AFTER_BLOCKS: u32 = 3;
+
+/// Default fee ceiling of signers and coordinator, sat/vB.
+pub const DEFAULT_MAX_FEE_RATE: u64 = 200;
+
 /// A withdrawal the signer's own node has seen burned in a finalized L2 block and not paid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingWithdrawal {

@@ -42,8 +42,6 @@ pub struct RpcContext {
     pub settlement: Option<Arc<dyn crate::cairn::SettlementSource>>,
     /// The peg, on networks that have one.
     pub peg: Option<Arc<dyn crate::peg::PegSource>>,
-    /// The federation key this node signs payouts with (`cairn signer`).
-    pub signer: Option<Arc<dyn crate::peg::SignerSource>>,
     pub(crate) filters: Filters,
 }
 
@@ -64,7 +62,6 @@ impl RpcContext {
             accepts_transactions: true,
             settlement: None,
             peg: None,
-            signer: None,
             filters: Filters::default(),
         }
     }

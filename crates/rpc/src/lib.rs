@@ -18,5 +18,5 @@ mod server;
 pub use api::RpcContext;
 pub use cairn::{BatchInfo, SettlementInfo, SettlementSource};
 pub use error::RpcError;
-pub use peg::{DepositAddressInfo, DepositInfo, PegSource, SignerSource};
+pub use peg::{DepositAddressInfo, DepositInfo, PegCoins, PegServiceError, PegSource};
 pub use server::{RpcConfig, start};

@@ -13,9 +13,8 @@
 //! - `cairn_getWithdrawalStatus(txHash)`: the withdrawals a transaction requested from the
 //!   withdrawal contract, and how far each has come.
 //!
-//! - `cairn_signPayout({tx, withdrawals})` (a `cairn signer` only): the coordinator's
-//!   request for this signer's signatures of a payout; refused (-32000, with the reason)
-//!   unless the signer's own state justifies every output.
+//! `cairn_signPayout` is not here: a signer serves it on its own authenticated listener
+//! (`cairn-bridge`'s signer server), never on the public port.
 //!
 //! A node whose network has no peg answers with error -32000 `this network has no peg`.
 
@@ -113,29 +112,52 @@ pub struct SupplyView {
     pub missing_wei: U256,
 }
 
+/// Why the peg could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PegServiceError {
+    /// The request names something invalid (a bad reclaim key): `-32602`.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The peg cannot answer now (its state could not be read or persisted): `-32000`.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<PegServiceError> for ErrorObjectOwned {
+    fn from(e: PegServiceError) -> Self {
+        let code = match e {
+            PegServiceError::InvalidParams(_) => INVALID_PARAMS_CODE,
+            PegServiceError::Unavailable(_) => -32000,
+        };
+        ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
+    }
+}
+
+/// The peg's coins from a node's L2 records, sat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PegCoins {
+    /// In peg outputs (payout change).
+    pub peg_outputs_sat: u64,
+    /// Credited deposits not yet swept.
+    pub unswept_deposits_sat: u64,
+    /// Bitcoin fees the peg paid itself.
+    pub peg_fees_sat: u64,
+}
+
 /// Where the RPC reads the peg from (the node's peg watcher).
 pub trait PegSource: Send + Sync {
-    /// The deposit address of `recipient` (registered for watching); `Err` with a
-    /// message for an invalid reclaim key.
+    /// The deposit address of `recipient` (registered for watching).
     fn deposit_address(
         &self,
         recipient: Address,
         reclaim_key: Option<B256>,
-    ) -> Result<DepositAddressInfo, String>;
+    ) -> Result<DepositAddressInfo, PegServiceError>;
     /// Deposits to `recipient` found on Bitcoin.
     fn deposits_of(&self, recipient: Address) -> Vec<DepositInfo>;
     /// `cairn_getBridgeInfo`'s answer.
     fn bridge_info(&self) -> serde_json::Value;
-    /// The peg's coins from this node's L2 records: (in peg outputs, unswept deposits,
-    /// fees the peg itself paid), sat.
-    fn coins(&self) -> Result<(u64, u64, u64), String>;
-}
-
-/// A federation signer (`cairn signer`): checks a payout proposal against its own state
-/// and signs it.
-pub trait SignerSource: Send + Sync {
-    /// The signatures (`{signer, signatures}`), or why not.
-    fn sign_payout(&self, proposal: serde_json::Value) -> Result<serde_json::Value, String>;
+    /// The peg's coins from this node's L2 records.
+    fn coins(&self) -> Result<PegCoins, PegServiceError>;
 }
 
 fn no_peg() -> ErrorObjectOwned {
@@ -156,9 +178,7 @@ pub(crate) fn register(
             let mut seq = p.sequence();
             let recipient: Address = seq.next()?;
             let reclaim: Option<B256> = seq.optional_next()?;
-            peg(c)?
-                .deposit_address(recipient, reclaim)
-                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS_CODE, e, None::<()>))
+            Ok(peg(c)?.deposit_address(recipient, reclaim)?)
         },
     )?;
     m.register_method(
@@ -166,18 +186,6 @@ pub(crate) fn register(
         |p, c, _| -> RpcResult<Vec<DepositInfo>> {
             let recipient: Address = p.one()?;
             Ok(peg(c)?.deposits_of(recipient))
-        },
-    )?;
-    m.register_blocking_method(
-        "cairn_signPayout",
-        |p, c, _| -> RpcResult<serde_json::Value> {
-            let proposal: serde_json::Value = p.one()?;
-            let signer = c.signer.as_deref().ok_or_else(|| {
-                ErrorObjectOwned::owned(-32000, "this node is not a peg signer", None::<()>)
-            })?;
-            signer
-                .sign_payout(proposal)
-                .map_err(|e| ErrorObjectOwned::owned(-32000, e, None::<()>))
         },
     )?;
     m.register_method(
@@ -215,9 +223,9 @@ pub(crate) fn register(
             withdrawals_burned_wei: burned,
             withdrawals_paid_sat: U64::from(paid),
             circulating_wei: supply.saturating_sub(burned),
-            peg_outputs_sat: coins.map(|c| U64::from(c.0)),
-            unswept_deposits_sat: coins.map(|c| U64::from(c.1)),
-            peg_fees_sat: coins.map(|c| U64::from(c.2)),
+            peg_outputs_sat: coins.map(|c| U64::from(c.peg_outputs_sat)),
+            unswept_deposits_sat: coins.map(|c| U64::from(c.unswept_deposits_sat)),
+            peg_fees_sat: coins.map(|c| U64::from(c.peg_fees_sat)),
             unbacked_wei: supply.saturating_sub(backing),
             missing_wei: backing.saturating_sub(supply),
         })

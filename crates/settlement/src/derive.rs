@@ -16,7 +16,7 @@ use std::sync::Arc;
 use alloy_primitives::B256;
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::XOnlyPublicKey;
-use bitcoin::{Block, Txid};
+use bitcoin::{Block, BlockHash, Txid};
 use cairn_da::{
     AssembledBatch, Assembler, AssemblerConfig, BatchHeader, decode_batch_body, scan_transaction,
 };
@@ -24,6 +24,8 @@ use cairn_execution::{BlockInput, execute_input};
 use cairn_l1::ChainUpdate;
 use cairn_primitives::{ChainSpec, Deposit, Payout, RollupConfig, decode_raw_transaction};
 use cairn_storage::{Finality, Storage};
+
+use crate::l1blocks::L1Blocks;
 
 const TARGET: &str = "cairn::derive";
 
@@ -97,17 +99,98 @@ pub enum DeriveError {
     },
 }
 
-/// Checks a batch's peg records against Bitcoin. A deposit: the output exists in a
-/// main-chain block at or below the L1 height the batch was found at, and pays exactly the
-/// deposit's amount to the deposit address of its recipient. A payout: the transaction is
-/// in such a block, the federation signed it, and it spends, pays and returns change as
-/// the record says. Implementations wait out an unreachable L1 node (derivation cannot go
-/// on without an answer) and answer only for valid or invalid.
+/// Why a batch's peg record does not hold (or cannot be checked yet).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PegRecordError {
+    /// The record names a Bitcoin block this node does not hold yet: derivation waits
+    /// until the settlement task has fetched it.
+    #[error("Bitcoin block {0} is not among the blocks this node holds yet")]
+    Missing(BlockHash),
+    /// The named block is not on the best chain (and the transaction is not in one
+    /// that is).
+    #[error("Bitcoin block {0} is unknown or not on the best chain")]
+    NotBest(BlockHash),
+    /// The named block comes after the batch.
+    #[error("Bitcoin block {hash} (height {height}) comes after the batch (height {batch})")]
+    AfterBatch {
+        /// The block.
+        hash: BlockHash,
+        /// Its height.
+        height: u32,
+        /// The batch's L1 height.
+        batch: u32,
+    },
+    /// The named block does not hold the transaction.
+    #[error("Bitcoin block {0} does not hold the transaction")]
+    NotInBlock(BlockHash),
+    /// The deposit's output index is out of range.
+    #[error("the transaction has no such output")]
+    NoSuchOutput,
+    /// The output pays another amount.
+    #[error("the output pays {pays} sat, not {recorded}")]
+    WrongAmount {
+        /// What it pays.
+        pays: u64,
+        /// What the record says.
+        recorded: u64,
+    },
+    /// The deposit is below the network's minimum.
+    #[error("{amount} sat is below the minimum deposit {min}")]
+    BelowMinimum {
+        /// The deposit.
+        amount: u64,
+        /// The minimum.
+        min: u64,
+    },
+    /// The output pays another script than the recipient's deposit address.
+    #[error("the output does not pay the recipient's deposit address")]
+    NotTheDepositAddress,
+    /// The record names a signer set or reclaim key the network cannot have.
+    #[error("the record's deposit address cannot be derived: {0}")]
+    Underivable(String),
+    /// The payout record's inputs differ from the transaction's.
+    #[error("the record's inputs are not the transaction's")]
+    InputsDiffer,
+    /// A payout input spends through another script than a signer set's leaf.
+    #[error("an input does not spend through the federation's leaf")]
+    NotThroughLeaf,
+    /// The payout does not commit to the record's withdrawals.
+    #[error("the transaction does not commit to the record's withdrawals")]
+    NoCommitment,
+    /// The payout's change differs from the record's.
+    #[error("the record's change is not the transaction's")]
+    ChangeDiffers,
+}
+
+/// Why a batch is not applied now.
+enum Refusal {
+    /// It is invalid: rejected.
+    Reject(String),
+    /// Its peg records name these Bitcoin blocks, not here yet: it waits.
+    Wait(Vec<BlockHash>),
+}
+
+/// Checks a batch's peg records against the Bitcoin blocks derivation has seen. A
+/// deposit: the output exists in a best-chain block at or below the L1 height the batch
+/// was found at, and pays exactly the deposit's amount to the deposit address of its
+/// recipient. A payout: the transaction is in such a block, the federation signed it, and
+/// it spends, pays and returns change as the record says. Implementations are pure: they
+/// read `l1` only, and answer [`PegRecordError::Missing`] for a block it lacks.
 pub trait PegVerifier: Send + Sync {
-    /// `Err(reason)` if `deposit` is not a real deposit visible at `l1_height`.
-    fn verify_deposit(&self, deposit: &Deposit, l1_height: u32) -> Result<(), String>;
-    /// `Err(reason)` if `payout` is not the federation's payout visible at `l1_height`.
-    fn verify_payout(&self, payout: &Payout, l1_height: u32) -> Result<(), String>;
+    /// Why `deposit` is not a real deposit visible at `l1_height`, if it is not.
+    fn verify_deposit(
+        &self,
+        deposit: &Deposit,
+        l1_height: u32,
+        l1: &L1Blocks,
+    ) -> Result<(), PegRecordError>;
+    /// Why `payout` is not the federation's payout visible at `l1_height`, if it is not.
+    fn verify_payout(
+        &self,
+        payout: &Payout,
+        l1_height: u32,
+        l1: &L1Blocks,
+    ) -> Result<(), PegRecordError>;
 }
 
 /// The derivation state machine. Feed it every [`ChainUpdate`] from the network's L1
@@ -125,6 +208,13 @@ pub struct Deriver {
     /// Checks deposits; a network without a peg has none, and a batch crediting one is
     /// rejected.
     deposits: Option<Arc<dyn PegVerifier>>,
+    /// The recent Bitcoin blocks, and older ones fetched for peg records.
+    l1: L1Blocks,
+    /// The next batch, held back until the Bitcoin blocks its peg records name are here
+    /// (with the L1 height it became applicable at).
+    deferred: Option<(u32, AssembledBatch)>,
+    /// The blocks it waits for.
+    wanted: std::collections::BTreeSet<BlockHash>,
 }
 
 impl Deriver {
@@ -151,6 +241,9 @@ impl Deriver {
             waiting: std::collections::BTreeMap::new(),
             l1_height: None,
             deposits: None,
+            l1: L1Blocks::default(),
+            deferred: None,
+            wanted: std::collections::BTreeSet::new(),
         };
         deriver.publish_finality();
         Ok(deriver)
@@ -175,6 +268,7 @@ impl Deriver {
     /// Applies one L1 update: undo what disconnected blocks carried, then scan the
     /// connected ones in order.
     pub fn apply(&mut self, update: &ChainUpdate) -> Result<Vec<BatchOutcome>, DeriveError> {
+        self.l1.apply(update);
         if let Some(lowest) = update.disconnected.iter().map(|(h, _)| *h).min() {
             let keep = lowest.saturating_sub(1);
             self.rewind(keep)?;
@@ -185,6 +279,34 @@ impl Deriver {
             outcomes.extend(self.scan_block(*height, block)?);
             self.l1_height = Some(*height);
         }
+        self.publish_finality();
+        Ok(outcomes)
+    }
+
+    /// The Bitcoin blocks the next batch waits for (its peg records name them and they
+    /// are older than the blocks kept): fetch each and hand it in with
+    /// [`Deriver::provide_block`], then call [`Deriver::resume`].
+    pub fn wanted_blocks(&self) -> Vec<BlockHash> {
+        self.wanted.iter().copied().collect()
+    }
+
+    /// A block [`Deriver::wanted_blocks`] named: `Some((height, block))` if it is on the
+    /// Bitcoin node's best chain, `None` if the node does not have it there.
+    pub fn provide_block(&mut self, hash: BlockHash, block: Option<(u32, &Block)>) {
+        self.l1.provide(hash, block);
+        self.wanted.remove(&hash);
+    }
+
+    /// Applies the held-back batch once every block it waits for is here (and whatever
+    /// was waiting for it).
+    pub fn resume(&mut self) -> Result<Vec<BatchOutcome>, DeriveError> {
+        if !self.wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some((height, batch)) = self.deferred.take() else {
+            return Ok(Vec::new());
+        };
+        let outcomes = self.offer(height, batch)?;
         self.publish_finality();
         Ok(outcomes)
     }
@@ -204,6 +326,10 @@ impl Deriver {
     fn rewind(&mut self, keep: u32) -> Result<(), DeriveError> {
         let undone = self.assembler.rewind_to(keep);
         self.waiting.retain(|_, batch| batch.l1_height() <= keep);
+        if self.deferred.as_ref().is_some_and(|(h, _)| *h > keep) {
+            self.deferred = None;
+            self.wanted.clear();
+        }
         let before = self.applied.len();
         let tip = self.l1_height.unwrap_or(0);
         while let Some(dropped) = self.applied.pop_if(|b| b.l1_height > keep) {
@@ -261,6 +387,16 @@ impl Deriver {
     ) -> Result<Vec<BatchOutcome>, DeriveError> {
         let number = batch.header.header.number;
         let next = self.applied.last().map_or(0, |last| last.number + 1);
+        if let Some((_, deferred)) = &self.deferred {
+            // The next batch waits for Bitcoin blocks: later ones wait behind it, a
+            // repost of it takes its place.
+            if deferred.header.header.number == number {
+                self.deferred = Some((height, batch));
+            } else if number > next && self.waiting.len() < MAX_WAITING_BATCHES {
+                self.waiting.entry(number).or_insert(batch);
+            }
+            return Ok(Vec::new());
+        }
         if number > next
             && self.waiting.len() < MAX_WAITING_BATCHES
             && !self.waiting.contains_key(&number)
@@ -269,11 +405,23 @@ impl Deriver {
             self.waiting.insert(number, batch);
             return Ok(Vec::new());
         }
-        let mut outcomes = vec![self.apply_batch(&batch, height)?];
-        while let Some(next) = self.applied.last().map(|last| last.number + 1)
-            && let Some(batch) = self.waiting.remove(&next)
-        {
-            outcomes.push(self.apply_batch(&batch, height)?);
+        let mut outcomes = Vec::new();
+        let mut batch = batch;
+        loop {
+            match self.apply_batch(&batch, height)? {
+                Some(outcome) => outcomes.push(outcome),
+                None => {
+                    self.deferred = Some((height, batch));
+                    break;
+                }
+            }
+            let Some(next) = self.applied.last().map(|last| last.number + 1) else {
+                break;
+            };
+            let Some(waiting) = self.waiting.remove(&next) else {
+                break;
+            };
+            batch = waiting;
         }
         Ok(outcomes)
     }
@@ -284,7 +432,7 @@ impl Deriver {
         &mut self,
         batch: &AssembledBatch,
         height: u32,
-    ) -> Result<BatchOutcome, DeriveError> {
+    ) -> Result<Option<BatchOutcome>, DeriveError> {
         let header = batch.header.header;
         let hash = batch.header.hash();
         let reject = |reason: String| {
@@ -303,7 +451,7 @@ impl Deriver {
             || header.prev_hash != prev_hash
             || header.first_block != next_block
         {
-            return Ok(reject(format!(
+            return Ok(Some(reject(format!(
                 "does not continue the chain: batch {} (prev {}, blocks {}..={}) after batch {} (blocks up to {})",
                 header.number,
                 header.prev_hash,
@@ -311,16 +459,16 @@ impl Deriver {
                 header.last_block,
                 next_number as i128 - 1,
                 next_block - 1
-            )));
+            ))));
         }
         let outcome = if header.last_block <= self.storage.head_number() {
-            self.verify_known(&header)?
+            self.verify_known(&header)?.map_err(Refusal::Reject)
         } else if self.role == Role::Sequencer {
-            Err(format!(
+            Err(Refusal::Reject(format!(
                 "covers blocks up to {} but this sequencer's head is {}",
                 header.last_block,
                 self.storage.head_number()
-            ))
+            )))
         } else {
             self.execute(&header, &batch.body, height.max(batch.l1_height()))?
         };
@@ -336,9 +484,14 @@ impl Deriver {
                 };
                 tracing::info!(target: TARGET, number = applied.number, blocks = ?(applied.first_block..=applied.last_block), l1_height = applied.l1_height, "batch derived");
                 self.applied.push(applied.clone());
-                Ok(BatchOutcome::Applied(applied))
+                Ok(Some(BatchOutcome::Applied(applied)))
             }
-            Err(reason) => Ok(reject(reason)),
+            Err(Refusal::Reject(reason)) => Ok(Some(reject(reason))),
+            Err(Refusal::Wait(blocks)) => {
+                tracing::info!(target: TARGET, number = header.number, blocks = ?blocks, "batch waits for older Bitcoin blocks its peg records name");
+                self.wanted.extend(blocks);
+                Ok(None)
+            }
         }
     }
 
@@ -365,20 +518,20 @@ impl Deriver {
         header: &BatchHeader,
         body: &[u8],
         l1_height: u32,
-    ) -> Result<Result<(), String>, DeriveError> {
+    ) -> Result<Result<(), Refusal>, DeriveError> {
         let blocks = match decode_batch_body(header, body, MAX_DECOMPRESSED) {
             Ok(blocks) => blocks,
-            Err(e) => return Ok(Err(format!("undecodable body: {e}"))),
+            Err(e) => return Ok(Err(Refusal::Reject(format!("undecodable body: {e}")))),
         };
-        if let Err(reason) = self.verify_deposits(&blocks, l1_height) {
-            return Ok(Err(reason));
+        if let Err(refusal) = self.verify_deposits(&blocks, l1_height) {
+            return Ok(Err(refusal));
         }
         let start = self.storage.head_number();
         let have = start.saturating_sub(header.first_block - 1) as usize;
         if let Err(reason) =
             self.check_known_prefix(header.first_block, &blocks[..have.min(blocks.len())])
         {
-            return Ok(Err(reason));
+            return Ok(Err(Refusal::Reject(reason)));
         }
         let result = self.execute_blocks(&blocks[have.min(blocks.len())..]);
         let result = result.and_then(|()| {
@@ -400,7 +553,7 @@ impl Deriver {
                     source,
                 })?;
         }
-        Ok(result)
+        Ok(result.map_err(Refusal::Reject))
     }
 
     /// Local blocks from `first` on must have exactly the batch's inputs.
@@ -435,42 +588,55 @@ impl Deriver {
     }
 
     /// Every deposit the batch credits and payout it records must be on Bitcoin by
-    /// `l1_height`.
+    /// `l1_height`; records naming blocks this node does not hold yet make it wait.
     fn verify_deposits(
         &self,
         blocks: &[cairn_da::BatchBlock],
         l1_height: u32,
-    ) -> Result<(), String> {
-        let deposits = blocks.iter().flat_map(|b| &b.deposits);
-        for deposit in deposits {
+    ) -> Result<(), Refusal> {
+        let mut missing = Vec::new();
+        let mut check = |result: Result<(), PegRecordError>, what: &dyn Fn() -> String| match result
+        {
+            Ok(()) => Ok(()),
+            Err(PegRecordError::Missing(hash)) => {
+                missing.push(hash);
+                Ok(())
+            }
+            Err(e) => Err(Refusal::Reject(format!("{}: {e}", what()))),
+        };
+        for deposit in blocks.iter().flat_map(|b| &b.deposits) {
             let Some(verifier) = &self.deposits else {
-                return Err("credits a deposit but this network has no peg".into());
+                return Err(Refusal::Reject(
+                    "credits a deposit but this network has no peg".into(),
+                ));
             };
-            verifier
-                .verify_deposit(deposit, l1_height)
-                .map_err(|reason| {
+            check(
+                verifier.verify_deposit(deposit, l1_height, &self.l1),
+                &|| {
                     format!(
-                        "deposit {}:{} to {}: {reason}",
-                        bitcoin::Txid::from_byte_array(deposit.txid.0),
+                        "deposit {}:{} to {}",
+                        Txid::from_byte_array(deposit.txid.0),
                         deposit.vout,
                         deposit.recipient
                     )
-                })?;
+                },
+            )?;
         }
         for payout in blocks.iter().flat_map(|b| &b.payouts) {
             let Some(verifier) = &self.deposits else {
-                return Err("records a payout but this network has no peg".into());
+                return Err(Refusal::Reject(
+                    "records a payout but this network has no peg".into(),
+                ));
             };
-            verifier
-                .verify_payout(payout, l1_height)
-                .map_err(|reason| {
-                    format!(
-                        "payout {}: {reason}",
-                        bitcoin::Txid::from_byte_array(payout.txid.0)
-                    )
-                })?;
+            check(verifier.verify_payout(payout, l1_height, &self.l1), &|| {
+                format!("payout {}", Txid::from_byte_array(payout.txid.0))
+            })?;
         }
-        Ok(())
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::Wait(missing))
+        }
     }
 
     fn execute_blocks(&self, blocks: &[cairn_da::BatchBlock]) -> Result<(), String> {

@@ -328,6 +328,22 @@ async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
 }
 
 use alloy::providers::ProviderBuilder;
+use cairn_bridge::wire::{ProposalWire, SignerApiClient as _};
+
+/// A typed client of a signer listener, sending `token` if given.
+fn signer_client(url: &str, token: Option<&str>) -> jsonrpsee::http_client::HttpClient {
+    let mut headers = jsonrpsee::http_client::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    jsonrpsee::http_client::HttpClientBuilder::default()
+        .set_headers(headers)
+        .build(url)
+        .expect("client")
+}
 
 fn follower_config(
     dir: &std::path::Path,
@@ -352,7 +368,8 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
     let dir = tempfile::tempdir().expect("dir");
     // Signers 1 and 2 run in the sequencer; signer 3 is a separate node, down at first.
     let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
+    let token = "a-secret-of-signer-3";
+    let url = format!("http://__cookie__:{token}@127.0.0.1:{port}");
     let (devnet, sequencer, rollup) = peg_sequencer_with(dir.path(), 2, vec![url]).await;
     let provider = sequencer.provider(0);
     let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
@@ -385,7 +402,8 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
     // Signer 3 comes up: a node of its own that derives the chain from Bitcoin.
     let signer_dir = tempfile::tempdir().expect("dir");
     let mut signer_config = follower_config(signer_dir.path(), &sequencer, &devnet, &rollup);
-    signer_config.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    signer_config.peg.signer_rpc_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    signer_config.peg.signer_rpc_token = Some(token.to_owned());
     signer_config.peg.signer_key = Some(
         cairn_node::rollup::load_sequencer_key(
             &sequencer._dir.path().join("peg-keys").join("signer-3.key"),
@@ -393,15 +411,19 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
         .expect("key"),
     );
     let signer = launch(signer_config).await.expect("signer starts");
-    let signer_rpc = ProviderBuilder::new().connect_http(signer.http_url().parse().expect("url"));
+    let listener = format!("http://127.0.0.1:{port}");
+    let signer_rpc = signer_client(&listener, Some(token));
 
     // It refuses what its own state does not justify: a payout of a withdrawal that does
     // not exist, and one paying an existing withdrawal to someone else.
     let head = sequencer.node.storage.head_number();
     wait_for(|| signer.storage.head_number() >= head).await;
-    let forged = |tx: &Transaction, withdrawals: Vec<u64>| serde_json::json!({ "tx": serialize_hex(tx), "withdrawals": withdrawals });
+    let forged = |tx: &Transaction, withdrawals: Vec<u64>| ProposalWire {
+        tx: serialize_hex(tx),
+        withdrawals,
+    };
     let ledger = {
-        let peg = cairn_node::peg::Peg::open(signer_dir.path(), &rollup, signer.storage.clone())
+        let peg = cairn_bridge::Peg::open(signer_dir.path(), &rollup, signer.storage.clone())
             .expect("peg")
             .expect("a peg");
         peg.ledger(u64::MAX).expect("ledger")
@@ -426,25 +448,43 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
         ),
         (forged(&thief, vec![0]), "output 0 pays"),
         (
-            serde_json::json!({ "tx": "00", "withdrawals": [0] }),
+            ProposalWire {
+                tx: "00".into(),
+                withdrawals: vec![0],
+            },
             "undecodable transaction",
         ),
     ] {
-        let err = signer_rpc
-            .raw_request::<_, serde_json::Value>("cairn_signPayout".into(), (proposal,))
-            .await
-            .expect_err(reason);
+        let err = signer_rpc.sign_payout(proposal).await.expect_err(reason);
         assert!(err.to_string().contains(reason), "{err}");
     }
-    // The sequencer itself is not a signer.
-    let err = provider
-        .raw_request::<_, serde_json::Value>(
-            "cairn_signPayout".into(),
-            (forged(&honest.tx, vec![0]),),
-        )
-        .await
-        .expect_err("not a signer");
-    assert!(err.to_string().contains("not a peg signer"), "{err}");
+    // Without the secret, or with another, the listener refuses before anything is checked.
+    for (client, what) in [
+        (signer_client(&listener, None), "no credentials"),
+        (signer_client(&listener, Some("guess")), "a wrong secret"),
+    ] {
+        let err = client
+            .sign_payout(forged(&honest.tx, vec![0]))
+            .await
+            .expect_err(what);
+        assert!(err.to_string().contains("401"), "{what}: {err}");
+    }
+    // Nobody's public port signs: not the sequencer's, not the signer's own.
+    for public in [
+        &provider,
+        &ProviderBuilder::new()
+            .connect_http(signer.http_url().parse().expect("url"))
+            .erased(),
+    ] {
+        let err = public
+            .raw_request::<_, serde_json::Value>(
+                "cairn_signPayout".into(),
+                (forged(&honest.tx, vec![0]),),
+            )
+            .await
+            .expect_err("not served");
+        assert!(err.to_string().contains("Method not found"), "{err}");
+    }
 
     // With the third signer back, the next block's payout goes through.
     mine_until_paid(&devnet, &provider, &[hash]).await;

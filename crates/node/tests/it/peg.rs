@@ -4,18 +4,17 @@
 //! checks the deposit against Bitcoin and reaches the same state. Deposits that do not
 //! match Bitcoin are refused by the verifier every follower runs.
 
-use std::sync::Arc;
-
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::{Amount, Network};
+use cairn_bridge::{Peg, PegChecker};
 use cairn_node::launch;
-use cairn_node::peg::{L1PegVerifier, Peg};
 use cairn_node::settle::SettlementConfig;
 use cairn_primitives::{Deposit, RollupConfig};
-use cairn_settlement::derive::PegVerifier;
+use cairn_settlement::derive::{PegRecordError, PegVerifier};
+use cairn_settlement::l1blocks::{L1Blocks, fetch_block};
 
 use crate::harness::*;
 use crate::settlement::{Devnet, devnet, mine_until, rollup_for, settlement, wait_for};
@@ -276,11 +275,7 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
     let peg = Peg::open(follower_dir.path(), &rollup, follower.storage.clone())
         .expect("peg")
         .expect("network has a peg");
-    let verifier = Arc::new(L1PegVerifier::new(
-        peg,
-        devnet.client.clone(),
-        tokio::runtime::Handle::current(),
-    ));
+    let verifier = PegChecker::new(peg);
     let deposit_height = devnet
         .client
         .get_block_header_info(&bitcoin::BlockHash::from_byte_array(credited.l1_block.0))
@@ -343,15 +338,29 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
         ),
         (credited, deposit_height - 1, Some("comes after the batch")),
     ];
+    // The blocks derivation keeps: every block of the devnet, as the updates carried them.
+    let mut connected = Vec::new();
+    for height in 0..=tip {
+        let hash = devnet.client.get_block_hash(height).await.expect("hash");
+        connected.push((height, devnet.client.get_block(&hash).await.expect("block")));
+    }
+    let mut l1 = L1Blocks::default();
+    l1.apply(&cairn_l1::ChainUpdate {
+        disconnected: Vec::new(),
+        connected,
+    });
     for (deposit, height, want) in cases {
-        let v = verifier.clone();
-        let got = tokio::task::spawn_blocking(move || v.verify_deposit(&deposit, height))
-            .await
-            .expect("join");
+        let mut got = verifier.verify_deposit(&deposit, height, &l1);
+        // A block derivation lacks is fetched, as the settlement task does, and checked again.
+        if let Err(PegRecordError::Missing(hash)) = got {
+            let fetched = fetch_block(&devnet.client, &hash).await.expect("fetch");
+            l1.provide(hash, fetched.as_ref().map(|(h, b)| (*h, b)));
+            got = verifier.verify_deposit(&deposit, height, &l1);
+        }
         match want {
             None => assert_eq!(got, Ok(())),
             Some(text) => {
-                let err = got.expect_err(text);
+                let err = got.expect_err(text).to_string();
                 assert!(err.contains(text), "{err} (wanted {text})");
             }
         }

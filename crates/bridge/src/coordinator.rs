@@ -1,320 +1,81 @@
-//! Paying withdrawals on Bitcoin: the signers and the coordinator.
+//! The payout coordinator (sequencer only). Once per L1 block it takes the finalized
+//! unpaid withdrawals (up to [`MAX_PAYOUT_WITHDRAWALS`]), builds one payout from the peg's
+//! coins (which sweeps credited deposits into the peg output), persists it, asks every
+//! signer, assembles M signatures and broadcasts. An unconfirmed payout is replaced at a
+//! higher fee rate every [`BUMP_AFTER_BLOCKS`] blocks, up to the fee ceiling. The watcher
+//! ([`Peg::on_update`]) recognises the confirmed transaction and the next L2 block records
+//! it; only then does the coordinator propose the next payout.
 //!
-//! - A [`Signer`] holds one federation key. Asked to sign a payout, it rebuilds the peg's
-//!   ledger from its own node's L2 state ([`Peg::ledger`]: on a `cairn signer` that state
-//!   is derived from Bitcoin by the signer itself) and signs only what
-//!   [`cairn_peg::policy::check_payout`] accepts. It also refuses to put a withdrawal into
-//!   a second transaction that would not conflict with the first (shares no input), so two
-//!   payouts of one withdrawal can never both confirm; RBF replacements, which spend the
-//!   same coins, are fine. What it signed is journaled (fsync) before it answers.
-//! - The [`Coordinator`] runs on the sequencer. Once per L1 block it takes the finalized
-//!   unpaid withdrawals (up to [`MAX_PAYOUT_WITHDRAWALS`]), builds one payout from the
-//!   peg's coins (which sweeps credited deposits into the peg output), persists it, asks
-//!   every signer, assembles M signatures and broadcasts. An unconfirmed payout is
-//!   replaced at a higher fee rate every [`BUMP_AFTER_BLOCKS`] blocks, up to the fee
-//!   ceiling. The watcher ([`Peg::on_update`]) recognises the confirmed transaction and the
-//!   next L2 block records it; only then does the coordinator propose the next payout.
+//! **State file** (`<dir>/payouts.json`, written atomically, version 1): `{version,
+//! current, proposed}`. `proposed` maps every txid ever proposed to its withdrawals (the
+//! watcher needs them to record whichever version confirms); entries whose withdrawals are
+//! all paid in a finalized L2 block are pruned. A file without `version` is version 0,
+//! the same shape.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use alloy_primitives::B256;
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
-use bitcoin::key::Keypair;
+use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::{XOnlyPublicKey, schnorr};
 use bitcoin::{OutPoint, Transaction, TxOut, Txid};
 use cairn_l1::Client;
 use cairn_peg::Federation;
 use cairn_peg::policy::{
-    FeePolicy, PayoutProposal, build_payout, build_sweep, check_payout, check_sweep,
+    BUMP_AFTER_BLOCKS, FeePolicy, MAX_PAYOUT_INPUTS, MAX_PAYOUT_WITHDRAWALS, PayoutProposal,
+    build_payout, build_sweep,
 };
 use cairn_peg::scripts::multisig_script;
-use cairn_peg::sign::{multisig_witness, sign_leaf, verify_leaf_signature};
+use cairn_peg::sign::{multisig_witness, verify_leaf_signature};
 use cairn_storage::Storage;
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::peg::{Ledger, Peg};
+use crate::signer::{spending_set, spent_outpoints};
+use crate::wire::{ProposalWire, SignatureSet, SignerApiClient as _};
+use crate::{Error, Peg, Result, Signer};
 
 const TARGET: &str = "cairn::payout";
 
-/// Most withdrawals one payout pays.
-pub const MAX_PAYOUT_WITHDRAWALS: usize = 100;
-/// Most peg coins one payout spends.
-pub const MAX_PAYOUT_INPUTS: usize = 50;
-/// Bitcoin blocks an unconfirmed payout waits before it is replaced at a higher fee rate.
-pub const BUMP_AFTER_BLOCKS: u32 = 3;
-/// Default fee ceiling of signers and coordinator, sat/vB.
-pub const DEFAULT_MAX_FEE_RATE: u64 = 200;
-
-/// A payout proposal as `cairn_signPayout` carries it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProposalWire {
-    /// The unsigned transaction, hex.
-    pub tx: String,
-    /// The withdrawal ids its leading outputs pay.
-    pub withdrawals: Vec<u64>,
-}
-
-/// A signer's answer: its key and one BIP340 signature per input, hex.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignatureSet {
-    /// The signer's x-only key.
-    pub signer: String,
-    /// Signature of each input, in input order.
-    pub signatures: Vec<String>,
-}
-
-impl ProposalWire {
-    fn of(proposal: &PayoutProposal) -> Self {
-        Self {
-            tx: serialize_hex(&proposal.tx),
-            withdrawals: proposal.withdrawals.clone(),
-        }
-    }
-
-    fn decode(&self) -> Result<PayoutProposal, String> {
-        let tx: Transaction =
-            deserialize_hex(&self.tx).map_err(|e| format!("undecodable transaction: {e}"))?;
-        Ok(PayoutProposal {
-            tx,
-            withdrawals: self.withdrawals.clone(),
-        })
-    }
-}
-
-/// One payout a signer signed, as its journal keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SignedEntry {
-    txid: Txid,
-    inputs: Vec<OutPoint>,
-    withdrawals: Vec<u64>,
-}
-
-/// A federation member that checks before it signs.
-pub struct Signer {
-    peg: Arc<Peg>,
-    storage: Arc<Storage>,
-    keypair: Keypair,
-    policy: FeePolicy,
-    journal: PathBuf,
-    /// What it signed; the lock also serializes signing.
-    signed: Mutex<Vec<SignedEntry>>,
-}
-
-impl Signer {
-    /// The signer of `keypair`, journaling into `dir`. Refuses a key that is not one of
-    /// the federation's.
-    pub fn open(
-        peg: Arc<Peg>,
-        storage: Arc<Storage>,
-        keypair: Keypair,
-        policy: FeePolicy,
-        dir: &Path,
-    ) -> anyhow::Result<Self> {
-        let key = keypair.x_only_public_key().0;
-        anyhow::ensure!(
-            peg.epochs()
-                .iter()
-                .any(|e| e.federation.signers.keys.contains(&key)),
-            "signer key {key} is not one of the federation's signers in rollup.json"
-        );
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let journal = dir.join(format!("signed-{}.jsonl", &key.to_string()[..16]));
-        let mut signed = Vec::new();
-        match std::fs::read_to_string(&journal) {
-            Ok(text) => {
-                // A torn last line was never answered: nobody holds that signature.
-                signed.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).context(format!("cannot read {}", journal.display())),
-        }
-        Ok(Self {
-            peg,
-            storage,
-            keypair,
-            policy,
-            journal,
-            signed: Mutex::new(signed),
-        })
-    }
-
-    /// This signer's key.
-    pub fn key(&self) -> XOnlyPublicKey {
-        self.keypair.x_only_public_key().0
-    }
-
-    /// Checks `proposal` against this node's own state and signs every input, or says
-    /// why not.
-    pub fn sign(&self, proposal: &PayoutProposal) -> Result<Vec<schnorr::Signature>, String> {
-        let Some(finality) = self.storage.finality() else {
-            return Err("refused: this signer's node has no finalized L2 block yet".into());
-        };
-        let ledger = self
-            .peg
-            .ledger(finality.finalized)
-            .map_err(|e| format!("cannot read the peg's state: {e}"))?;
-        let (epoch, federation) =
-            spending_set(&self.peg, &ledger, &proposal.tx).map_err(|e| format!("refused: {e}"))?;
-        if !federation.signers.keys.contains(&self.key()) {
-            return Err(format!(
-                "refused: this signer is not in signer set {epoch}, whose coins the payout spends"
-            ));
-        }
-        if proposal.withdrawals.is_empty() && epoch == self.peg.current_epoch() {
-            return Err(
-                "refused: a payout without withdrawals only sweeps an earlier signer set's coins"
-                    .into(),
-            );
-        }
-        let checked = if proposal.withdrawals.is_empty() {
-            check_sweep(proposal, &ledger.view, federation, &self.policy)
-        } else {
-            check_payout(proposal, &ledger.view, federation, &self.policy)
-        };
-        checked.map_err(|e| format!("refused: {e}"))?;
-        let txid = proposal.tx.compute_txid();
-        let inputs = spent_outpoints(&proposal.tx);
-        let mut signed = self.signed.lock();
-        let spent: HashSet<&OutPoint> = inputs.iter().collect();
-        for earlier in signed.iter().filter(|e| e.txid != txid) {
-            let conflicts = earlier.inputs.iter().any(|i| spent.contains(i));
-            if let Some(id) = earlier
-                .withdrawals
-                .iter()
-                .find(|id| proposal.withdrawals.contains(id))
-                && !conflicts
-            {
-                return Err(format!(
-                    "refused: withdrawal {id} is already in payout {}, which this one would not replace",
-                    earlier.txid
-                ));
-            }
-        }
-        if !signed.iter().any(|e| e.txid == txid) {
-            let entry = SignedEntry {
-                txid,
-                inputs: inputs.clone(),
-                withdrawals: proposal.withdrawals.clone(),
-            };
-            append_line(&self.journal, &entry)
-                .map_err(|e| format!("cannot journal the signature: {e}"))?;
-            signed.push(entry);
-        }
-        drop(signed);
-        let prevouts = prevouts(&ledger, &inputs)?;
-        let leaf = multisig_script(&federation.signers);
-        (0..inputs.len())
-            .map(|index| {
-                sign_leaf(&self.keypair, &proposal.tx, index, &prevouts, &leaf)
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
-    }
-
-    /// [`Signer::sign`] for a proposal off the wire.
-    pub fn sign_wire(&self, wire: &ProposalWire) -> Result<SignatureSet, String> {
-        let signatures = self.sign(&wire.decode()?)?;
-        Ok(SignatureSet {
-            signer: self.key().to_string(),
-            signatures: signatures.iter().map(|s| hex::encode(s.as_ref())).collect(),
-        })
-    }
-}
-
-impl cairn_rpc::SignerSource for Signer {
-    fn sign_payout(&self, proposal: serde_json::Value) -> Result<serde_json::Value, String> {
-        let wire: ProposalWire = serde_json::from_value(proposal)
-            .map_err(|e| format!("invalid proposal: {e} (expected {{tx, withdrawals}})"))?;
-        let set = self.sign_wire(&wire)?;
-        serde_json::to_value(set).map_err(|e| e.to_string())
-    }
-}
-
-/// The coins `tx` spends, in input order.
-fn spent_outpoints(tx: &Transaction) -> Vec<OutPoint> {
-    tx.input.iter().map(|i| i.previous_output).collect()
-}
-
-/// The signer set whose coins `tx` spends (all its inputs must be of one set).
-fn spending_set<'a>(
-    peg: &'a Peg,
-    ledger: &Ledger,
-    tx: &Transaction,
-) -> Result<(u16, &'a Federation), String> {
-    let mut epoch = None;
-    for input in &tx.input {
-        let source = ledger
-            .sources
-            .get(&input.previous_output)
-            .ok_or_else(|| format!("input {} is not a peg coin", input.previous_output))?;
-        match epoch {
-            None => epoch = Some(source.epoch()),
-            Some(e) if e == source.epoch() => {}
-            Some(_) => return Err("the inputs belong to different signer sets".into()),
-        }
-    }
-    let epoch = epoch.ok_or("the payout spends nothing")?;
-    let federation = peg
-        .federation_of(epoch)
-        .ok_or_else(|| format!("there is no signer set {epoch}"))?;
-    Ok((epoch, federation))
-}
-
-fn prevouts(ledger: &Ledger, inputs: &[OutPoint]) -> Result<Vec<TxOut>, String> {
-    inputs
-        .iter()
-        .map(|i| {
-            ledger
-                .view
-                .coins
-                .get(i)
-                .cloned()
-                .ok_or_else(|| format!("input {i} is not a peg coin"))
-        })
-        .collect()
-}
-
-fn append_line(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    file.write_all(&line)?;
-    file.sync_data()
-}
+/// The state file format this version writes.
+pub const OUTBOX_VERSION: u32 = 1;
 
 /// How the coordinator reaches a signer.
 pub enum SignerLink {
     /// A signer in this process (`cairn dev`).
     Local(Arc<Signer>),
-    /// A `cairn signer` process, over its JSON-RPC.
+    /// A `cairn signer` process, over its signer listener.
     Remote {
-        /// Its URL.
+        /// Its URL (without credentials).
         url: String,
-        /// The client.
+        /// The typed client, sending the signer's token.
         client: jsonrpsee::http_client::HttpClient,
     },
 }
 
 impl SignerLink {
-    /// A link to the `cairn signer` serving JSON-RPC at `url`.
-    pub fn remote(url: &str) -> anyhow::Result<Self> {
+    /// A link to the `cairn signer` at `url`, authenticating with `token` (the signer's
+    /// `--signer-rpc-token`, or the secret of its cookie file). A token may also come as
+    /// the URL's password (`http://__cookie__:TOKEN@host:port`).
+    pub fn remote(url: &str, token: Option<&str>) -> Result<Self> {
+        let (plain, from_url) = split_credentials(url);
+        let token = token.map(str::to_owned).or(from_url);
+        let mut headers = jsonrpsee::http_client::HeaderMap::new();
+        if let Some(token) = token {
+            let value = format!("Bearer {token}").parse().map_err(|_| {
+                Error::InvalidProposal(format!(
+                    "the token for signer {plain} is not a valid header"
+                ))
+            })?;
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
         let client = jsonrpsee::http_client::HttpClientBuilder::default()
             .request_timeout(std::time::Duration::from_secs(30))
-            .build(url)
-            .with_context(|| format!("invalid signer URL {url}"))?;
-        Ok(Self::Remote {
-            url: url.to_owned(),
-            client,
-        })
+            .set_headers(headers)
+            .build(&plain)
+            .map_err(|e| Error::InvalidProposal(format!("invalid signer URL {plain}: {e}")))?;
+        Ok(Self::Remote { url: plain, client })
     }
 
     fn name(&self) -> String {
@@ -324,7 +85,7 @@ impl SignerLink {
         }
     }
 
-    async fn sign(&self, wire: &ProposalWire) -> Result<SignatureSet, String> {
+    async fn sign(&self, wire: &ProposalWire) -> std::result::Result<SignatureSet, String> {
         match self {
             Self::Local(signer) => {
                 let signer = signer.clone();
@@ -332,16 +93,27 @@ impl SignerLink {
                 tokio::task::spawn_blocking(move || signer.sign_wire(&wire))
                     .await
                     .map_err(|e| e.to_string())?
-            }
-            Self::Remote { client, .. } => {
-                use jsonrpsee::core::client::ClientT as _;
-                client
-                    .request("cairn_signPayout", jsonrpsee::rpc_params![wire])
-                    .await
                     .map_err(|e| e.to_string())
             }
+            Self::Remote { client, .. } => client
+                .sign_payout(wire.clone())
+                .await
+                .map_err(|e| e.to_string()),
         }
     }
+}
+
+/// `url` without userinfo, and the userinfo's password if there was one.
+fn split_credentials(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_owned(), None);
+    };
+    let password = rest[..at].split_once(':').map(|(_, p)| p.to_owned());
+    (format!("{scheme}://{}", &rest[at + 1..]), password)
 }
 
 /// One version of a payout (replacements raise the fee rate).
@@ -362,13 +134,13 @@ struct InFlight {
     versions: Vec<PayoutVersion>,
 }
 
-/// What the coordinator persists (`<data-dir>/peg/payouts.json`).
+/// What the coordinator persists.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Outbox {
+    #[serde(default)]
+    version: u32,
     current: Option<InFlight>,
-    /// Every transaction ever proposed → the withdrawals it pays (the watcher needs them
-    /// to record whichever version confirms).
     proposed: BTreeMap<Txid, Vec<u64>>,
 }
 
@@ -392,15 +164,26 @@ impl Coordinator {
         signers: Vec<SignerLink>,
         policy: FeePolicy,
         dir: &Path,
-    ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         let path = dir.join("payouts.json");
         let outbox: Outbox = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("cannot parse {}", path.display()))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Format {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outbox::default(),
-            Err(e) => return Err(e).context(format!("cannot read {}", path.display())),
+            Err(e) => return Err(Error::io("read", &path, e)),
         };
+        if outbox.version > OUTBOX_VERSION {
+            return Err(Error::Format {
+                path,
+                reason: format!(
+                    "version {} is newer than this node's {OUTBOX_VERSION}",
+                    outbox.version
+                ),
+            });
+        }
         for (txid, withdrawals) in &outbox.proposed {
             peg.expect_payout(*txid, withdrawals.clone());
         }
@@ -416,10 +199,19 @@ impl Coordinator {
         })
     }
 
-    fn save(&self, outbox: &Outbox) -> anyhow::Result<()> {
-        let bytes = serde_json::to_vec_pretty(outbox)?;
+    fn save(&self, outbox: &mut Outbox) -> Result<()> {
+        outbox.version = OUTBOX_VERSION;
+        let bytes = serde_json::to_vec_pretty(outbox).map_err(|e| Error::Format {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
         cairn_settlement::fsutil::write_atomically(&self.path, &bytes)
-            .with_context(|| format!("cannot write {}", self.path.display()))
+            .map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    /// Proposed transactions the coordinator still remembers.
+    pub async fn remembered(&self) -> usize {
+        self.outbox.lock().await.proposed.len()
     }
 
     /// One step after an L1 block: finish, advance or start a payout. `sat_per_vb` is the
@@ -430,7 +222,7 @@ impl Coordinator {
         }
     }
 
-    async fn step(&self, tip: u32, sat_per_vb: u64) -> anyhow::Result<()> {
+    async fn step(&self, tip: u32, sat_per_vb: u64) -> Result<()> {
         let mut outbox = self.outbox.lock().await;
         if let Some(current) = &outbox.current {
             let txids: Vec<Txid> = current
@@ -441,13 +233,13 @@ impl Coordinator {
                 .collect();
             let mut recorded = false;
             for txid in &txids {
-                let key = alloy_primitives::B256::from(bitcoin::hashes::Hash::to_byte_array(*txid));
+                let key = B256::from(txid.to_byte_array());
                 recorded |= self.storage.payout_location(&key)?.is_some();
             }
             let never_signed = current.versions.iter().all(|v| v.signed.is_none());
             if recorded {
                 outbox.current = None;
-                self.save(&outbox)?;
+                self.save(&mut outbox)?;
             } else if txids.iter().any(|t| self.peg.payout_confirmed(t)) {
                 return Ok(());
             } else if never_signed {
@@ -462,6 +254,7 @@ impl Coordinator {
         let Some(finality) = self.storage.finality() else {
             return Ok(());
         };
+        self.prune(&mut outbox, finality.finalized)?;
         let ledger = self.peg.ledger(finality.finalized)?;
         let current = self.peg.current_epoch();
         // Coins of the oldest signer set first: a rotation drains the earlier sets.
@@ -471,10 +264,7 @@ impl Coordinator {
         if ledger.view.pending.is_empty() && epoch == current {
             return Ok(());
         }
-        let federation = self
-            .peg
-            .federation_of(epoch)
-            .context("a coin of an unknown signer set")?;
+        let federation = self.peg.federation_of(epoch)?;
         let mut coins: Vec<(OutPoint, u64)> = ledger
             .view
             .coins
@@ -516,12 +306,39 @@ impl Coordinator {
         self.advance(&mut outbox, tip).await
     }
 
+    /// Forgets proposed transactions whose withdrawals are all paid in a finalized L2
+    /// block (nothing in flight refers to them).
+    fn prune(&self, outbox: &mut Outbox, finalized: u64) -> Result<()> {
+        let mut gone = Vec::new();
+        for (txid, withdrawals) in &outbox.proposed {
+            let settled = if withdrawals.is_empty() {
+                let key = B256::from(txid.to_byte_array());
+                matches!(self.storage.payout_location(&key)?, Some((block, _)) if block <= finalized)
+            } else {
+                self.peg.paid_and_final(withdrawals, finalized)?
+            };
+            if settled {
+                gone.push(*txid);
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for txid in &gone {
+            outbox.proposed.remove(txid);
+        }
+        self.save(outbox)?;
+        self.peg.forget_payouts(&gone);
+        tracing::debug!(target: TARGET, pruned = gone.len(), "forgot payouts paid in finalized blocks");
+        Ok(())
+    }
+
     fn propose(
         &self,
         outbox: &mut Outbox,
         proposal: &PayoutProposal,
         sat_per_vb: u64,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let txid = proposal.tx.compute_txid();
         let version = PayoutVersion {
             unsigned: serialize_hex(&proposal.tx),
@@ -545,7 +362,7 @@ impl Coordinator {
         Ok(())
     }
 
-    async fn advance(&self, outbox: &mut Outbox, tip: u32) -> anyhow::Result<()> {
+    async fn advance(&self, outbox: &mut Outbox, tip: u32) -> Result<()> {
         let (current, latest) = in_flight(outbox)?;
         let latest = &latest;
         match (&latest.signed, latest.broadcast_at) {
@@ -559,10 +376,12 @@ impl Coordinator {
                     .min(self.policy.max_sat_per_vb);
                 let old: Transaction = deserialize_hex(&latest.unsigned)?;
                 let inputs = spent_outpoints(&old);
-                let finality = self.storage.finality().context("no finalized block")?;
+                let finality = self
+                    .storage
+                    .finality()
+                    .ok_or(Error::State("no finalized block"))?;
                 let ledger = self.peg.ledger(finality.finalized)?;
-                let (_, federation) =
-                    spending_set(&self.peg, &ledger, &old).map_err(anyhow::Error::msg)?;
+                let (_, federation) = spending_set(&self.peg, &ledger, &old)?;
                 let proposal = if current.withdrawals.is_empty() {
                     build_sweep(&ledger.view, federation, &inputs, rate)?
                 } else {
@@ -593,18 +412,16 @@ impl Coordinator {
     }
 
     /// Asks every signer for the latest version, assembles M signatures, broadcasts.
-    async fn sign_and_send(&self, outbox: &mut Outbox, tip: u32) -> anyhow::Result<()> {
+    async fn sign_and_send(&self, outbox: &mut Outbox, tip: u32) -> Result<()> {
         let (current, latest) = in_flight(outbox)?;
-        let latest = &latest;
         let proposal = PayoutProposal {
             tx: deserialize_hex(&latest.unsigned)?,
             withdrawals: current.withdrawals.clone(),
         };
         let inputs = spent_outpoints(&proposal.tx);
         let ledger = self.peg.ledger(0)?;
-        let (_, federation) =
-            spending_set(&self.peg, &ledger, &proposal.tx).map_err(anyhow::Error::msg)?;
-        let prevouts = prevouts(&ledger, &inputs).map_err(anyhow::Error::msg)?;
+        let (_, federation) = spending_set(&self.peg, &ledger, &proposal.tx)?;
+        let prevouts = ledger.prevouts(&inputs)?;
         let leaf = multisig_script(&federation.signers);
         let wire = ProposalWire::of(&proposal);
         // Local signers outside the spending set would only refuse; remote ones say who
@@ -641,8 +458,8 @@ impl Coordinator {
                 .sources
                 .get(&input.previous_output)
                 .copied()
-                .context("a payout input has no known source")?;
-            let tree = self.peg.coin_tree(source).map_err(anyhow::Error::msg)?;
+                .ok_or(Error::NotAPegCoin(input.previous_output))?;
+            let tree = self.peg.coin_tree(source)?;
             let control = tree.control_block(&leaf)?;
             let signatures = by_key
                 .iter()
@@ -670,13 +487,16 @@ impl Coordinator {
 }
 
 /// The payout in flight and its latest version.
-fn in_flight(outbox: &Outbox) -> anyhow::Result<(InFlight, PayoutVersion)> {
-    let current = outbox.current.clone().context("no payout in flight")?;
+fn in_flight(outbox: &Outbox) -> Result<(InFlight, PayoutVersion)> {
+    let current = outbox
+        .current
+        .clone()
+        .ok_or(Error::State("no payout in flight"))?;
     let latest = current
         .versions
         .last()
         .cloned()
-        .context("a payout without versions")?;
+        .ok_or(Error::State("a payout without versions"))?;
     Ok((current, latest))
 }
 
@@ -692,8 +512,8 @@ fn valid_set(
     tx: &Transaction,
     prevouts: &[TxOut],
     leaf: &bitcoin::ScriptBuf,
-    federation: &cairn_peg::Federation,
-) -> Result<(XOnlyPublicKey, Vec<schnorr::Signature>), String> {
+    federation: &Federation,
+) -> std::result::Result<(XOnlyPublicKey, Vec<schnorr::Signature>), String> {
     let key: XOnlyPublicKey = set
         .signer
         .parse()
@@ -719,4 +539,21 @@ fn valid_set(
         signatures.push(signature);
     }
     Ok((key, signatures))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_credentials;
+
+    #[test]
+    fn credentials_come_off_the_signer_url() {
+        assert_eq!(
+            split_credentials("http://__cookie__:abc@127.0.0.1:9000/x"),
+            ("http://127.0.0.1:9000/x".to_owned(), Some("abc".to_owned()))
+        );
+        assert_eq!(
+            split_credentials("http://127.0.0.1:9000"),
+            ("http://127.0.0.1:9000".to_owned(), None)
+        );
+    }
 }

@@ -45,8 +45,6 @@ pub enum Command {
     Node(NodeArgs),
     /// Create a new network on a `bitcoind`: `rollup.json` and the sequencer key.
     Init(InitArgs),
-    /// Measure sustained throughput and latency against an in-process node.
-    Bench(crate::bench::BenchArgs),
     /// Get an L2 account's Bitcoin deposit address, and optionally pay it from a
     /// bitcoind wallet.
     Deposit(crate::deposit::DepositArgs),

@@ -5,7 +5,6 @@
 //! This crate wires components together; it must not contain chain logic of its
 //! own (that lives in execution, sequencer and storage).
 
-pub mod bench;
 pub mod cli;
 pub mod deposit;
 pub mod dev;

@@ -15,7 +15,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev(args) => cairn_node::cli::run_dev(args).await,
         Command::Node(args) => cairn_node::cli::run_node(args).await,
         Command::Init(args) => cairn_node::rollup::run_init(args).await,
-        Command::Bench(args) => cairn_node::bench::run(args).await,
         Command::Deposit(args) => cairn_node::deposit::run(args).await,
         Command::Withdraw(args) => cairn_node::withdraw::run(args).await,
         Command::Signer(args) => cairn_node::cli::run_signer(args).await,

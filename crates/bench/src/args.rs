@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cairn_node::cli::parse_duration;
+use cairn_node::commands::parse_duration;
 use clap::{Args, Parser, ValueEnum};
 
 /// Measure sustained throughput and latency against an in-process node.

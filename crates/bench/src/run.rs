@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context as _, bail, ensure};
-use cairn_node::cli::DEV_FEE_RECIPIENT;
+use cairn_node::dev::DEV_FEE_RECIPIENT;
 use cairn_node::{LaunchConfig, Node};
 use cairn_primitives::{ChainSpec, GenesisAccount, units::btc_to_wei};
 use jsonrpsee::core::client::ClientT;

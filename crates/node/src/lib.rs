@@ -5,8 +5,7 @@
 //! This crate wires components together; it must not contain chain logic of its
 //! own (that lives in execution, sequencer and storage).
 
-pub mod cli;
-pub mod deposit;
+pub mod commands;
 pub mod dev;
 pub mod l1;
 mod launch;
@@ -14,7 +13,6 @@ pub mod payout;
 pub mod peg;
 pub mod rollup;
 pub mod settle;
-pub mod withdraw;
 
 pub use l1::{L1, L1Config, L1Status};
 pub use launch::{LaunchConfig, Node, launch};

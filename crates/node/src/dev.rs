@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, address};
 use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
 use cairn_primitives::{ChainSpec, GenesisAccount, units::btc_to_wei};
 
@@ -11,6 +11,9 @@ use cairn_primitives::{ChainSpec, GenesisAccount, units::btc_to_wei};
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
 /// BIP-44 path prefix of the dev accounts.
 pub const DEV_DERIVATION_PATH: &str = "m/44'/60'/0'/0/";
+/// Where fees go on a dev chain unless told otherwise (not a dev account, so
+/// dev balances change only by what their own transactions cost).
+pub const DEV_FEE_RECIPIENT: Address = address!("0x4200000000000000000000000000000000000011");
 
 /// A dev account: address and private key.
 #[derive(Debug, Clone)]

@@ -5,16 +5,13 @@
 //! This crate wires components together; it must not contain chain logic of its
 //! own (that lives in execution, sequencer and storage).
 
-pub mod bench;
-pub mod cli;
-pub mod deposit;
+pub mod commands;
 pub mod dev;
 pub mod l1;
 mod launch;
 pub mod rollup;
 pub mod settle;
 pub mod supervise;
-pub mod withdraw;
 
 pub use l1::{L1, L1Config, L1Status};
 pub use launch::{LaunchConfig, Node, launch};

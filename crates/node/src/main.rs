@@ -1,8 +1,8 @@
-//! The `cairn` binary: parse, build, launch.
+//! The `cairn` binary: parse, dispatch to the subcommand's `run`.
 
 use clap::Parser;
 
-use cairn_node::cli::{Cli, Command};
+use cairn_node::commands::{self, Cli, Command};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -12,12 +12,11 @@ async fn main() -> anyhow::Result<()> {
         .with_target(true)
         .init();
     match cli.command {
-        Command::Dev(args) => cairn_node::cli::run_dev(args).await,
-        Command::Node(args) => cairn_node::cli::run_node(args).await,
-        Command::Init(args) => cairn_node::rollup::run_init(args).await,
-        Command::Bench(args) => cairn_node::bench::run(args).await,
-        Command::Deposit(args) => cairn_node::deposit::run(args).await,
-        Command::Withdraw(args) => cairn_node::withdraw::run(args).await,
-        Command::Signer(args) => cairn_node::cli::run_signer(args).await,
+        Command::Dev(args) => commands::dev::run(args).await,
+        Command::Node(args) => commands::node::run(args).await,
+        Command::Init(args) => commands::init::run(args).await,
+        Command::Deposit(args) => commands::deposit::run(args).await,
+        Command::Withdraw(args) => commands::withdraw::run(args).await,
+        Command::Signer(args) => commands::signer::run(args).await,
     }
 }

@@ -10,7 +10,7 @@ use cairn_primitives::{
     ChainSpec, L1Network, L1Start, PegSpec, ROLLUP_CONFIG_VERSION, RecoverySpec, RollupConfig,
 };
 
-use crate::cli::InitArgs;
+use crate::L1Config;
 
 /// The config file's name.
 pub const ROLLUP_FILE: &str = "rollup.json";
@@ -206,69 +206,53 @@ fn write_config(path: &Path, config: &RollupConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cairn init`: a new network on the given `bitcoind`, starting at its tip.
-pub async fn run_init(args: InitArgs) -> anyhow::Result<()> {
-    let (config_path, key_path) = init(&args).await?;
-    let config = load(&config_path)?;
-    println!(
-        "Created a new Cairn network on Bitcoin {}:",
-        config.l1.network.as_str()
-    );
-    println!("  config:          {}", config_path.display());
-    println!(
-        "  sequencer key:   {} (keep it secret; back it up)",
-        key_path.display()
-    );
-    println!("  sequencer:       {}", config.sequencer_key);
-    println!("  chain id:        {}", config.chain.chain_id);
-    println!(
-        "  L1 start height: {} ({})",
-        config.l1.height, config.l1.hash
-    );
-    println!("  finality depth:  {} confirmations", config.finality_depth);
-    match &config.peg {
-        Some(peg) => println!(
-            "  peg:             {}-of-{} signers, recovery {}-of-{} after {} blocks, deposits after {} confirmation(s)",
-            peg.threshold,
-            peg.signers.len(),
-            peg.recovery.threshold,
-            peg.recovery.keys.len(),
-            peg.recovery.delay,
-            peg.deposit_confirmations
-        ),
-        None => println!("  peg:             none (no --peg-signers)"),
-    }
-    Ok(())
+/// What [`init`] creates a network from (`cairn init` builds it from its options).
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The `bitcoind` the network settles on; the network starts at its tip.
+    pub l1: L1Config,
+    /// Where to write `rollup.json` and `sequencer.key`.
+    pub out: PathBuf,
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// Bitcoin confirmations that make a batch final (`None`: the network's default).
+    pub finality_depth: Option<u32>,
+    /// The peg's federation (`None`: a network without a peg).
+    pub peg: Option<PegSpec>,
+    /// Smallest withdrawal in satoshis (with a peg).
+    pub min_withdrawal_sat: u64,
 }
 
-/// Creates `rollup.json` and `sequencer.key` in `args.out`; refuses to overwrite either.
-pub async fn init(args: &InitArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let l1 = args.l1.l1_config()?;
+/// Creates `rollup.json` and `sequencer.key` in `options.out`; refuses to overwrite either.
+pub async fn init(options: &InitOptions) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let l1 = &options.l1;
     let client = cairn_l1::Client::connect(&l1.rpc, l1.network)
         .await
         .with_context(|| format!("cannot use the Bitcoin node at {}", l1.rpc.url))?;
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&options.out)?;
     let (config_path, key_path) = (
-        args.out.join(ROLLUP_FILE),
-        args.out.join(SEQUENCER_KEY_FILE),
+        options.out.join(ROLLUP_FILE),
+        options.out.join(SEQUENCER_KEY_FILE),
     );
     anyhow::ensure!(
         !config_path.exists(),
         "{} already exists: a network is created once",
         config_path.display()
     );
-    let mut chain = ChainSpec::dev(args.chain_id, Default::default());
-    chain.block_gas_limit = args.gas_limit;
+    let mut chain = ChainSpec::dev(options.chain_id, Default::default());
+    chain.block_gas_limit = options.gas_limit;
     chain.validate()?;
-    let depth = args
+    let depth = options
         .finality_depth
         .unwrap_or_else(|| l1_network(l1.network).default_finality_depth());
-    let peg = args.peg.spec(l1.network);
+    let peg = options.peg.clone();
     if let Some(peg) = &peg {
         peg.validate()?;
         chain.withdrawals = Some(cairn_primitives::WithdrawalSpec {
             network: l1_network(l1.network),
-            min_sat: args.peg.min_withdrawal_sat,
+            min_sat: options.min_withdrawal_sat,
         });
         chain.validate()?;
     }

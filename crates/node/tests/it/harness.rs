@@ -44,7 +44,7 @@ pub fn config(dir: &Path, accounts: &[DevAccount]) -> LaunchConfig {
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         block_time: Duration::from_millis(50),
         empty_block_interval: Duration::from_secs(1),
-        fee_recipient: cairn_node::cli::DEV_FEE_RECIPIENT,
+        fee_recipient: cairn_node::dev::DEV_FEE_RECIPIENT,
         sync_writes: false,
         pool: Default::default(),
         l1: None,

@@ -198,8 +198,8 @@ async fn cairn_dev_serves_its_devnet_over_bitcoind_rpc() {
 async fn init_creates_a_network_at_the_l1_tip_once() {
     let dir = tempfile::tempdir().expect("dir");
     let devnet = devnet(dir.path()).await;
-    let args = cairn_node::cli::InitArgs {
-        l1: cairn_node::cli::L1RpcArgs {
+    let args = cairn_node::commands::init::InitArgs {
+        l1: cairn_node::commands::L1RpcArgs {
             l1_rpc_url: devnet.rpc_url(),
             l1_rpc_cookie: Some(devnet.cookie_path().to_owned()),
             l1_rpc_user: None,
@@ -210,7 +210,7 @@ async fn init_creates_a_network_at_the_l1_tip_once() {
         chain_id: 4242,
         gas_limit: 30_000_000,
         finality_depth: None,
-        peg: cairn_node::cli::PegArgs {
+        peg: cairn_node::commands::PegArgs {
             peg_signers: (1..=3u8).map(x_only_hex).collect(),
             peg_threshold: Some(2),
             peg_recovery_keys: (11..=12u8).map(x_only_hex).collect(),
@@ -225,10 +225,14 @@ async fn init_creates_a_network_at_the_l1_tip_once() {
     // A threshold above the number of signers is refused before anything is written.
     let mut bad = args.clone();
     bad.peg.peg_threshold = Some(4);
-    let err = cairn_node::rollup::init(&bad).await.expect_err("4 of 3");
+    let err = cairn_node::rollup::init(&bad.options().expect("options"))
+        .await
+        .expect_err("4 of 3");
     assert!(err.to_string().contains("threshold 4"), "{err}");
     assert!(!dir.path().join("net").join("rollup.json").exists());
-    let (config_path, key_path) = cairn_node::rollup::init(&args).await.expect("init");
+    let (config_path, key_path) = cairn_node::rollup::init(&args.options().expect("options"))
+        .await
+        .expect("init");
     let config = cairn_node::rollup::load(&config_path).expect("valid config");
     let tip = {
         let state = devnet.state();
@@ -267,13 +271,19 @@ async fn init_creates_a_network_at_the_l1_tip_once() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // A network is created once.
-    let err = cairn_node::rollup::init(&args).await.expect_err("exists");
+    let err = cairn_node::rollup::init(&args.options().expect("options"))
+        .await
+        .expect_err("exists");
     assert!(err.to_string().contains("already exists"), "{err}");
     // Against the wrong network it refuses before writing anything.
     let mut mainnet = args.clone();
     mainnet.l1.l1_network = Network::Bitcoin;
     mainnet.out = dir.path().join("main");
-    assert!(cairn_node::rollup::init(&mainnet).await.is_err());
+    assert!(
+        cairn_node::rollup::init(&mainnet.options().expect("options"))
+            .await
+            .is_err()
+    );
     assert!(!dir.path().join("main").exists());
 }
 

@@ -442,7 +442,7 @@ async fn withdrawals_burn_btc_for_every_bitcoin_address_type_and_refuse_bad_ones
         .await
         .expect("address")
         .to_string();
-    cairn_node::withdraw::run(cairn_node::withdraw::WithdrawArgs {
+    cairn_node::commands::withdraw::run(cairn_node::commands::withdraw::WithdrawArgs {
         private_key: sequencer.signer(1),
         to: p2tr,
         amount: Amount::from_sat(20_000),
@@ -452,7 +452,7 @@ async fn withdrawals_burn_btc_for_every_bitcoin_address_type_and_refuse_bad_ones
     .await
     .expect("cairn withdraw");
     let to = Address::repeat_byte(0x77);
-    cairn_node::deposit::run(cairn_node::deposit::DepositArgs {
+    cairn_node::commands::deposit::run(cairn_node::commands::deposit::DepositArgs {
         to,
         rpc_url: sequencer.node.http_url(),
         reclaim_key: None,

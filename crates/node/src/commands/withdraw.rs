@@ -30,7 +30,7 @@ pub struct WithdrawArgs {
     #[arg(long)]
     pub to: String,
     /// How many BTC to withdraw (a whole number of satoshis).
-    #[arg(long, value_parser = crate::deposit::parse_btc)]
+    #[arg(long, value_parser = super::parse_btc)]
     pub amount: Amount,
     /// The Cairn node's JSON-RPC URL.
     #[arg(long, default_value = "http://127.0.0.1:8545")]

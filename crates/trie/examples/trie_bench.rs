@@ -1,5 +1,5 @@
 //! Start-up rebuild and per-block root timing:
-//! `cargo run --release -p cairn-trie --example bench [entries] [rounds] [keys]`.
+//! `cargo run --release -p cairn-trie --example trie_bench [entries] [rounds] [keys]`.
 
 use alloy_primitives::B256;
 use cairn_trie::Trie;

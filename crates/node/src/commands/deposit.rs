@@ -17,7 +17,7 @@ use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::HttpClientBuilder;
 use jsonrpsee::rpc_params;
 
-use crate::cli::{L1RpcArgs, parse_network};
+use super::{L1RpcArgs, parse_btc, parse_network};
 
 /// `cairn deposit`'s options.
 #[derive(Debug, Clone, Args)]
@@ -107,12 +107,6 @@ pub async fn run(args: DepositArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `0.5` (BTC, up to 8 decimals) as an amount.
-pub fn parse_btc(s: &str) -> Result<Amount, String> {
-    Amount::from_str_in(s.trim(), bitcoin::Denomination::Bitcoin)
-        .map_err(|e| format!("invalid amount '{s}' in BTC: {e}"))
-}
-
 fn quantity(value: &serde_json::Value) -> u64 {
     value
         .as_str()
@@ -124,7 +118,7 @@ fn quantity(value: &serde_json::Value) -> u64 {
 mod tests {
     use clap::Parser as _;
 
-    use crate::cli::{Cli, Command};
+    use crate::commands::{Cli, Command};
 
     fn parse(args: &[&str]) -> Result<super::DepositArgs, clap::Error> {
         let cli = Cli::try_parse_from(["cairn", "deposit"].iter().chain(args))?;

@@ -107,7 +107,10 @@ pub(super) async fn run_with(
                 cookie.display(),
                 listener.addr
             ),
-            None => println!("Signer listener:   http://{} (secret: --signer-rpc-token)", listener.addr),
+            None => println!(
+                "Signer listener:   http://{} (secret: --signer-rpc-token)",
+                listener.addr
+            ),
         }
     } else if follower {
         println!(

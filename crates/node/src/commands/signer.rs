@@ -108,7 +108,10 @@ mod tests {
             panic!("not the node command");
         };
         assert_eq!(args.signer_urls, ["http://a:1", "http://b:2"]);
-        assert_eq!(args.peg_max_fee_rate, cairn_peg::policy::DEFAULT_MAX_FEE_RATE);
+        assert_eq!(
+            args.peg_max_fee_rate,
+            cairn_peg::policy::DEFAULT_MAX_FEE_RATE
+        );
         // A signer URL means coordinating payouts: only the sequencer does that.
         let err = Cli::try_parse_from([
             "cairn",

@@ -552,3 +552,125 @@ async fn a_coordinator_killed_after_signing_broadcasts_the_payout_once_after_res
 async fn a_coordinator_killed_after_broadcasting_pays_once_after_restart() {
     crash_coordinator_at("payout-broadcast").await;
 }
+
+/// `cairn dev` with `failpoint` armed and its stderr in `log`.
+fn spawn_with(dir: &std::path::Path, port: u16, failpoint: &str, log: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["dev", "--data-dir"])
+        .arg(dir)
+        .args([
+            "--http-port",
+            &port.to_string(),
+            "--l1-rpc-port",
+            &free_port().to_string(),
+            "--log",
+            "warn",
+        ])
+        .env("CAIRN_FAILPOINT", failpoint)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("cairn starts")
+}
+
+/// Waits up to `limit` for `child` to exit on its own.
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_settlement_task_stops_the_node_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("stderr");
+    let mut child = spawn_with(
+        &dir.path().join("data"),
+        free_port(),
+        "panic:settlement-poll",
+        &log,
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let text = std::fs::read_to_string(&log).expect("log");
+    let status = status.unwrap_or_else(|| panic!("the node kept running:\n{text}"));
+    assert!(!status.success(), "exits non-zero ({status:?}):\n{text}");
+    assert!(
+        text.contains("the settlement task panicked: failpoint settlement-poll: panicking"),
+        "says which task stopped and why:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_load_shuts_down_cleanly_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let accounts = cairn_node::dev::dev_accounts(10).expect("accounts");
+    let port = free_port();
+    let mut child = spawn(dir.path(), port);
+    let provider = connect(port).await;
+
+    let mut acked: Vec<B256> = Vec::new();
+    let started = Instant::now();
+    let mut terminated = None;
+    let mut nonce = 0u64;
+    while started.elapsed() < Duration::from_secs(10) {
+        let raw = sign_1559(
+            &accounts[0].signer,
+            nonce,
+            alloy::primitives::TxKind::Call(accounts[9].address),
+            alloy::primitives::U256::from(1),
+            Default::default(),
+            100_000,
+            MAX_FEE,
+            TIP,
+        );
+        match provider.send_raw_transaction(&raw).await {
+            Ok(pending) => {
+                acked.push(*pending.tx_hash());
+                nonce += 1;
+            }
+            Err(_) => break,
+        }
+        if terminated.is_none() && started.elapsed() > Duration::from_millis(1500) {
+            // SIGTERM, as systemd, docker and Kubernetes stop a service.
+            let sent = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(sent.success());
+            terminated = Some(Instant::now());
+        }
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exits after SIGTERM");
+    assert!(status.success(), "a clean shutdown ({status:?})");
+    assert!(acked.len() > 10, "enough load before SIGTERM ({})", acked.len());
+
+    let mut child = spawn(dir.path(), port);
+    let provider = connect(port).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for hash in &acked {
+        while provider
+            .get_transaction_receipt(*hash)
+            .await
+            .expect("rpc")
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "acknowledged tx {hash} was lost");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let n = provider
+        .get_transaction_count(accounts[0].address)
+        .await
+        .expect("nonce");
+    assert_eq!(n, acked.len() as u64, "every acknowledged nonce executed once");
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+}

@@ -9,182 +9,15 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
-use alloy_sol_types::SolCall as _;
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::{Amount, Transaction, Txid};
-use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, withdrawCall};
 use cairn_l1::types::AddressType;
 use cairn_node::launch;
-use cairn_node::settle::SettlementConfig;
 use cairn_peg::policy::payout_commitment;
-use cairn_primitives::RollupConfig;
 
 use crate::harness::*;
-use crate::peg::{balance, peg_sequencer_with};
-use crate::settlement::{Devnet, wait_for};
 
 const SAT: u64 = 10_000_000_000;
-
-/// `recipient`'s deposit address.
-async fn deposit_address(
-    provider: &DynProvider,
-    recipient: Address,
-) -> bitcoin::Address<bitcoin::address::NetworkUnchecked> {
-    let answer: serde_json::Value = provider
-        .raw_request("cairn_getDepositAddress".into(), (recipient,))
-        .await
-        .expect("deposit address");
-    answer["address"]
-        .as_str()
-        .expect("address")
-        .parse()
-        .expect("parses")
-}
-
-/// Pays `sat` to `recipient`'s deposit address from the devnet wallet and mines it: the
-/// deposit transaction and its block.
-async fn pay_deposit(
-    devnet: &Devnet,
-    provider: &DynProvider,
-    recipient: Address,
-    sat: u64,
-) -> (Txid, bitcoin::BlockHash) {
-    let address = deposit_address(provider, recipient).await;
-    let txid = devnet
-        .client
-        .send_to_address(&address.assume_checked(), Amount::from_sat(sat))
-        .await
-        .expect("paid");
-    (txid, devnet.mine(1).await[0])
-}
-
-/// Waits (up to 10 s) until `who` holds `want` on the node at `url`, then asserts it.
-async fn wait_balance(url: &str, who: Address, want: U256, what: &str) {
-    for _ in 0..400 {
-        if balance(url, who).await == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(balance(url, who).await, want, "{what}");
-}
-
-/// The two nodes have the same block `number`.
-fn assert_same_block(ours: &cairn_node::Node, theirs: &cairn_node::Node, number: u64) {
-    let hash = |node: &cairn_node::Node| {
-        node.storage
-            .block_by_number(number)
-            .expect("read")
-            .expect("block")
-            .block
-            .hash
-    };
-    assert_eq!(hash(theirs), hash(ours), "block {number}");
-}
-
-/// Deposits `sat` to a fresh L2 account's address and waits for the credit.
-async fn deposit(devnet: &Devnet, sequencer: &TestNode, sat: u64) {
-    let recipient = Address::from_slice(&rand::random::<[u8; 20]>());
-    pay_deposit(devnet, &sequencer.provider(0), recipient, sat).await;
-    let credit = U256::from(sat) * U256::from(SAT);
-    wait_balance(
-        &sequencer.node.http_url(),
-        recipient,
-        credit,
-        "the deposit is credited",
-    )
-    .await;
-}
-
-/// Burns `sat` to `address` from dev account 0; the burning transaction's hash.
-async fn withdraw(provider: &DynProvider, from: Address, address: &str, sat: u64) -> B256 {
-    let tx = alloy::rpc::types::TransactionRequest {
-        from: Some(from),
-        to: Some(WITHDRAWAL_CONTRACT.into()),
-        value: Some(U256::from(sat) * U256::from(SAT)),
-        input: alloy::primitives::Bytes::from(
-            withdrawCall {
-                bitcoinAddress: address.to_owned(),
-            }
-            .abi_encode(),
-        )
-        .into(),
-        ..Default::default()
-    };
-    let receipt = provider
-        .send_transaction(tx)
-        .await
-        .expect("sent")
-        .get_receipt()
-        .await
-        .expect("receipt");
-    assert!(receipt.status(), "{address}");
-    receipt.transaction_hash
-}
-
-async fn status(provider: &DynProvider, hash: B256) -> serde_json::Value {
-    let list: Vec<serde_json::Value> = provider
-        .raw_request("cairn_getWithdrawalStatus".into(), (hash,))
-        .await
-        .expect("status");
-    assert_eq!(list.len(), 1, "{list:?}");
-    list[0].clone()
-}
-
-async fn supply(provider: &DynProvider) -> serde_json::Value {
-    provider
-        .raw_request("cairn_getSupply".into(), ())
-        .await
-        .expect("supply")
-}
-
-fn hex_u64(value: &serde_json::Value) -> u64 {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a quantity: {value}"));
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex")
-}
-
-fn hex_u256(value: &serde_json::Value) -> U256 {
-    value
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("not a quantity: {value}"))
-}
-
-/// The peg's accounting: the circulating supply is genesis plus the peg's coins (in peg
-/// outputs and unswept deposits) minus what is burned and not yet paid; nothing is
-/// unbacked or missing.
-fn assert_invariant(supply: &serde_json::Value, genesis: U256) {
-    assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
-    assert_eq!(supply["missingWei"], "0x0", "{supply}");
-    let coins = hex_u64(&supply["pegOutputsSat"]) + hex_u64(&supply["unsweptDepositsSat"]);
-    let circulating = hex_u256(&supply["circulatingWei"]);
-    let burned = hex_u256(&supply["withdrawalsBurnedWei"]);
-    assert_eq!(
-        circulating + burned,
-        genesis + U256::from(coins) * U256::from(SAT),
-        "supply = genesis + peg coins: {supply}"
-    );
-}
-
-/// Mines a block at a time until every status is `paid`.
-async fn mine_until_paid(devnet: &Devnet, provider: &DynProvider, hashes: &[B256]) {
-    for _ in 0..40 {
-        let mut paid = 0;
-        for hash in hashes {
-            if status(provider, *hash).await["status"] == "paid" {
-                paid += 1;
-            }
-        }
-        if paid == hashes.len() {
-            return;
-        }
-        devnet.mine(1).await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
-    panic!("withdrawals never paid");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
@@ -302,7 +135,7 @@ async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
 
     // A follower checks the payout record against Bitcoin and agrees.
     let paid_block = sequencer.node.storage.head_number();
-    crate::settlement::mine_until(&devnet, &sequencer.node, "the payout's batch", |s| {
+    mine_until(&devnet, &sequencer.node, "the payout's batch", |s| {
         s.applied.last().is_some_and(|b| b.last_block >= paid_block)
     })
     .await;
@@ -343,24 +176,6 @@ fn signer_client(url: &str, token: Option<&str>) -> jsonrpsee::http_client::Http
         .set_headers(headers)
         .build(url)
         .expect("client")
-}
-
-fn follower_config(
-    dir: &std::path::Path,
-    sequencer: &TestNode,
-    devnet: &Devnet,
-    rollup: &RollupConfig,
-) -> cairn_node::LaunchConfig {
-    let mut config = config(dir, &sequencer.accounts);
-    config.spec = rollup.chain.clone();
-    config.l1 = Some(devnet.l1_config());
-    config.settlement = Some(SettlementConfig {
-        rollup: rollup.clone(),
-        sequencer: None,
-        batcher: Default::default(),
-        dev_funding: None,
-    });
-    config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -543,7 +358,7 @@ async fn a_new_signer_set_takes_over_without_pausing_deposits_or_withdrawals() {
         .collect();
     let mut rotation_height = 0;
     let (devnet, sequencer, rollup, _) =
-        crate::peg::peg_sequencer_edited(dir.path(), 5, Vec::new(), |rollup, config| {
+        peg_sequencer_edited(dir.path(), 5, Vec::new(), |rollup, config| {
             rotation_height = rollup.l1.height + 8;
             let peg = rollup.peg.as_mut().expect("peg");
             peg.rotations.push(cairn_primitives::SignerRotation {
@@ -677,7 +492,7 @@ fn broadcast_versions(outbox: &serde_json::Value) -> Vec<serde_json::Value> {
 async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let (devnet, sequencer, _rollup, started) =
-        crate::peg::peg_sequencer_edited(dir.path(), 5, Vec::new(), |_, _| {}).await;
+        peg_sequencer_edited(dir.path(), 5, Vec::new(), |_, _| {}).await;
     let provider = sequencer.provider(0);
     let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
     deposit(&devnet, &sequencer, 500_000).await;
@@ -820,7 +635,7 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     let credited = U256::from(300_000u64) * U256::from(SAT);
     wait_balance(&url, recipient, credited, "credited").await;
     let credit_block = sequencer.node.storage.head_number();
-    crate::settlement::mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
+    mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
         s.applied
             .last()
             .is_some_and(|b| b.last_block >= credit_block)
@@ -841,7 +656,7 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     );
     devnet.mine(1).await;
     let head = sequencer.node.storage.head_number();
-    crate::settlement::mine_until(&devnet, &sequencer.node, "batches after the reorg", |s| {
+    mine_until(&devnet, &sequencer.node, "batches after the reorg", |s| {
         s.applied.last().is_some_and(|b| b.last_block >= head)
     })
     .await;
@@ -937,7 +752,7 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
         .await
         .expect("receipt");
     assert!(sent.block_number.expect("mined") > credit_block);
-    crate::settlement::mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
+    mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
         s.applied
             .last()
             .is_some_and(|b| b.last_block >= credit_block)
@@ -975,7 +790,7 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
     // credit.
     let head = sequencer.node.storage.head_number();
     for _ in 0..30 {
-        if crate::settlement::settlement(&sequencer.node)
+        if settlement(&sequencer.node)
             .applied
             .last()
             .is_some_and(|b| b.last_block >= head)

@@ -7,91 +7,17 @@
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use bitcoin::hashes::Hash as _;
-use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::{Amount, Network};
 use cairn_bridge::{Peg, PegChecker};
 use cairn_node::launch;
 use cairn_node::settle::SettlementConfig;
-use cairn_primitives::{Deposit, RollupConfig};
+use cairn_primitives::Deposit;
 use cairn_settlement::derive::{PegRecordError, PegVerifier};
 use cairn_settlement::l1blocks::{L1Blocks, fetch_block};
 
 use crate::harness::*;
-use crate::settlement::{Devnet, devnet, mine_until, rollup_for, settlement, wait_for};
 
 const SAT: u64 = 10_000_000_000;
-
-pub async fn balance(url: &str, who: Address) -> U256 {
-    ProviderBuilder::new()
-        .connect_http(url.parse().expect("url"))
-        .get_balance(who)
-        .await
-        .expect("balance")
-}
-
-/// A devnet and a sequencer settling on it with `cairn dev`'s 3-of-5 federation.
-async fn peg_sequencer(dir: &std::path::Path) -> (Devnet, TestNode, RollupConfig) {
-    peg_sequencer_with(dir, 0, Vec::new()).await
-}
-
-/// [`peg_sequencer`] whose payout coordinator asks the first `local` dev signers in-process
-/// and the `cairn signer`s at `urls`.
-pub async fn peg_sequencer_with(
-    dir: &std::path::Path,
-    local: usize,
-    urls: Vec<String>,
-) -> (Devnet, TestNode, RollupConfig) {
-    let (devnet, sequencer, rollup, _) = peg_sequencer_edited(dir, local, urls, |_, _| {}).await;
-    (devnet, sequencer, rollup)
-}
-
-/// [`peg_sequencer_with`], with `edit` applied to the network and the node's configuration
-/// before it starts; also the configuration it started with (to restart it).
-pub async fn peg_sequencer_edited(
-    dir: &std::path::Path,
-    local: usize,
-    urls: Vec<String>,
-    edit: impl FnOnce(&mut RollupConfig, &mut cairn_node::LaunchConfig),
-) -> (Devnet, TestNode, RollupConfig, cairn_node::LaunchConfig) {
-    let devnet = devnet(dir).await;
-    let key = Keypair::from_seckey_slice(&Secp256k1::new(), &[5; 32]).expect("key");
-    let info = devnet.client.get_blockchain_info().await.expect("info");
-    let accounts = cairn_node::dev::dev_accounts(2).expect("accounts");
-    let sequencer_dir = tempfile::tempdir().expect("dir");
-    let mut seq_config = config(sequencer_dir.path(), &accounts);
-    seq_config.spec.withdrawals = Some(cairn_primitives::WithdrawalSpec {
-        network: cairn_primitives::L1Network::Regtest,
-        min_sat: 10_000,
-    });
-    let mut rollup = rollup_for(
-        seq_config.spec.clone(),
-        &key,
-        (info.blocks, info.best_block_hash),
-    );
-    rollup.peg = Some(
-        cairn_node::rollup::create_dev_federation(&sequencer_dir.path().join("peg-keys"))
-            .expect("federation"),
-    );
-    rollup.validate().expect("a valid network");
-    seq_config.l1 = Some(devnet.l1_config());
-    let mut signers = cairn_node::rollup::load_dev_signers(sequencer_dir.path()).expect("keys");
-    signers.truncate(local);
-    seq_config.peg.local_signers = signers;
-    seq_config.peg.signer_urls = urls;
-    edit(&mut rollup, &mut seq_config);
-    rollup.validate().expect("a valid network");
-    seq_config.settlement = Some(SettlementConfig {
-        rollup: rollup.clone(),
-        sequencer: Some(key),
-        batcher: Default::default(),
-        dev_funding: Some(Amount::from_int_btc(5)),
-    });
-    let started = seq_config.clone();
-    let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
-    // Transactions are estimated once the batcher has priced the L1 data fee.
-    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > 0).await;
-    (devnet, sequencer, rollup, started)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
@@ -524,4 +450,51 @@ async fn withdrawals_burn_btc_for_every_bitcoin_address_type_and_refuse_bad_ones
         .expect("status");
     assert_eq!(status[0]["status"], "requested");
     sequencer.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_whose_bitcoind_drops_every_third_call_still_derives_the_deposits() {
+    let net = cairn_test_utils::Network::setup(0, 0).await;
+    let recipient = net.deposit(250_000).await;
+    let credit_block = net
+        .sequencer
+        .node
+        .storage
+        .peg_blocks()
+        .expect("peg blocks")
+        .into_iter()
+        .next()
+        .expect("the credit's block");
+    mine_until(
+        &net.devnet,
+        &net.sequencer.node,
+        "the credit's batch",
+        |s| {
+            s.applied
+                .last()
+                .is_some_and(|b| b.last_block >= credit_block)
+        },
+    )
+    .await;
+
+    // A follower reaching Bitcoin through a link that drops every third call unanswered.
+    let proxy = FlakyProxy::start(net.devnet.server.rpc_addr(), 3).await;
+    let mut flaky = net.devnet.l1_config();
+    flaky.rpc.url = proxy.url.clone();
+    let mut net = net;
+    let index = net.add_follower(|config| config.l1 = Some(flaky)).await;
+    net.followers_agree_at(credit_block).await;
+    let follower = &net.followers[index];
+    assert_eq!(
+        balance(&follower.node.http_url(), recipient).await,
+        U256::from(250_000u64) * U256::from(SAT),
+        "the follower credited the deposit it checked against Bitcoin"
+    );
+    assert!(
+        proxy.dropped() >= 5,
+        "the link really dropped calls ({} of {})",
+        proxy.dropped(),
+        proxy.calls()
+    );
+    net.shutdown().await;
 }

@@ -126,7 +126,7 @@ async fn kill_9_mid_load_loses_nothing_acknowledged() {
 fn spawn_sequencer(
     net: &std::path::Path,
     data: &std::path::Path,
-    devnet: &crate::settlement::Devnet,
+    devnet: &Devnet,
     port: u16,
     failpoint: Option<&str>,
 ) -> Child {
@@ -228,7 +228,7 @@ impl Crashed {
 
 async fn crash_batcher_at(failpoint: &str) -> Crashed {
     let dir = tempfile::tempdir().expect("dir");
-    let devnet = crate::settlement::devnet(dir.path()).await;
+    let devnet = devnet(dir.path()).await;
     let net = dir.path().join("net");
     let status = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("init")
@@ -650,7 +650,11 @@ async fn sigterm_mid_load_shuts_down_cleanly_and_loses_nothing_acknowledged() {
     }
     let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exits after SIGTERM");
     assert!(status.success(), "a clean shutdown ({status:?})");
-    assert!(acked.len() > 10, "enough load before SIGTERM ({})", acked.len());
+    assert!(
+        acked.len() > 10,
+        "enough load before SIGTERM ({})",
+        acked.len()
+    );
 
     let mut child = spawn(dir.path(), port);
     let provider = connect(port).await;
@@ -670,7 +674,11 @@ async fn sigterm_mid_load_shuts_down_cleanly_and_loses_nothing_acknowledged() {
         .get_transaction_count(accounts[0].address)
         .await
         .expect("nonce");
-    assert_eq!(n, acked.len() as u64, "every acknowledged nonce executed once");
+    assert_eq!(
+        n,
+        acked.len() as u64,
+        "every acknowledged nonce executed once"
+    );
     child.kill().expect("kill");
     child.wait().expect("reaped");
 }

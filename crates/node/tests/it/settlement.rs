@@ -4,98 +4,17 @@
 //! same chain and serves it read-only, and a Bitcoin reorg that drops a batch is undone
 //! and redone on both nodes without any batch appearing twice on L1.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{TxKind, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use bitcoin::secp256k1::{Keypair, Secp256k1};
-use bitcoin::{Amount, BlockHash, Network};
-use cairn_devnet::{DevnetConfig, DevnetServer};
-use cairn_l1::{Auth, Client};
-use cairn_node::settle::{SettlementConfig, SettlementStatus};
-use cairn_node::{L1Config, Node, launch};
-use cairn_primitives::{L1Network, L1Start, ROLLUP_CONFIG_VERSION, RollupConfig};
+use bitcoin::{Amount, BlockHash};
+use cairn_node::settle::SettlementConfig;
+use cairn_node::{Node, launch};
 
 use crate::harness::*;
-
-pub struct Devnet {
-    pub server: DevnetServer,
-    pub client: Client,
-    pub rpc: cairn_l1::Config,
-}
-
-/// A devnet that mines only on demand, with 101 blocks so its wallet can spend.
-pub async fn devnet(dir: &std::path::Path) -> Devnet {
-    let server = DevnetServer::start(DevnetConfig {
-        data_dir: dir.join("bitcoin"),
-        rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        rpc_user: None,
-        block_time: None,
-        initial_blocks: 101,
-    })
-    .await
-    .expect("devnet");
-    let rpc = cairn_l1::Config::new(
-        server.rpc_url(),
-        Auth::CookieFile(server.cookie_path().to_owned()),
-    );
-    let client = Client::connect(&rpc, Network::Regtest)
-        .await
-        .expect("client");
-    Devnet {
-        server,
-        client,
-        rpc,
-    }
-}
-
-impl Devnet {
-    pub fn cookie(&self) -> &std::path::Path {
-        self.server.cookie_path()
-    }
-
-    pub fn l1_config(&self) -> L1Config {
-        L1Config {
-            rpc: self.rpc.clone(),
-            network: Network::Regtest,
-            poll_interval: Duration::from_millis(20),
-        }
-    }
-
-    pub async fn mine(&self, blocks: u32) -> Vec<BlockHash> {
-        let to = self
-            .client
-            .get_new_address(None, None)
-            .await
-            .expect("address");
-        self.client
-            .generate_to_address(blocks, &to)
-            .await
-            .expect("mine")
-    }
-
-    /// Every batch envelope on the best chain above `from`: how many times each batch
-    /// hash's first chunk was revealed.
-    pub async fn posted_batches(&self, from: u32) -> HashMap<alloy::primitives::B256, usize> {
-        let tip = self.client.get_block_count().await.expect("count");
-        let mut seen = HashMap::new();
-        for height in from + 1..=tip {
-            let hash = self.client.get_block_hash(height).await.expect("hash");
-            let block = self.client.get_block(&hash).await.expect("block");
-            for tx in &block.txdata {
-                for chunk in cairn_da::scan_transaction(tx) {
-                    if chunk.header.index == 0 {
-                        *seen.entry(chunk.header.batch_hash).or_default() += 1;
-                    }
-                }
-            }
-        }
-        seen
-    }
-}
 
 /// The receipt of a transfer sent with `gas_limit` shows its L1 data fee: the gas it
 /// took on top of the transfer's 21,000, at the block's rate and the price paid.
@@ -134,29 +53,6 @@ async fn check_l1_fee(
     raw
 }
 
-pub fn settlement(node: &Node) -> SettlementStatus {
-    node.settlement.as_ref().expect("settles").read().clone()
-}
-
-/// Mines a block at a time until `done` holds for the node's settlement status.
-pub async fn mine_until(
-    devnet: &Devnet,
-    node: &Node,
-    what: &str,
-    done: impl Fn(&SettlementStatus) -> bool,
-) {
-    for _ in 0..40 {
-        for _ in 0..20 {
-            if done(&settlement(node)) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        devnet.mine(1).await;
-    }
-    panic!("{what}: never happened; status {:?}", settlement(node));
-}
-
 async fn block_number(node: &Node, tag: BlockNumberOrTag) -> u64 {
     let provider = ProviderBuilder::new().connect_http(node.http_url().parse().expect("url"));
     provider
@@ -166,25 +62,6 @@ async fn block_number(node: &Node, tag: BlockNumberOrTag) -> u64 {
         .expect("block")
         .header
         .number
-}
-
-pub fn rollup_for(
-    spec: cairn_primitives::ChainSpec,
-    key: &Keypair,
-    start: (u32, BlockHash),
-) -> RollupConfig {
-    RollupConfig {
-        version: ROLLUP_CONFIG_VERSION,
-        chain: spec,
-        sequencer_key: key.x_only_public_key().0.to_string(),
-        l1: L1Start {
-            network: L1Network::Regtest,
-            height: start.0,
-            hash: start.1.to_string(),
-        },
-        finality_depth: 2,
-        peg: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,16 +404,6 @@ async fn cairn_rpc_reports_settlement(node: &Node, tx: alloy::primitives::B256) 
         err.to_string().contains("-32602") || err.to_string().contains("invalid"),
         "{err}"
     );
-}
-
-pub async fn wait_for(done: impl Fn() -> bool) {
-    for _ in 0..400 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(done(), "timed out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,14 @@ impl Devnet {
         seen
     }
 
+    /// `invalidateblock`: `hash` and its descendants leave the best chain.
+    pub async fn invalidate(&self, hash: &BlockHash) {
+        self.client
+            .invalidate_block(hash)
+            .await
+            .expect("invalidate");
+    }
+
     /// A Bitcoin reorg of `depth` blocks: the top `depth` blocks are invalidated and a
     /// longer branch of `depth + 1` blocks is mined in their place (what they held goes
     /// back to the mempool). Returns the new branch.

@@ -15,8 +15,8 @@ pub mod settle;
 pub mod tx;
 
 pub use devnet::{Devnet, devnet};
-pub use node::{TestNode, config, free_port, init_logs};
+pub use node::{TestNode, assert_nonce, config, free_port, init_logs};
 pub use peg::*;
 pub use proxy::FlakyProxy;
-pub use settle::{mine_until, rollup_for, settlement, wait_for};
+pub use settle::{mine_until, mine_until_batched, rollup_for, settlement, wait_for};
 pub use tx::*;

@@ -104,3 +104,28 @@ pub fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+impl std::ops::Deref for TestNode {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+impl TestNode {
+    /// Stops the node (its data dir goes with it).
+    pub async fn shutdown(self) {
+        self.node.shutdown().await;
+    }
+}
+
+/// Asserts that `who` has sent exactly `expected` transactions on the node behind
+/// `provider` (every acknowledged nonce executed once).
+pub async fn assert_nonce(provider: &DynProvider, who: Address, expected: usize, what: &str) {
+    let n = provider.get_transaction_count(who).await.expect("nonce");
+    assert_eq!(
+        n, expected as u64,
+        "{what}: every acknowledged nonce executed once"
+    );
+}

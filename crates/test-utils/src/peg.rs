@@ -270,6 +270,17 @@ pub fn follower_config(
     config
 }
 
+/// A follower of `rollup` deriving from `devnet`, started now.
+pub async fn start_follower(
+    devnet: &Devnet,
+    sequencer: &TestNode,
+    rollup: &RollupConfig,
+) -> TestNode {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = follower_config(dir.path(), sequencer, devnet, rollup);
+    TestNode::start_with(dir, sequencer.accounts.clone(), config).await
+}
+
 /// A whole network in one call (reth's `e2e-test-utils::setup`): a devnet, a sequencer
 /// with the 3-of-5 federation whose coordinator asks its first `local_signers` dev signers
 /// in-process, and `followers` follower nodes deriving the chain from Bitcoin.
@@ -314,6 +325,7 @@ impl Network {
     ) -> usize {
         let dir = tempfile::tempdir().expect("dir");
         let mut config = follower_config(dir.path(), &self.sequencer, &self.devnet, &self.rollup);
+
         edit(&mut config);
         let accounts = self.sequencer.accounts.clone();
         self.followers
@@ -401,4 +413,66 @@ impl Network {
         }
         self.sequencer.node.shutdown().await;
     }
+}
+
+/// A fresh address of the devnet wallet, of `kind`.
+pub async fn wallet_address(
+    devnet: &Devnet,
+    kind: cairn_l1::types::AddressType,
+) -> bitcoin::Address {
+    devnet
+        .client
+        .get_new_address(None, Some(kind))
+        .await
+        .expect("address")
+}
+
+/// Burns `sat` from the sequencer's dev account 0 to a fresh devnet wallet address of
+/// `kind`: the address and the burning transaction.
+pub async fn withdraw_to_wallet(
+    devnet: &Devnet,
+    sequencer: &TestNode,
+    kind: cairn_l1::types::AddressType,
+    sat: u64,
+) -> (bitcoin::Address, B256) {
+    let address = wallet_address(devnet, kind).await;
+    let hash = withdraw(
+        &sequencer.provider(0),
+        sequencer.address(0),
+        &address.to_string(),
+        sat,
+    )
+    .await;
+    (address, hash)
+}
+
+/// The Bitcoin transaction that paid a withdrawal (its `cairn_getWithdrawalStatus`).
+pub fn paid_by(status: &serde_json::Value) -> Txid {
+    status["bitcoinTxid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not paid: {status}"))
+        .parse()
+        .expect("txid")
+}
+
+/// Every address type a Bitcoin wallet hands out.
+pub const ADDRESS_TYPES: [cairn_l1::types::AddressType; 4] = [
+    cairn_l1::types::AddressType::Legacy,
+    cairn_l1::types::AddressType::P2shSegwit,
+    cairn_l1::types::AddressType::Bech32,
+    cairn_l1::types::AddressType::Bech32m,
+];
+
+/// Pays `sat` to `recipient`'s deposit address, mines it and waits for the credit: the
+/// deposit transaction, its Bitcoin block, and the L2 head once credited.
+pub async fn deposit_to(
+    devnet: &Devnet,
+    sequencer: &TestNode,
+    recipient: Address,
+    sat: u64,
+) -> (Txid, bitcoin::BlockHash, u64) {
+    let (txid, block) = pay_deposit(devnet, &sequencer.provider(0), recipient, sat).await;
+    let credited = U256::from(sat) * U256::from(SAT);
+    wait_balance(&sequencer.node.http_url(), recipient, credited, "credited").await;
+    (txid, block, sequencer.node.storage.head_number())
 }

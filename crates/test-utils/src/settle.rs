@@ -65,3 +65,11 @@ pub async fn wait_for(done: impl Fn() -> bool) {
     }
     assert!(done(), "timed out");
 }
+
+/// Mines a block at a time until the node has derived a batch holding L2 block `block`.
+pub async fn mine_until_batched(devnet: &Devnet, node: &Node, what: &str, block: u64) {
+    mine_until(devnet, node, what, |s| {
+        s.applied.last().is_some_and(|b| b.last_block >= block)
+    })
+    .await;
+}

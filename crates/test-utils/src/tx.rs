@@ -60,6 +60,20 @@ pub fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address, value: u64) 
     )
 }
 
+/// A 1-wei transfer with gas enough for the L1 data fee `cairn dev` charges.
+pub fn paid_transfer(signer: &PrivateKeySigner, nonce: u64, to: Address) -> Bytes {
+    sign_1559(
+        signer,
+        nonce,
+        TxKind::Call(to),
+        U256::from(1),
+        Bytes::new(),
+        100_000,
+        MAX_FEE,
+        TIP,
+    )
+}
+
 /// A legacy EIP-155 transaction with a given chain id.
 pub fn sign_legacy(
     signer: &PrivateKeySigner,

@@ -29,17 +29,8 @@ async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
     assert_invariant(&supply(&provider).await, genesis);
 
     let mut requests = Vec::new();
-    for kind in [
-        AddressType::Legacy,
-        AddressType::P2shSegwit,
-        AddressType::Bech32,
-        AddressType::Bech32m,
-    ] {
-        let address = devnet
-            .client
-            .get_new_address(None, Some(kind))
-            .await
-            .expect("address");
+    for kind in ADDRESS_TYPES {
+        let address = wallet_address(&devnet, kind).await;
         let hash = withdraw(
             &provider,
             sequencer.address(0),
@@ -65,11 +56,7 @@ async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
     // One Bitcoin transaction paid all four, in id order, each its amount minus an equal
     // share of the fee, then the commitment, then the change back to the peg.
     let first = status(&provider, hashes[0]).await;
-    let txid: Txid = first["bitcoinTxid"]
-        .as_str()
-        .expect("txid")
-        .parse()
-        .expect("txid");
+    let txid = paid_by(&first);
     let mut ids = Vec::new();
     for hash in &hashes {
         let paid = status(&provider, *hash).await;
@@ -139,15 +126,7 @@ async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
         s.applied.last().is_some_and(|b| b.last_block >= paid_block)
     })
     .await;
-    let follower_dir = tempfile::tempdir().expect("dir");
-    let follower = launch(follower_config(
-        follower_dir.path(),
-        &sequencer,
-        &devnet,
-        &rollup,
-    ))
-    .await
-    .expect("follower starts");
+    let follower = start_follower(&devnet, &sequencer, &rollup).await;
     wait_for(|| follower.storage.head_number() >= paid_block).await;
     let theirs = ProviderBuilder::new().connect_http(follower.http_url().parse().expect("url"));
     let seen: Vec<serde_json::Value> = theirs
@@ -189,18 +168,7 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
     let provider = sequencer.provider(0);
     let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
     deposit(&devnet, &sequencer, 500_000).await;
-    let address = devnet
-        .client
-        .get_new_address(None, Some(AddressType::Bech32))
-        .await
-        .expect("address");
-    let hash = withdraw(
-        &provider,
-        sequencer.address(0),
-        &address.to_string(),
-        200_000,
-    )
-    .await;
+    let (_, hash) = withdraw_to_wallet(&devnet, &sequencer, AddressType::Bech32, 200_000).await;
 
     // With two signatures of three nothing moves on Bitcoin, and nothing is lost.
     for _ in 0..8 {
@@ -409,25 +377,10 @@ async fn a_new_signer_set_takes_over_without_pausing_deposits_or_withdrawals() {
     assert_ne!(new_address, old_address, "new addresses are the new set's");
 
     // Withdrawals go on: paid from the new set's peg output, signed by the new set.
-    let address = devnet
-        .client
-        .get_new_address(None, Some(AddressType::Bech32m))
-        .await
-        .expect("address");
-    let hash = withdraw(
-        &provider,
-        sequencer.address(0),
-        &address.to_string(),
-        100_000,
-    )
-    .await;
+    let (_, hash) = withdraw_to_wallet(&devnet, &sequencer, AddressType::Bech32m, 100_000).await;
     mine_until_paid(&devnet, &provider, &[hash]).await;
     let paid = status(&provider, hash).await;
-    let txid: Txid = paid["bitcoinTxid"]
-        .as_str()
-        .expect("txid")
-        .parse()
-        .expect("txid");
+    let txid = paid_by(&paid);
     let tx: Transaction = devnet
         .client
         .get_raw_transaction(&txid)
@@ -496,18 +449,8 @@ async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_resta
     let provider = sequencer.provider(0);
     let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
     deposit(&devnet, &sequencer, 500_000).await;
-    let address = devnet
-        .client
-        .get_new_address(None, Some(AddressType::Bech32))
-        .await
-        .expect("address");
-    let hash = withdraw(
-        &provider,
-        sequencer.address(0),
-        &address.to_string(),
-        100_000,
-    )
-    .await;
+    let (address, hash) =
+        withdraw_to_wallet(&devnet, &sequencer, AddressType::Bech32, 100_000).await;
     let data_dir = started.data_dir.clone();
 
     // Blocks until the payout is broadcast.
@@ -582,11 +525,7 @@ async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_resta
     // Mined normally now: the replacement confirms and is recorded, once.
     mine_until_paid(&devnet, &provider, &[hash]).await;
     let paid = status(&provider, hash).await;
-    let txid: Txid = paid["bitcoinTxid"]
-        .as_str()
-        .expect("txid")
-        .parse()
-        .expect("txid");
+    let txid = paid_by(&paid);
     assert_ne!(
         txid,
         first_tx.compute_txid(),
@@ -624,31 +563,29 @@ async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_resta
     sequencer.node.shutdown().await;
 }
 
+/// A network whose sequencer credited 300,000 sat to `recipient`: the network, the deposit
+/// transaction, its Bitcoin block and the L2 head after the credit.
+async fn credited_deposit(
+    recipient: Address,
+) -> (cairn_test_utils::Network, Txid, bitcoin::BlockHash, u64) {
+    let net = cairn_test_utils::Network::setup(0, 0).await;
+    let (txid, block, credit_block) =
+        deposit_to(&net.devnet, &net.sequencer, recipient, 300_000).await;
+    (net, txid, block, credit_block)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_agree() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (devnet, sequencer, rollup) = peg_sequencer_with(dir.path(), 0, Vec::new()).await;
-    let provider = sequencer.provider(0);
-    let url = sequencer.node.http_url();
     let recipient = Address::repeat_byte(0x66);
-    let (txid, deposit_block) = pay_deposit(&devnet, &provider, recipient, 300_000).await;
+    let (net, txid, deposit_block, credit_block) = credited_deposit(recipient).await;
+    let (devnet, sequencer, rollup) = (&net.devnet, &net.sequencer, &net.rollup);
+    let (provider, url) = (sequencer.provider(0), sequencer.node.http_url());
     let credited = U256::from(300_000u64) * U256::from(SAT);
-    wait_balance(&url, recipient, credited, "credited").await;
-    let credit_block = sequencer.node.storage.head_number();
-    mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
-        s.applied
-            .last()
-            .is_some_and(|b| b.last_block >= credit_block)
-    })
-    .await;
+    mine_until_batched(&devnet, &sequencer.node, "the credit's batch", credit_block).await;
 
     // A reorg replaces the deposit's block (and the batches after it); the deposit and the
     // batches are mined again in other blocks.
-    devnet
-        .client
-        .invalidate_block(&deposit_block)
-        .await
-        .expect("invalidate");
+    devnet.invalidate(&deposit_block).await;
     let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
     assert!(
         mempool.contains(&txid),
@@ -670,15 +607,7 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
 
     // A follower derives the chain from the new Bitcoin chain and agrees.
-    let follower_dir = tempfile::tempdir().expect("dir");
-    let follower = launch(follower_config(
-        follower_dir.path(),
-        &sequencer,
-        &devnet,
-        &rollup,
-    ))
-    .await
-    .expect("follower starts");
+    let follower = start_follower(&devnet, &sequencer, &rollup).await;
     wait_for(|| follower.storage.head_number() >= head).await;
     assert_eq!(balance(&follower.http_url(), recipient).await, credited);
     assert_same_block(&sequencer.node, &follower, head);
@@ -726,15 +655,11 @@ async fn mine_without(devnet: &Devnet, excluded: Txid) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (devnet, sequencer, rollup) = peg_sequencer_with(dir.path(), 0, Vec::new()).await;
-    let provider = sequencer.provider(0);
-    let url = sequencer.node.http_url();
     let recipient = Address::repeat_byte(0x67);
-    let (deposit_txid, deposit_block) = pay_deposit(&devnet, &provider, recipient, 300_000).await;
+    let (net, deposit_txid, deposit_block, credit_block) = credited_deposit(recipient).await;
+    let (devnet, sequencer, rollup) = (&net.devnet, &net.sequencer, &net.rollup);
+    let (provider, url) = (sequencer.provider(0), sequencer.node.http_url());
     let credited = U256::from(300_000u64) * U256::from(SAT);
-    wait_balance(&url, recipient, credited, "credited").await;
-    let credit_block = sequencer.node.storage.head_number();
     // An unrelated L2 transfer after the credit.
     let payee = Address::repeat_byte(0x68);
     let transfer = alloy::rpc::types::TransactionRequest {
@@ -752,19 +677,10 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
         .await
         .expect("receipt");
     assert!(sent.block_number.expect("mined") > credit_block);
-    mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
-        s.applied
-            .last()
-            .is_some_and(|b| b.last_block >= credit_block)
-    })
-    .await;
+    mine_until_batched(&devnet, &sequencer.node, "the credit's batch", credit_block).await;
 
     // A reorg removes the deposit's block; the new chain passes its height without it.
-    devnet
-        .client
-        .invalidate_block(&deposit_block)
-        .await
-        .expect("invalidate");
+    devnet.invalidate(&deposit_block).await;
     mine_without(&devnet, deposit_txid).await;
     wait_balance(&url, recipient, U256::ZERO, "the credit is undone").await;
     let undone = supply(&provider).await;
@@ -800,15 +716,7 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
         mine_without(&devnet, deposit_txid).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let follower_dir = tempfile::tempdir().expect("dir");
-    let follower = launch(follower_config(
-        follower_dir.path(),
-        &sequencer,
-        &devnet,
-        &rollup,
-    ))
-    .await
-    .expect("follower starts");
+    let follower = start_follower(&devnet, &sequencer, &rollup).await;
     wait_for(|| follower.storage.head_number() >= head).await;
     assert_eq!(balance(&follower.http_url(), recipient).await, U256::ZERO);
     assert_eq!(
@@ -833,25 +741,11 @@ async fn a_payout_a_reorg_removes_is_unrecorded_and_the_withdrawal_paid_once_lat
     let provider = sequencer.provider(0);
     let genesis = hex_u256(&supply(&provider).await["genesisAllocationsWei"]);
     deposit(&devnet, &sequencer, 500_000).await;
-    let address = devnet
-        .client
-        .get_new_address(None, Some(AddressType::Bech32))
-        .await
-        .expect("address");
-    let hash = withdraw(
-        &provider,
-        sequencer.address(0),
-        &address.to_string(),
-        100_000,
-    )
-    .await;
+    let (address, hash) =
+        withdraw_to_wallet(&devnet, &sequencer, AddressType::Bech32, 100_000).await;
     mine_until_paid(&devnet, &provider, &[hash]).await;
     let first = status(&provider, hash).await;
-    let txid: Txid = first["bitcoinTxid"]
-        .as_str()
-        .expect("txid")
-        .parse()
-        .expect("txid");
+    let txid = paid_by(&first);
 
     // The payout's block is replaced by a chain that leaves it out.
     let mut payout_block = None;
@@ -892,11 +786,7 @@ async fn a_payout_a_reorg_removes_is_unrecorded_and_the_withdrawal_paid_once_lat
     devnet.mine(2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let paid = status(&provider, hash).await;
-    let txid: Txid = paid["bitcoinTxid"]
-        .as_str()
-        .expect("txid")
-        .parse()
-        .expect("txid");
+    let txid = paid_by(&paid);
     let tx: Transaction = devnet
         .client
         .get_raw_transaction(&txid)

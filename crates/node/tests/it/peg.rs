@@ -9,8 +9,6 @@ use alloy::providers::{Provider, ProviderBuilder};
 use bitcoin::hashes::Hash as _;
 use bitcoin::{Amount, Network};
 use cairn_bridge::{Peg, PegChecker};
-use cairn_node::launch;
-use cairn_node::settle::SettlementConfig;
 use cairn_primitives::Deposit;
 use cairn_settlement::derive::{PegRecordError, PegVerifier};
 use cairn_settlement::l1blocks::{L1Blocks, fetch_block};
@@ -156,23 +154,8 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
 
     // The batch carrying the credit reaches Bitcoin; a follower checks the deposit there
     // and derives the same block and balance.
-    mine_until(&devnet, &sequencer.node, "the credit's batch", |s| {
-        s.applied
-            .last()
-            .is_some_and(|b| b.last_block >= credit_block)
-    })
-    .await;
-    let follower_dir = tempfile::tempdir().expect("dir");
-    let mut follower_config = config(follower_dir.path(), &sequencer.accounts);
-    follower_config.spec = rollup.chain.clone();
-    follower_config.l1 = Some(devnet.l1_config());
-    follower_config.settlement = Some(SettlementConfig {
-        rollup: rollup.clone(),
-        sequencer: None,
-        batcher: Default::default(),
-        dev_funding: None,
-    });
-    let follower = launch(follower_config).await.expect("follower starts");
+    mine_until_batched(&devnet, &sequencer.node, "the credit's batch", credit_block).await;
+    let follower = start_follower(&devnet, &sequencer, &rollup).await;
     wait_for(|| follower.storage.head_number() >= credit_block).await;
     let ours = follower
         .storage
@@ -198,7 +181,7 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
 
     // What every follower's verifier refuses: the same deposit with another amount,
     // recipient, output or block, or seen from a batch before its block.
-    let peg = Peg::open(follower_dir.path(), &rollup, follower.storage.clone())
+    let peg = Peg::open(follower._dir.path(), &rollup, follower.storage.clone())
         .expect("peg")
         .expect("network has a peg");
     let verifier = PegChecker::new(peg);
@@ -328,18 +311,8 @@ async fn withdrawals_burn_btc_for_every_bitcoin_address_type_and_refuse_bad_ones
 
     // Every address type a Bitcoin wallet hands out, each burned with one transaction.
     let mut hashes = Vec::new();
-    for kind in [
-        AddressType::Legacy,
-        AddressType::P2shSegwit,
-        AddressType::Bech32,
-        AddressType::Bech32m,
-    ] {
-        let address = devnet
-            .client
-            .get_new_address(None, Some(kind))
-            .await
-            .expect("address")
-            .to_string();
+    for kind in ADDRESS_TYPES {
+        let address = wallet_address(&devnet, kind).await.to_string();
         let pending = provider
             .send_transaction(request(address.clone()))
             .await

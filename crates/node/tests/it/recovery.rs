@@ -57,17 +57,7 @@ async fn kill_9_mid_load_loses_nothing_acknowledged() {
     let mut killed = false;
     'load: while started.elapsed() < Duration::from_secs(3) {
         for s in 0..4 {
-            // Enough gas for the L1 data fee `cairn dev` charges.
-            let raw = sign_1559(
-                &accounts[s].signer,
-                nonce[s],
-                alloy::primitives::TxKind::Call(accounts[9].address),
-                alloy::primitives::U256::from(1),
-                Default::default(),
-                100_000,
-                MAX_FEE,
-                TIP,
-            );
+            let raw = paid_transfer(&accounts[s].signer, nonce[s], accounts[9].address);
             match provider.send_raw_transaction(&raw).await {
                 Ok(pending) => {
                     acked.entry(s).or_default().push(*pending.tx_hash());
@@ -108,15 +98,13 @@ async fn kill_9_mid_load_loses_nothing_acknowledged() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        let n = provider
-            .get_transaction_count(accounts[*s].address)
-            .await
-            .expect("nonce");
-        assert_eq!(
-            n,
-            hashes.len() as u64,
-            "sender {s}: every acknowledged nonce executed once"
-        );
+        assert_nonce(
+            &provider,
+            accounts[*s].address,
+            hashes.len(),
+            &format!("sender {s}"),
+        )
+        .await;
     }
     child.kill().expect("kill");
     child.wait().expect("reaped");
@@ -513,11 +501,7 @@ async fn crash_coordinator_at(failpoint: &str) {
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
     assert_eq!(paid["status"], "paid", "never paid after the restart");
-    let txid: bitcoin::Txid = paid["bitcoinTxid"]
-        .as_str()
-        .expect("txid")
-        .parse()
-        .expect("txid");
+    let txid = paid_by(&paid);
     let tx = l1
         .get_raw_transaction(&txid)
         .await
@@ -621,16 +605,7 @@ async fn sigterm_mid_load_shuts_down_cleanly_and_loses_nothing_acknowledged() {
     let mut terminated = None;
     let mut nonce = 0u64;
     while started.elapsed() < Duration::from_secs(10) {
-        let raw = sign_1559(
-            &accounts[0].signer,
-            nonce,
-            alloy::primitives::TxKind::Call(accounts[9].address),
-            alloy::primitives::U256::from(1),
-            Default::default(),
-            100_000,
-            MAX_FEE,
-            TIP,
-        );
+        let raw = paid_transfer(&accounts[0].signer, nonce, accounts[9].address);
         match provider.send_raw_transaction(&raw).await {
             Ok(pending) => {
                 acked.push(*pending.tx_hash());
@@ -670,15 +645,7 @@ async fn sigterm_mid_load_shuts_down_cleanly_and_loses_nothing_acknowledged() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let n = provider
-        .get_transaction_count(accounts[0].address)
-        .await
-        .expect("nonce");
-    assert_eq!(
-        n,
-        acked.len() as u64,
-        "every acknowledged nonce executed once"
-    );
+    assert_nonce(&provider, accounts[0].address, acked.len(), "sender 0").await;
     child.kill().expect("kill");
     child.wait().expect("reaped");
 }

@@ -188,16 +188,7 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
     cairn_rpc_reports_settlement(&sequencer.node, hashes[0]).await;
 
     // A follower with nothing but rollup.json derives the same chain.
-    let follower_dir = tempfile::tempdir().expect("dir");
-    let mut follower_config = config(follower_dir.path(), &sequencer.accounts);
-    follower_config.l1 = Some(devnet.l1_config());
-    follower_config.settlement = Some(SettlementConfig {
-        rollup: rollup.clone(),
-        sequencer: None,
-        batcher: Default::default(),
-        dev_funding: None,
-    });
-    let follower = launch(follower_config).await.expect("follower starts");
+    let follower = start_follower(&devnet, &sequencer, &rollup).await;
     let derived_to = settlement(&sequencer.node)
         .applied
         .last()
@@ -263,11 +254,7 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
         .get_block_hash(last.l1_height)
         .await
         .expect("hash");
-    devnet
-        .client
-        .invalidate_block(&dropped)
-        .await
-        .expect("invalidate");
+    devnet.invalidate(&dropped).await;
     wait_for(|| {
         settlement(&sequencer.node)
             .applied
@@ -558,11 +545,7 @@ async fn a_commit_whose_coins_a_reorg_spent_elsewhere_is_committed_again() {
     // The block that paid the batcher goes away, and the payment is double-spent by a
     // conflicting transaction that the new chain confirms: the commit can never be valid.
     let funding_block = devnet.client.get_block_hash(start + 1).await.expect("hash");
-    devnet
-        .client
-        .invalidate_block(&funding_block)
-        .await
-        .expect("invalidate");
+    devnet.invalidate(&funding_block).await;
     let mut spent = Amount::ZERO;
     let mut inputs = Vec::new();
     for input in &funding.input {

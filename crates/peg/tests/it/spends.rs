@@ -2,7 +2,6 @@
 //! and recovery leaves closed before their delays and open after.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use alloy_primitives::Address as L2Address;
 use bitcoin::key::{Keypair, Secp256k1};
@@ -11,8 +10,7 @@ use bitcoin::transaction::Version;
 use bitcoin::{
     Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness, absolute,
 };
-use cairn_devnet::{DevnetConfig, DevnetServer};
-use cairn_l1::{Auth, Client, Config};
+use cairn_l1::Client;
 use cairn_peg::scripts::TapTree;
 use cairn_peg::sign::{multisig_witness, sign_leaf, single_key_witness};
 use cairn_peg::{DepositOutput, Federation, KeySet, PegOutput, PegRules};
@@ -61,29 +59,16 @@ pub fn keys() -> Keys {
     }
 }
 
+/// The devnet (from the test kit) and an address of its wallet to mine to.
 pub struct L1 {
-    _devnet: DevnetServer,
+    _devnet: cairn_test_utils::Devnet,
     pub client: Client,
     pub miner: bitcoin::Address,
 }
 
 pub async fn devnet(dir: &std::path::Path) -> L1 {
-    let devnet = DevnetServer::start(DevnetConfig {
-        data_dir: dir.join("bitcoin"),
-        rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        rpc_user: None,
-        block_time: None,
-        initial_blocks: 101,
-    })
-    .await
-    .expect("devnet starts");
-    let config = Config::new(
-        devnet.rpc_url(),
-        Auth::CookieFile(devnet.cookie_path().to_owned()),
-    );
-    let client = Client::connect(&config, Network::Regtest)
-        .await
-        .expect("client");
+    let devnet = cairn_test_utils::devnet(dir).await;
+    let client = devnet.client.clone();
     let miner = client.get_new_address(None, None).await.expect("address");
     L1 {
         _devnet: devnet,

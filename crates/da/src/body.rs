@@ -3,7 +3,7 @@
 //! binary encoding,
 //! and the checks that tie a compressed body to its signed header.
 //!
-//! Body encoding (header version 1), before compression, integers big-endian:
+//! Body encoding (header version 2), before compression, integers big-endian:
 //!
 //! ```text
 //! body  := block_count:u32  block{block_count}
@@ -17,9 +17,15 @@
 //!
 //! No trailing bytes; `block_count ≥ 1`. Transactions are not decoded here: execution
 //! does that, and refuses the batch if one does not decode.
+//!
+//! **Version 1** bodies are still read. They were written in two layouts under the same
+//! header version: the one above, and before payouts and signer sets one whose deposits
+//! are 128 bytes (no `epoch`: signer set 0) and whose blocks end after the deposits (no
+//! payout section). A version 1 body is decoded in the newer layout first and, if that
+//! fails, in the older one; each decode is strict (exact lengths, no trailing bytes).
 
 use alloy_primitives::{Address, Bytes};
-use cairn_primitives::{DEPOSIT_ENCODED_LEN, Deposit, Payout};
+use cairn_primitives::{DEPOSIT_ENCODED_LEN, DEPOSIT_V1_ENCODED_LEN, Deposit, Payout};
 
 use crate::codec::Reader;
 use crate::compress::{compress, decompress};
@@ -98,6 +104,32 @@ pub fn encode_blocks(blocks: &[BatchBlock]) -> Result<Vec<u8>> {
 /// Decodes the body format strictly. Allocation is bounded by the input's length, not by
 /// the counts it claims.
 pub fn decode_blocks(bytes: &[u8]) -> Result<Vec<BatchBlock>> {
+    decode_blocks_in(bytes, Layout::Current)
+}
+
+/// Decodes a body of batch version `version` (see the module docs for version 1).
+pub fn decode_blocks_of_version(bytes: &[u8], version: u8) -> Result<Vec<BatchBlock>> {
+    match version {
+        1 => decode_blocks_in(bytes, Layout::Current)
+            .or_else(|_| decode_blocks_in(bytes, Layout::BeforePayouts)),
+        2 => decode_blocks_in(bytes, Layout::Current),
+        other => Err(Error::UnknownVersion {
+            what: "batch body",
+            version: other,
+        }),
+    }
+}
+
+/// The block layouts bodies have been written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// 130-byte deposits, then payouts (batch version 2, and version 1 since payouts).
+    Current,
+    /// 128-byte deposits and no payout section (version 1 before payouts).
+    BeforePayouts,
+}
+
+fn decode_blocks_in(bytes: &[u8], layout: Layout) -> Result<Vec<BatchBlock>> {
     let mut r = Reader::new(bytes);
     let count = r.u32("block count")? as usize;
     if count == 0 {
@@ -105,13 +137,13 @@ pub fn decode_blocks(bytes: &[u8]) -> Result<Vec<BatchBlock>> {
     }
     let mut blocks = Vec::with_capacity(count.min(r.remaining() / MIN_BLOCK_LEN));
     for _ in 0..count {
-        blocks.push(decode_block(&mut r)?);
+        blocks.push(decode_block(&mut r, layout)?);
     }
     r.finish("body")?;
     Ok(blocks)
 }
 
-fn decode_block(r: &mut Reader<'_>) -> Result<BatchBlock> {
+fn decode_block(r: &mut Reader<'_>, layout: Layout) -> Result<BatchBlock> {
     let timestamp = r.u64("timestamp")?;
     let beneficiary = Address::from(r.array::<20>("beneficiary")?);
     let l1_fee_rate = r.u64("L1 fee rate")?;
@@ -125,10 +157,28 @@ fn decode_block(r: &mut Reader<'_>) -> Result<BatchBlock> {
         transactions.push(Bytes::copy_from_slice(r.take(len, "transaction")?));
     }
     let deposit_count = r.u32("deposit count")? as usize;
-    let mut deposits = Vec::with_capacity(deposit_count.min(r.remaining() / DEPOSIT_ENCODED_LEN));
+    let record_len = match layout {
+        Layout::Current => DEPOSIT_ENCODED_LEN,
+        Layout::BeforePayouts => DEPOSIT_V1_ENCODED_LEN,
+    };
+    let mut deposits = Vec::with_capacity(deposit_count.min(r.remaining() / record_len));
     for _ in 0..deposit_count {
-        let raw = r.take(DEPOSIT_ENCODED_LEN, "deposit")?;
-        deposits.push(Deposit::decode(raw).ok_or(Error::InvalidBody("deposit"))?);
+        let raw = r.take(record_len, "deposit")?;
+        let deposit = match layout {
+            Layout::Current => Deposit::decode(raw),
+            Layout::BeforePayouts => Deposit::decode_v1(raw),
+        };
+        deposits.push(deposit.ok_or(Error::InvalidBody("deposit"))?);
+    }
+    if layout == Layout::BeforePayouts {
+        return Ok(BatchBlock {
+            timestamp,
+            beneficiary,
+            l1_fee_rate,
+            transactions,
+            deposits,
+            payouts: Vec::new(),
+        });
     }
     let payout_count = r.u32("payout count")? as usize;
     let mut payouts = Vec::with_capacity(payout_count.min(r.remaining() / 4));
@@ -177,7 +227,7 @@ pub fn decode_batch_body(
 ) -> Result<Vec<BatchBlock>> {
     verify_body(header, body)?;
     let raw = decompress(body, header.compression, max_decompressed)?;
-    let blocks = decode_blocks(&raw)?;
+    let blocks = decode_blocks_of_version(&raw, header.version)?;
     if blocks.len() as u64 != header.block_count() {
         return Err(Error::InvalidBody(
             "block count differs from the header's range",
@@ -235,6 +285,56 @@ mod tests {
                 }],
             },
         ]
+    }
+
+    /// `blocks` in the version 1 layout before payouts: 128-byte deposits, no payout
+    /// section.
+    fn encode_before_payouts(blocks: &[BatchBlock]) -> Vec<u8> {
+        let mut out = (blocks.len() as u32).to_be_bytes().to_vec();
+        for block in blocks {
+            out.extend_from_slice(&block.timestamp.to_be_bytes());
+            out.extend_from_slice(block.beneficiary.as_slice());
+            out.extend_from_slice(&block.l1_fee_rate.to_be_bytes());
+            out.extend_from_slice(&(block.transactions.len() as u32).to_be_bytes());
+            for tx in &block.transactions {
+                out.extend_from_slice(&(tx.len() as u32).to_be_bytes());
+                out.extend_from_slice(tx);
+            }
+            out.extend_from_slice(&(block.deposits.len() as u32).to_be_bytes());
+            for deposit in &block.deposits {
+                let mut record = Vec::new();
+                deposit.encode(&mut record);
+                out.extend_from_slice(&record[..DEPOSIT_V1_ENCODED_LEN]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn version_1_bodies_of_both_layouts_still_decode() {
+        let mut old = blocks();
+        old[1].payouts.clear();
+        old.push(BatchBlock {
+            deposits: vec![
+                deposit(),
+                Deposit {
+                    vout: 9,
+                    ..deposit()
+                },
+            ],
+            ..old[0].clone()
+        });
+        let before = encode_before_payouts(&old);
+        assert_eq!(decode_blocks_of_version(&before, 1).unwrap(), old);
+        assert!(
+            decode_blocks_of_version(&before, 2).is_err(),
+            "not a version 2 body"
+        );
+        let current = encode_blocks(&blocks()).unwrap();
+        assert_eq!(decode_blocks_of_version(&current, 1).unwrap(), blocks());
+        assert_eq!(decode_blocks_of_version(&current, 2).unwrap(), blocks());
+        assert!(decode_blocks_of_version(&current, 3).is_err());
+        assert!(decode_blocks_of_version(&before[..before.len() - 1], 1).is_err());
     }
 
     #[test]

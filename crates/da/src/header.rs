@@ -28,8 +28,13 @@ use bitcoin::secp256k1::{Keypair, Message, Secp256k1, XOnlyPublicKey, schnorr};
 use crate::codec::Reader;
 use crate::error::{Error, Result};
 
-/// The only batch header version this code reads and writes.
-pub const BATCH_VERSION: u8 = 1;
+/// The batch version this code writes: its body carries 130-byte deposit records (with
+/// their signer set) and a payout section in every block.
+pub const BATCH_VERSION: u8 = 2;
+/// The oldest batch version this code still reads: version 1 bodies were written in two
+/// layouts, the current one and, before payouts and signer sets, one with 128-byte deposit
+/// records and no payout section (see [`crate::body`]).
+pub const MIN_BATCH_VERSION: u8 = 1;
 /// Length of an encoded [`BatchHeader`].
 pub const HEADER_LEN: usize = 170;
 /// Length of an encoded [`SignedBatchHeader`].
@@ -109,7 +114,7 @@ impl BatchHeader {
 
     /// Checks the rules every decoder enforces.
     pub fn validate(&self) -> Result<()> {
-        if self.version != BATCH_VERSION {
+        if !(MIN_BATCH_VERSION..=BATCH_VERSION).contains(&self.version) {
             return Err(Error::UnknownVersion {
                 what: "batch header",
                 version: self.version,
@@ -160,7 +165,7 @@ impl BatchHeader {
         }
         let mut r = Reader::new(bytes);
         let version = r.u8("version")?;
-        if version != BATCH_VERSION {
+        if !(MIN_BATCH_VERSION..=BATCH_VERSION).contains(&version) {
             return Err(Error::UnknownVersion {
                 what: "batch header",
                 version,
@@ -312,7 +317,8 @@ mod tests {
     #[test]
     fn layout_is_as_documented() {
         let bytes = sample().encode();
-        assert_eq!(bytes[0], 1);
+        assert_eq!(bytes[0], BATCH_VERSION);
+        assert_eq!(BATCH_VERSION, 2);
         assert_eq!(&bytes[1..9], &31337u64.to_be_bytes());
         assert_eq!(&bytes[9..17], &7u64.to_be_bytes());
         assert_eq!(&bytes[17..49], &[0x11; 32]);
@@ -353,12 +359,26 @@ mod tests {
             BatchHeader::decode(&long),
             Err(Error::Length { got: 171, .. })
         ));
-        let mut v2 = bytes;
-        v2[0] = 2;
+        let mut v3 = bytes;
+        v3[0] = 3;
         assert!(matches!(
-            BatchHeader::decode(&v2),
-            Err(Error::UnknownVersion { version: 2, .. })
+            BatchHeader::decode(&v3),
+            Err(Error::UnknownVersion { version: 3, .. })
         ));
+        let mut v0 = bytes;
+        v0[0] = 0;
+        assert!(matches!(
+            BatchHeader::decode(&v0),
+            Err(Error::UnknownVersion { version: 0, .. })
+        ));
+        let mut v1 = bytes;
+        v1[0] = 1;
+        assert_eq!(
+            BatchHeader::decode(&v1)
+                .expect("version 1 still reads")
+                .version,
+            1
+        );
         let mut zstd = bytes;
         zstd[169] = 2;
         assert_eq!(

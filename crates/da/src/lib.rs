@@ -31,4 +31,6 @@ pub use envelope::{
     max_chunk_payload, reveal_weight, scan_transaction,
 };
 pub use error::{Error, Result};
-pub use header::{BATCH_VERSION, BatchHeader, Compression, SignedBatchHeader, body_hash};
+pub use header::{
+    BATCH_VERSION, BatchHeader, Compression, MIN_BATCH_VERSION, SignedBatchHeader, body_hash,
+};

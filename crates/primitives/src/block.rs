@@ -10,7 +10,7 @@ use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
 
-use crate::deposit::{DEPOSIT_ENCODED_LEN, Deposit};
+use crate::deposit::{DEPOSIT_ENCODED_LEN, DEPOSIT_V1_ENCODED_LEN, Deposit};
 use crate::payout::Payout;
 
 /// Largest raw transaction accepted (geth's txMaxSize: 4 slots of 32 KiB).
@@ -111,6 +111,10 @@ const BLOCK_ENCODING_V1: u8 = 1;
 const BLOCK_ENCODING_V2: u8 = 2;
 /// V2 followed by the payouts: `rlp(bytes(payout‖payout‖…))` (deposits may be empty).
 const BLOCK_ENCODING_V3: u8 = 3;
+/// V3 whose deposit records are always [`DEPOSIT_ENCODED_LEN`] (130) bytes. V2 and V3
+/// were written with 128-byte records (before signer sets) and later with 130-byte ones:
+/// they are read by the records' total length (a multiple of 130 first).
+const BLOCK_ENCODING_V4: u8 = 4;
 
 impl Block {
     pub fn number(&self) -> u64 {
@@ -122,10 +126,8 @@ impl Block {
     /// re-runs signature recovery.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(600 + self.transactions.len() * 140);
-        let version = if !self.payouts.is_empty() {
-            BLOCK_ENCODING_V3
-        } else if !self.deposits.is_empty() {
-            BLOCK_ENCODING_V2
+        let version = if !self.payouts.is_empty() || !self.deposits.is_empty() {
+            BLOCK_ENCODING_V4
         } else {
             BLOCK_ENCODING_V1
         };
@@ -155,7 +157,7 @@ impl Block {
             }
             deposits.as_slice().encode(&mut out);
         }
-        if version == BLOCK_ENCODING_V3 {
+        if version >= BLOCK_ENCODING_V3 {
             Payout::encode_all(&self.payouts)
                 .as_slice()
                 .encode(&mut out);
@@ -166,7 +168,7 @@ impl Block {
     /// Decode [`Block::encode`] output. Hostile bytes give an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Self, alloy_rlp::Error> {
         let (version, mut buf) = bytes.split_first().ok_or(alloy_rlp::Error::InputTooShort)?;
-        if !(BLOCK_ENCODING_V1..=BLOCK_ENCODING_V3).contains(version) {
+        if !(BLOCK_ENCODING_V1..=BLOCK_ENCODING_V4).contains(version) {
             return Err(alloy_rlp::Error::Custom("unknown block encoding version"));
         }
         let header = Header::decode(&mut buf)?;
@@ -196,15 +198,23 @@ impl Block {
         let mut deposits = Vec::new();
         if *version >= BLOCK_ENCODING_V2 {
             let raw = Bytes::decode(&mut rest)?;
-            if raw.len() % DEPOSIT_ENCODED_LEN != 0 {
-                return Err(alloy_rlp::Error::Custom("bad deposits in stored block"));
-            }
-            for chunk in raw.chunks(DEPOSIT_ENCODED_LEN) {
-                deposits.extend(Deposit::decode(chunk));
+            let bad = alloy_rlp::Error::Custom("bad deposits in stored block");
+            let (record_len, decode): (usize, fn(&[u8]) -> Option<Deposit>) =
+                if raw.len().is_multiple_of(DEPOSIT_ENCODED_LEN) {
+                    (DEPOSIT_ENCODED_LEN, Deposit::decode)
+                } else if *version < BLOCK_ENCODING_V4
+                    && raw.len().is_multiple_of(DEPOSIT_V1_ENCODED_LEN)
+                {
+                    (DEPOSIT_V1_ENCODED_LEN, Deposit::decode_v1)
+                } else {
+                    return Err(bad);
+                };
+            for chunk in raw.chunks(record_len) {
+                deposits.push(decode(chunk).ok_or(bad)?);
             }
         }
         let mut payouts = Vec::new();
-        if *version == BLOCK_ENCODING_V3 {
+        if *version >= BLOCK_ENCODING_V3 {
             let raw = Bytes::decode(&mut rest)?;
             payouts = Payout::decode_all(&raw)
                 .ok_or(alloy_rlp::Error::Custom("bad payouts in stored block"))?;
@@ -295,10 +305,42 @@ mod tests {
             ..block.clone()
         };
         let bytes = with.encode();
-        assert_eq!(bytes[0], BLOCK_ENCODING_V2);
+        assert_eq!(bytes[0], BLOCK_ENCODING_V4);
         assert_eq!(Block::decode(&bytes).expect("decodes"), with);
         assert!(Block::decode(&bytes[..bytes.len() - 1]).is_err());
-        // With a payout and no deposit: version 3.
+        // Blocks stored by earlier versions still read: V2 with 128-byte records (before
+        // signer sets: set 0) and with 130-byte ones, V3 likewise.
+        let plain = block.encode();
+        for (version, record_len) in [
+            (BLOCK_ENCODING_V2, 128),
+            (BLOCK_ENCODING_V2, 130),
+            (BLOCK_ENCODING_V3, 128),
+        ] {
+            let mut records = Vec::new();
+            for d in &with.deposits {
+                let mut one = Vec::new();
+                Deposit { epoch: 0, ..*d }.encode(&mut one);
+                records.extend_from_slice(&one[..record_len]);
+            }
+            let mut old = vec![version];
+            old.extend_from_slice(&plain[1..]);
+            records.as_slice().encode(&mut old);
+            if version == BLOCK_ENCODING_V3 {
+                Payout::encode_all(&[]).as_slice().encode(&mut old);
+            }
+            assert_eq!(
+                Block::decode(&old).expect("an old block decodes"),
+                with,
+                "v{version}, {record_len}-byte records"
+            );
+        }
+        // V4 refuses 128-byte records.
+        let mut short = vec![BLOCK_ENCODING_V4];
+        short.extend_from_slice(&plain[1..]);
+        vec![0u8; 128].as_slice().encode(&mut short);
+        Payout::encode_all(&[]).as_slice().encode(&mut short);
+        assert!(Block::decode(&short).is_err());
+        // With a payout and no deposit: version 4 too.
         let payout = Payout {
             l1_block: B256::repeat_byte(7),
             txid: B256::repeat_byte(8),
@@ -312,7 +354,7 @@ mod tests {
             ..block
         };
         let bytes = paid.encode();
-        assert_eq!(bytes[0], BLOCK_ENCODING_V3);
+        assert_eq!(bytes[0], BLOCK_ENCODING_V4);
         assert_eq!(Block::decode(&bytes).expect("decodes"), paid);
         assert!(Block::decode(&bytes[..bytes.len() - 1]).is_err());
     }

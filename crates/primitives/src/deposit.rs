@@ -15,6 +15,10 @@ use crate::units::sats_to_wei;
 /// signer set.
 pub const DEPOSIT_ENCODED_LEN: usize = 32 + 32 + 4 + 8 + 20 + 32 + 2;
 
+/// Encoded size of a deposit record before signer sets (block encodings 2 and 3, batch
+/// version 1): the same fields without the signer set, which was always the first (0).
+pub const DEPOSIT_V1_ENCODED_LEN: usize = DEPOSIT_ENCODED_LEN - 2;
+
 /// One credited deposit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Deposit {
@@ -70,6 +74,17 @@ impl Deposit {
         out.extend_from_slice(self.recipient.as_slice());
         out.extend_from_slice(self.reclaim_key.unwrap_or_default().as_slice());
         out.extend_from_slice(&self.epoch.to_be_bytes());
+    }
+
+    /// Decodes a 128-byte record written before signer sets (signer set 0); `None` if
+    /// `bytes` is not 128 long.
+    pub fn decode_v1(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != DEPOSIT_V1_ENCODED_LEN {
+            return None;
+        }
+        let mut current = bytes.to_vec();
+        current.extend_from_slice(&[0, 0]);
+        Self::decode(&current)
     }
 
     /// Decodes [`encode`](Self::encode)'s output; `None` if `bytes` is not 130 long.

@@ -21,7 +21,7 @@ pub use config::{
     ChainSpec, ConfigError, DEFAULT_BASE_FEE_FLOOR, DEFAULT_BLOCK_GAS_LIMIT, GenesisAccount,
     WithdrawalSpec,
 };
-pub use deposit::{DEPOSIT_ENCODED_LEN, Deposit, deposits_root};
+pub use deposit::{DEPOSIT_ENCODED_LEN, DEPOSIT_V1_ENCODED_LEN, Deposit, deposits_root};
 pub use payout::{MAX_PAYOUT_ITEMS, OutPointKey, Payout};
 pub use receipt::{Receipt, ReceiptDecodeError};
 pub use rollup::{

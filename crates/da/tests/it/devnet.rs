@@ -3,6 +3,7 @@
 //! envelope, then the reveals, all accepted as standard, mined, and found again by
 //! scanning the blocks.
 
+use bitcoin::secp256k1::Keypair;
 use bitcoin::transaction::Version;
 use bitcoin::{
     Amount, FeeRate, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness, absolute,
@@ -23,13 +24,33 @@ const FEE_RATE: FeeRate = FeeRate::from_sat_per_vb_u32(2);
 fn coinbase(devnet: &Devnet, height: u32) -> (OutPoint, TxOut) {
     let hash = devnet.chain().block_hash_at(height).expect("active height");
     let tx = &devnet.chain().block(&hash).expect("indexed").block.txdata[0];
-    (
-        OutPoint {
-            txid: tx.compute_txid(),
-            vout: 0,
-        },
-        tx.output[0].clone(),
-    )
+    (OutPoint::new(tx.compute_txid(), 0), tx.output[0].clone())
+}
+
+/// A devnet in a new temp dir with 101 blocks mined to `key`: block 1's coinbase is
+/// spendable.
+fn funded_devnet(key: &Keypair) -> (tempfile::TempDir, Devnet) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut devnet = Devnet::open(dir.path()).expect("open devnet");
+    devnet.mine_blocks(101, &p2tr(key)).expect("mine");
+    (dir, devnet)
+}
+
+/// A commit transaction spending `funding`, owned by `key`, into `outputs`; signed.
+fn signed_commit(key: &Keypair, funding: (OutPoint, TxOut), outputs: Vec<TxOut>) -> Transaction {
+    let mut commit = Transaction {
+        version: Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: funding.0,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        }],
+        output: outputs,
+    };
+    sign_key_path(key, &mut commit, 0, &[funding.1]);
+    commit
 }
 
 /// The transactions of the active block at `height`, coinbase excluded.
@@ -41,9 +62,7 @@ fn block_txs(devnet: &Devnet, height: u32) -> Vec<Transaction> {
 #[test]
 fn envelopes_are_standard_and_reassemble_from_blocks() {
     let key = batcher();
-    let dir = tempfile::tempdir().unwrap();
-    let mut devnet = Devnet::open(dir.path()).unwrap();
-    devnet.mine_blocks(101, &p2tr(&key)).unwrap();
+    let (_dir, mut devnet) = funded_devnet(&key);
 
     // A ~1 MB batch: three reveals.
     let blocks = random_blocks(1_000_000, 11);
@@ -77,18 +96,7 @@ fn envelopes_are_standard_and_reassemble_from_blocks() {
         value: funding.1.value - committed - Amount::from_sat(1_000),
         script_pubkey: destination.clone(),
     });
-    let mut commit = Transaction {
-        version: Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: funding.0,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: outputs,
-    };
-    sign_key_path(&key, &mut commit, 0, &[funding.1]);
+    let commit = signed_commit(&key, funding, outputs);
     devnet.send_transaction(&commit).expect("commit accepted");
 
     let reveals: Vec<Transaction> = leaves
@@ -97,12 +105,8 @@ fn envelopes_are_standard_and_reassemble_from_blocks() {
         .zip(&fees)
         .enumerate()
         .map(|(vout, ((leaf, (_, info)), fee))| {
-            let outpoint = OutPoint {
-                txid: commit.compute_txid(),
-                vout: vout as u32,
-            };
             build_reveal(
-                outpoint,
+                OutPoint::new(commit.compute_txid(), vout as u32),
                 &commit.output[vout],
                 leaf,
                 info,
@@ -160,9 +164,7 @@ fn envelopes_are_standard_and_reassemble_from_blocks() {
 fn a_reveal_over_the_weight_limit_is_not_standard() {
     // The limit is real: one push more than a 400,000 WU budget allows is refused.
     let key = batcher();
-    let dir = tempfile::tempdir().unwrap();
-    let mut devnet = Devnet::open(dir.path()).unwrap();
-    devnet.mine_blocks(101, &p2tr(&key)).unwrap();
+    let (_dir, mut devnet) = funded_devnet(&key);
     let (signed, body) = batch(&random_blocks(1_000_000, 5), 0, &sequencer());
     let chunk = max_chunk_payload(400_000) + 520;
     let leaf = envelope_leaves(&signed, &body, xonly(&key), chunk)
@@ -173,28 +175,17 @@ fn a_reveal_over_the_weight_limit_is_not_standard() {
     let (spk, info) = commit_output(&leaf, xonly(&key));
     let fee = FEE_RATE.fee_wu(reveal_weight(&leaf, &destination)).unwrap();
     let funding = coinbase(&devnet, 1);
-    let mut commit = Transaction {
-        version: Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: funding.0,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: vec![TxOut {
+    let commit = signed_commit(
+        &key,
+        funding,
+        vec![TxOut {
             value: fee + Amount::from_sat(330),
             script_pubkey: spk,
         }],
-    };
-    sign_key_path(&key, &mut commit, 0, &[funding.1]);
+    );
     devnet.send_transaction(&commit).unwrap();
-    let outpoint = OutPoint {
-        txid: commit.compute_txid(),
-        vout: 0,
-    };
     let reveal = build_reveal(
-        outpoint,
+        OutPoint::new(commit.compute_txid(), 0),
         &commit.output[0],
         &leaf,
         &info,

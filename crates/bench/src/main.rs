@@ -22,6 +22,7 @@
 //! be a dependency of any other crate.
 
 mod args;
+mod erc20;
 mod load;
 mod report;
 mod run;

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use rayon::prelude::*;
 use serde_json::value::RawValue;
 
-use crate::token::{ERC20_TRANSFER_GAS, transfer_call};
+use crate::erc20::{ERC20_TRANSFER_GAS, transfer_call};
 
 pub(crate) const CHAIN_ID: u64 = 31337;
 /// Genesis balance of each bench account, in BTC.

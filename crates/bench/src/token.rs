@@ -1,15 +1,14 @@
 //! `BenchToken`, the ERC-20 of the ERC-20 runs: its creation code, its calls, and the
 //! signed transactions that deploy it and give every bench account its share.
 
-use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_primitives::{Address, TxKind, U256};
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::Context as _;
 use rayon::prelude::*;
 
+use crate::erc20::transfer_call;
 use crate::sign::{Call, Fees, SignedTx, sign};
 
-/// Gas limit of a measured ERC-20 transfer (one uses ~35k between holders).
-pub(crate) const ERC20_TRANSFER_GAS: u64 = 60_000;
 /// Gas limit of a distribution transfer (first credit of a holder: ~52k).
 const DISTRIBUTION_GAS: u64 = 80_000;
 const DEPLOY_GAS: u64 = 1_000_000;
@@ -18,8 +17,6 @@ const DEPLOY_GAS: u64 = 1_000_000;
 const DISTRIBUTION_ROUND: usize = 900;
 /// Token units (18 decimals: one million tokens) each bench account receives.
 pub(crate) const TOKENS_PER_ACCOUNT: u128 = 1_000_000 * 10u128.pow(18);
-/// `transfer(address,uint256)`.
-const TRANSFER_SELECTOR: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
 /// `balanceOf(address)`.
 pub(crate) const BALANCE_OF_SELECTOR: [u8; 4] = [0x70, 0xa0, 0x82, 0x31];
 
@@ -60,15 +57,6 @@ pub(crate) const BALANCE_OF_SELECTOR: [u8; 4] = [0x70, 0xa0, 0x82, 0x31];
 /// The source is kept exactly as compiled (it still names the bench `cairn bench`): the
 /// creation code ends with the hash of its metadata, which covers the source text.
 const BENCH_TOKEN_INITCODE: &str = "6080604052348015600e575f5ffd5b506040516102cf3803806102cf833981016040819052602b916076565b335f818152602081815260408083208590556001859055518481527fddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef910160405180910390a350608c565b5f602082840312156085575f5ffd5b5051919050565b610236806100995f395ff3fe608060405234801561000f575f5ffd5b506004361061003f575f3560e01c806318160ddd1461004357806370a082311461005f578063a9059cbb1461007e575b5f5ffd5b61004c60015481565b6040519081526020015b60405180910390f35b61004c61006d366004610199565b5f6020819052908152604090205481565b61009161008c3660046101b9565b6100a1565b6040519015158152602001610056565b335f90815260208190526040812054828110156100fb5760405162461bcd60e51b8152602060048201526014602482015273696e73756666696369656e742062616c616e636560601b604482015260640160405180910390fd5b335f9081526020819052604080822085840390556001600160a01b03861682528120805485929061012d9084906101e1565b90915550506040518381526001600160a01b0385169033907fddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef9060200160405180910390a360019150505b92915050565b80356001600160a01b0381168114610194575f5ffd5b919050565b5f602082840312156101a9575f5ffd5b6101b28261017e565b9392505050565b5f5f604083850312156101ca575f5ffd5b6101d38361017e565b946020939093013593505050565b8082018082111561017857634e487b7160e01b5f52601160045260245ffdfea2646970667358221220bf3da877e7a48e11bc44cc1fbc3e458b912d76b06bc8c24cd5c7ccf665eb734064736f6c63430008230033";
-
-pub(crate) fn transfer_call(to: Address, amount: U256) -> Bytes {
-    let mut input = Vec::with_capacity(68);
-    input.extend_from_slice(&TRANSFER_SELECTOR);
-    input.extend_from_slice(&[0u8; 12]);
-    input.extend_from_slice(to.as_slice());
-    input.extend_from_slice(&amount.to_be_bytes::<32>());
-    input.into()
-}
 
 /// The token deployment and the distribution of its supply, in rounds.
 pub(crate) struct TokenSetup {

@@ -116,6 +116,9 @@ const BLOCK_ENCODING_V3: u8 = 3;
 /// they are read by the records' total length (a multiple of 130 first).
 const BLOCK_ENCODING_V4: u8 = 4;
 
+/// Decodes one deposit record of a given layout.
+type DepositDecoder = fn(&[u8]) -> Option<Deposit>;
+
 impl Block {
     pub fn number(&self) -> u64 {
         self.header.number
@@ -199,7 +202,7 @@ impl Block {
         if *version >= BLOCK_ENCODING_V2 {
             let raw = Bytes::decode(&mut rest)?;
             let bad = alloy_rlp::Error::Custom("bad deposits in stored block");
-            let (record_len, decode): (usize, fn(&[u8]) -> Option<Deposit>) =
+            let (record_len, decode): (usize, DepositDecoder) =
                 if raw.len().is_multiple_of(DEPOSIT_ENCODED_LEN) {
                     (DEPOSIT_ENCODED_LEN, Deposit::decode)
                 } else if *version < BLOCK_ENCODING_V4

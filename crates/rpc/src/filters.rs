@@ -3,64 +3,18 @@
 //! `eth_getFilterLogs`, `eth_uninstallFilter`. Like geth, a filter not polled
 //! for five minutes is removed.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use alloy_primitives::{B256, U128};
+use alloy_primitives::U128;
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::ErrorObjectOwned;
-use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
-use crate::api::RpcContext;
+use crate::context::RpcContext;
 use crate::convert;
 use crate::error::RpcError;
-
-const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
-const MAX_FILTERS: usize = 10_000;
-
-enum Kind {
-    Logs {
-        filter: Box<Filter>,
-        next_block: u64,
-    },
-    Blocks {
-        next_block: u64,
-    },
-    PendingTx {
-        rx: broadcast::Receiver<B256>,
-    },
-}
-
-struct Entry {
-    kind: Kind,
-    last_poll: Instant,
-}
-
-#[derive(Default)]
-pub(crate) struct Filters {
-    entries: Mutex<HashMap<U128, Entry>>,
-}
-
-impl Filters {
-    fn install(&self, kind: Kind) -> Result<U128, RpcError> {
-        let mut entries = self.entries.lock();
-        entries.retain(|_, e| e.last_poll.elapsed() < FILTER_TIMEOUT);
-        if entries.len() >= MAX_FILTERS {
-            return Err(RpcError::Server("too many filters".into()));
-        }
-        let id = U128::from(rand::random::<u128>());
-        entries.insert(
-            id,
-            Entry {
-                kind,
-                last_poll: Instant::now(),
-            },
-        );
-        Ok(id)
-    }
-}
+use crate::filter_store::Kind;
 
 fn not_found() -> RpcError {
     RpcError::Server("filter not found".into())

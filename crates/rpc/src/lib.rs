@@ -8,15 +8,17 @@
 
 mod api;
 pub mod cairn;
+mod context;
 mod convert;
 mod error;
+mod filter_store;
 mod filters;
 pub mod peg;
 mod pubsub;
 mod server;
 
-pub use api::RpcContext;
 pub use cairn::{BatchInfo, SettlementInfo, SettlementSource};
+pub use context::RpcContext;
 pub use error::RpcError;
 pub use peg::{DepositAddressInfo, DepositInfo, PegCoins, PegServiceError, PegSource};
 pub use server::{RpcConfig, start};

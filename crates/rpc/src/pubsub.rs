@@ -6,7 +6,7 @@ use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage, Subscri
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::api::RpcContext;
+use crate::context::RpcContext;
 use crate::convert;
 
 fn message(value: &impl Serialize) -> Option<SubscriptionMessage> {

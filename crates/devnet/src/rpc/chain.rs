@@ -12,7 +12,7 @@ use crate::chain::{Accepted, Chain};
 use crate::error::{Error, Reject, RejectKind};
 use crate::json::{self, TxDetail, amount, feerate_btc_kvb};
 use crate::params::{INCREMENTAL_RELAY_FEE, MIN_RELAY_FEE};
-use crate::server::State;
+use crate::state::State;
 use crate::validation::Coin;
 
 /// bitcoind's default `maxfeerate` for `sendrawtransaction`/`testmempoolaccept`: 0.10 BTC/kvB.

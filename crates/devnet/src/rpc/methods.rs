@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::params::{Arg, Kind, Params, opt, req};
 use super::{RpcError, chain, wallet};
-use crate::server::State;
+use crate::state::State;
 
 type Handler = fn(&mut State, &Params) -> Result<Value, RpcError>;
 

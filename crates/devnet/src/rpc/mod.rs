@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::server::State;
+use crate::state::State;
 
 mod chain;
 mod methods;

@@ -10,7 +10,7 @@ use super::chain::estimate_fee;
 use super::params::{self, Params};
 use crate::json::amount;
 use crate::params::MIN_RELAY_FEE;
-use crate::server::State;
+use crate::state::State;
 use crate::validation::verify_scripts;
 use crate::wallet::{AddressType, WALLET_NAME, WalletError};
 

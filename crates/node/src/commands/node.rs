@@ -39,16 +39,23 @@ pub struct NodeArgs {
     pub batcher: BatcherArgs,
 }
 
+/// What makes a following node a signer (`cairn signer`).
+pub(super) struct SignerRuntime {
+    /// Its federation key.
+    pub key: bitcoin::key::Keypair,
+    /// Where its signer listener binds.
+    pub rpc_addr: std::net::SocketAddr,
+    /// The listener's secret (`None`: a fresh cookie).
+    pub rpc_token: Option<String>,
+}
+
 /// `cairn node`: the L2 node settling on an external `bitcoind`, until Ctrl-C.
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
     run_with(args, None).await
 }
 
 /// The node, or with `signer_key` a peg signer (`cairn signer`).
-pub(super) async fn run_with(
-    args: NodeArgs,
-    signer: Option<super::signer::SignerRuntime>,
-) -> anyhow::Result<()> {
+pub(super) async fn run_with(args: NodeArgs, signer: Option<SignerRuntime>) -> anyhow::Result<()> {
     let signer_key = signer.as_ref().map(|s| s.key);
     let data_dir = args.l2.data_dir_or("node");
     let (mut config, banner) = args.l2.to_launch(data_dir.clone())?;

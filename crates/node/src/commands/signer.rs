@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::node::NodeArgs;
+use super::node::{NodeArgs, SignerRuntime};
 
 /// `cairn signer`'s options: a following node plus the signer's key.
 #[derive(Debug, Clone, Args)]
@@ -24,13 +24,6 @@ pub struct SignerArgs {
     /// fresh one is written to `<data-dir>/signer.cookie` at each start.
     #[arg(long, env = "CAIRN_SIGNER_RPC_TOKEN")]
     pub signer_rpc_token: Option<String>,
-}
-
-/// What makes a following node a signer.
-pub(super) struct SignerRuntime {
-    pub key: bitcoin::key::Keypair,
-    pub rpc_addr: std::net::SocketAddr,
-    pub rpc_token: Option<String>,
 }
 
 /// `cairn signer`: a following node that signs payouts, until Ctrl-C.

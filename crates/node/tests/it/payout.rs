@@ -581,7 +581,7 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     let (devnet, sequencer, rollup) = (&net.devnet, &net.sequencer, &net.rollup);
     let (provider, url) = (sequencer.provider(0), sequencer.node.http_url());
     let credited = U256::from(300_000u64) * U256::from(SAT);
-    mine_until_batched(&devnet, &sequencer.node, "the credit's batch", credit_block).await;
+    mine_until_batched(devnet, &sequencer.node, "the credit's batch", credit_block).await;
 
     // A reorg replaces the deposit's block (and the batches after it); the deposit and the
     // batches are mined again in other blocks.
@@ -593,7 +593,7 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     );
     devnet.mine(1).await;
     let head = sequencer.node.storage.head_number();
-    mine_until(&devnet, &sequencer.node, "batches after the reorg", |s| {
+    mine_until(devnet, &sequencer.node, "batches after the reorg", |s| {
         s.applied.last().is_some_and(|b| b.last_block >= head)
     })
     .await;
@@ -607,7 +607,7 @@ async fn a_deposit_mined_again_after_a_reorg_stays_credited_once_and_followers_a
     assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
 
     // A follower derives the chain from the new Bitcoin chain and agrees.
-    let follower = start_follower(&devnet, &sequencer, &rollup).await;
+    let follower = start_follower(devnet, sequencer, rollup).await;
     wait_for(|| follower.storage.head_number() >= head).await;
     assert_eq!(balance(&follower.http_url(), recipient).await, credited);
     assert_same_block(&sequencer.node, &follower, head);
@@ -677,11 +677,11 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
         .await
         .expect("receipt");
     assert!(sent.block_number.expect("mined") > credit_block);
-    mine_until_batched(&devnet, &sequencer.node, "the credit's batch", credit_block).await;
+    mine_until_batched(devnet, &sequencer.node, "the credit's batch", credit_block).await;
 
     // A reorg removes the deposit's block; the new chain passes its height without it.
     devnet.invalidate(&deposit_block).await;
-    mine_without(&devnet, deposit_txid).await;
+    mine_without(devnet, deposit_txid).await;
     wait_balance(&url, recipient, U256::ZERO, "the credit is undone").await;
     let undone = supply(&provider).await;
     assert_eq!(hex_u64(&undone["depositsCredited"]), 0, "{undone}");
@@ -713,10 +713,10 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
         {
             break;
         }
-        mine_without(&devnet, deposit_txid).await;
+        mine_without(devnet, deposit_txid).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let follower = start_follower(&devnet, &sequencer, &rollup).await;
+    let follower = start_follower(devnet, sequencer, rollup).await;
     wait_for(|| follower.storage.head_number() >= head).await;
     assert_eq!(balance(&follower.http_url(), recipient).await, U256::ZERO);
     assert_eq!(

@@ -5,19 +5,12 @@
 
 use std::time::Duration;
 
-use bitcoin::hashes::Hash as _;
-use bitcoin::opcodes::all::{OP_CHECKSIG, OP_CSV, OP_DROP};
-use bitcoin::script::Builder;
-use bitcoin::secp256k1::Message;
-use bitcoin::sighash::{Prevouts, SighashCache};
-use bitcoin::taproot::{LeafVersion, TapLeafHash, TaprootBuilder};
 use bitcoin::{
-    Address, Amount, Network, OutPoint, ScriptBuf, Sequence, TapSighashType, Transaction, TxOut,
-    Witness, taproot,
+    Address, Amount, BlockHash, Network, OutPoint, Sequence, Transaction, TxOut, Witness,
 };
 use cairn_l1::{Auth, BlockSource, BlockSourceConfig, Client, Config};
 
-use crate::harness::{Key, spend, unsigned};
+use crate::harness::{CsvLock, Key, first_output, spend};
 use crate::rpc::RpcNode;
 
 async fn client(node: &RpcNode) -> Client {
@@ -35,10 +28,22 @@ fn address(key: &Key) -> Address {
 }
 
 /// The coinbase output of the block `hash`.
-async fn coinbase_of(client: &Client, hash: &bitcoin::BlockHash) -> (OutPoint, TxOut) {
+async fn coinbase_of(client: &Client, hash: &BlockHash) -> (OutPoint, TxOut) {
     let block = client.get_block(hash).await.expect("block");
-    let tx = &block.txdata[0];
-    (OutPoint::new(tx.compute_txid(), 0), tx.output[0].clone())
+    first_output(&block.txdata[0])
+}
+
+/// Mines `count` blocks paying `key`; returns their hashes.
+async fn mine_to(client: &Client, count: u32, key: &Key) -> Vec<BlockHash> {
+    client
+        .generate_to_address(count, &address(key))
+        .await
+        .expect("mine")
+}
+
+/// The RPC error `client` answers when sent `tx`.
+async fn refused(client: &Client, tx: &Transaction) -> (i32, String) {
+    rejected(client.send_raw_transaction(tx).await.expect_err("refused"))
 }
 
 fn rejected(err: cairn_l1::Error) -> (i32, String) {
@@ -53,29 +58,20 @@ async fn coinbase_maturity_double_spends_and_replacement() {
     let node = RpcNode::start(0).await;
     let client = client(&node).await;
     let key = Key::new(1);
-    let mined = client
-        .generate_to_address(1, &address(&key))
-        .await
-        .expect("mine");
+    let mined = mine_to(&client, 1, &key).await;
     let coin = coinbase_of(&client, &mined[0]).await;
-    client
-        .generate_to_address(98, &address(&Key::new(2)))
-        .await
-        .expect("mine");
+    mine_to(&client, 98, &Key::new(2)).await;
 
     // At height 99 the coinbase of block 1 is immature for the next block (100).
     let other = Key::new(3);
     let tx = spend(&key, coin.clone(), &other.spk, Amount::from_sat(1_000));
-    let (code, message) = rejected(client.send_raw_transaction(&tx).await.unwrap_err());
+    let (code, message) = refused(&client, &tx).await;
     assert_eq!(code, -26);
     assert!(
         message.starts_with("bad-txns-premature-spend-of-coinbase"),
         "{message}"
     );
-    client
-        .generate_to_address(1, &address(&other))
-        .await
-        .expect("mine");
+    mine_to(&client, 1, &other).await;
     assert_eq!(
         client.send_raw_transaction(&tx).await.expect("mature"),
         tx.compute_txid()
@@ -88,7 +84,7 @@ async fn coinbase_maturity_double_spends_and_replacement() {
         &Key::new(4).spk,
         Amount::from_sat(1_000),
     );
-    let (code, message) = rejected(client.send_raw_transaction(&conflict).await.unwrap_err());
+    let (code, message) = refused(&client, &conflict).await;
     assert_eq!(code, -26);
     assert!(message.starts_with("insufficient fee"), "{message}");
     // One paying more replaces it (BIP125 rules, full RBF as in Core 28+).
@@ -108,12 +104,9 @@ async fn coinbase_maturity_double_spends_and_replacement() {
     );
 
     // Once mined, spending the coin again is a missing input.
-    client
-        .generate_to_address(1, &address(&other))
-        .await
-        .expect("mine");
+    mine_to(&client, 1, &other).await;
     assert!(client.get_raw_mempool().await.expect("mempool").is_empty());
-    let (code, message) = rejected(client.send_raw_transaction(&tx).await.unwrap_err());
+    let (code, message) = refused(&client, &tx).await;
     assert_eq!(
         (code, message.as_str()),
         (-25, "bad-txns-inputs-missingorspent")
@@ -128,15 +121,16 @@ async fn coinbase_maturity_double_spends_and_replacement() {
     );
 
     // A forged key-path signature is refused by libbitcoinconsensus.
-    let bumped = (
-        OutPoint::new(bump.compute_txid(), 0),
-        bump.output[0].clone(),
+    let mut forged = spend(
+        &Key::new(4),
+        first_output(&bump),
+        &key.spk,
+        Amount::from_sat(1_000),
     );
-    let mut forged = spend(&Key::new(4), bumped, &key.spk, Amount::from_sat(1_000));
     let mut sig = forged.input[0].witness.to_vec().remove(0);
     sig[5] ^= 1;
     forged.input[0].witness = Witness::from_slice(&[sig]);
-    let (code, message) = rejected(client.send_raw_transaction(&forged).await.unwrap_err());
+    let (code, message) = refused(&client, &forged).await;
     assert_eq!(code, -26);
     assert!(
         message.starts_with("mandatory-script-verify-flag-failed"),
@@ -150,85 +144,32 @@ async fn csv_taproot_script_path_waits_for_its_delay() {
     let node = RpcNode::start(0).await;
     let client = client(&node).await;
     let key = Key::new(1);
-    let mined = client
-        .generate_to_address(101, &address(&key))
-        .await
-        .expect("mine");
+    let mined = mine_to(&client, 101, &key).await;
     let coin = coinbase_of(&client, &mined[0]).await;
 
-    let leaf = Builder::new()
-        .push_int(i64::from(DELAY))
-        .push_opcode(OP_CSV)
-        .push_opcode(OP_DROP)
-        .push_x_only_key(&key.xonly)
-        .push_opcode(OP_CHECKSIG)
-        .into_script();
-    let info = TaprootBuilder::new()
-        .add_leaf(0, leaf.clone())
-        .expect("leaf")
-        .finalize(&key.secp, Key::new(7).xonly)
-        .expect("tree");
-    let locked_spk = ScriptBuf::new_p2tr_tweaked(info.output_key());
-    let fund = spend(&key, coin, &locked_spk, Amount::from_sat(1_000));
+    let lock = CsvLock::new(&key, Key::new(7).xonly, DELAY);
+    let fund = spend(&key, coin, &lock.spk, Amount::from_sat(1_000));
     client.send_raw_transaction(&fund).await.expect("fund");
-    client
-        .generate_to_address(1, &address(&key))
-        .await
-        .expect("confirm");
-    let locked = (
-        OutPoint::new(fund.compute_txid(), 0),
-        fund.output[0].clone(),
+    mine_to(&client, 1, &key).await;
+    let locked = first_output(&fund);
+    let tx = lock.spend(
+        &key,
+        &locked,
+        Sequence::from_height(DELAY),
+        Amount::from_sat(1_000),
     );
-
-    let mut tx = unsigned(
-        &[locked.0],
-        vec![TxOut {
-            value: locked.1.value - Amount::from_sat(1_000),
-            script_pubkey: key.spk.clone(),
-        }],
-    );
-    tx.input[0].sequence = Sequence::from_height(DELAY);
-    let sighash = SighashCache::new(&tx)
-        .taproot_script_spend_signature_hash(
-            0,
-            &Prevouts::All(std::slice::from_ref(&locked.1)),
-            TapLeafHash::from_script(&leaf, LeafVersion::TapScript),
-            TapSighashType::Default,
-        )
-        .expect("sighash");
-    let signature = key
-        .secp
-        .sign_schnorr_no_aux_rand(&Message::from_digest(sighash.to_byte_array()), &key.keypair);
-    let control = info
-        .control_block(&(leaf.clone(), LeafVersion::TapScript))
-        .expect("control block");
-    let sig = taproot::Signature {
-        signature,
-        sighash_type: TapSighashType::Default,
-    };
-    tx.input[0].witness =
-        Witness::from_slice(&[sig.to_vec(), leaf.to_bytes(), control.serialize()]);
 
     // One confirmation: 4 short of the delay.
-    let (code, message) = rejected(client.send_raw_transaction(&tx).await.unwrap_err());
+    let (code, message) = refused(&client, &tx).await;
     assert_eq!((code, message.as_str()), (-26, "non-BIP68-final"));
     let accept = client
         .test_mempool_accept(std::slice::from_ref(&tx))
         .await
         .expect("test");
     assert!(!accept[0].allowed);
-    client
-        .generate_to_address(u32::from(DELAY) - 2, &address(&key))
-        .await
-        .expect("mine");
-    assert_eq!(
-        rejected(client.send_raw_transaction(&tx).await.unwrap_err()).1,
-        "non-BIP68-final"
-    );
-    client
-        .generate_to_address(1, &address(&key))
-        .await
-        .expect("mine");
+    mine_to(&client, u32::from(DELAY) - 2, &key).await;
+    assert_eq!(refused(&client, &tx).await.1, "non-BIP68-final");
+    mine_to(&client, 1, &key).await;
     assert_eq!(
         client
             .send_raw_transaction(&tx)
@@ -236,10 +177,7 @@ async fn csv_taproot_script_path_waits_for_its_delay() {
             .expect("after the delay"),
         tx.compute_txid()
     );
-    let hash = client
-        .generate_to_address(1, &address(&key))
-        .await
-        .expect("mine")[0];
+    let hash = mine_to(&client, 1, &key).await[0];
     let block = client.get_block(&hash).await.expect("block");
     assert!(
         block
@@ -292,7 +230,7 @@ async fn block_source_reports_reorgs_and_the_chain_survives_restart() {
     let branch = client.generate_to_address(3, &to).await.expect("branch");
     let update = source.next_update().await.expect("update");
     assert_eq!(update.disconnected, vec![(104, mined[2]), (103, mined[1])]);
-    let connected: Vec<(u32, bitcoin::BlockHash)> = update
+    let connected: Vec<(u32, BlockHash)> = update
         .connected
         .iter()
         .map(|(h, b)| (*h, b.block_hash()))

@@ -2,14 +2,17 @@
 
 use bitcoin::hashes::Hash as _;
 use bitcoin::key::{Keypair, TapTweak as _};
+use bitcoin::opcodes::all::{OP_CHECKSIG, OP_CSV, OP_DROP};
+use bitcoin::script::Builder;
 use bitcoin::secp256k1::{All, Message, Secp256k1, XOnlyPublicKey};
 use bitcoin::sighash::{Prevouts, SighashCache};
+use bitcoin::taproot::{LeafVersion, TapLeafHash, TaprootBuilder, TaprootSpendInfo};
 use bitcoin::transaction::Version;
 use bitcoin::{
-    Amount, OutPoint, ScriptBuf, Sequence, TapSighashType, Transaction, TxIn, TxOut, Witness,
-    absolute, taproot,
+    Amount, BlockHash, OutPoint, ScriptBuf, Sequence, TapSighashType, Transaction, TxIn, TxOut,
+    Witness, absolute, taproot,
 };
-use cairn_devnet::Devnet;
+use cairn_devnet::{Devnet, Error, Reject};
 
 /// A single-key BIP86-style taproot wallet with a fixed secret.
 pub struct Key {
@@ -73,15 +76,14 @@ pub fn unsigned(inputs: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
 
 /// Spends one key-path output owned by `key` to `to`, paying `fee`.
 pub fn spend(key: &Key, prev: (OutPoint, TxOut), to: &ScriptBuf, fee: Amount) -> Transaction {
-    let mut tx = unsigned(
-        &[prev.0],
-        vec![TxOut {
-            value: prev.1.value - fee,
-            script_pubkey: to.clone(),
-        }],
-    );
+    let mut tx = unsigned_to(prev.0, prev.1.value - fee, to);
     key.sign_key_path(&mut tx, 0, &[prev.1]);
     tx
+}
+
+/// Spends `prev`, owned by `key`, back to `key`, paying `fee`.
+pub fn spend_back(key: &Key, prev: (OutPoint, TxOut), fee: Amount) -> Transaction {
+    spend(key, prev, &key.spk, fee)
 }
 
 /// The coinbase output of the active block at `height`.
@@ -90,14 +92,7 @@ pub fn coinbase(devnet: &Devnet, height: u32) -> (OutPoint, TxOut) {
         .chain()
         .block_hash_at(height)
         .expect("height on the active chain");
-    let tx = &devnet.chain().block(&hash).expect("indexed").block.txdata[0];
-    (
-        OutPoint {
-            txid: tx.compute_txid(),
-            vout: 0,
-        },
-        tx.output[0].clone(),
-    )
+    first_output(&devnet.chain().block(&hash).expect("indexed").block.txdata[0])
 }
 
 /// A devnet in a fresh temporary dir.
@@ -112,4 +107,106 @@ pub fn funded(key: &Key, blocks: u32) -> (tempfile::TempDir, Devnet) {
     let (dir, mut devnet) = devnet();
     devnet.mine_blocks(blocks, &key.spk).expect("mine");
     (dir, devnet)
+}
+
+/// Output 0 of `tx`, as the previous output of a spend.
+pub fn first_output(tx: &Transaction) -> (OutPoint, TxOut) {
+    (OutPoint::new(tx.compute_txid(), 0), tx.output[0].clone())
+}
+
+/// Spends the coinbase of the active block at `height`, owned by `key`, to `to`, paying
+/// `fee`.
+pub fn spend_coinbase(
+    key: &Key,
+    devnet: &Devnet,
+    height: u32,
+    to: &ScriptBuf,
+    fee: Amount,
+) -> Transaction {
+    spend(key, coinbase(devnet, height), to, fee)
+}
+
+/// An unsigned transaction spending `prev` into one output of `value` to `to`.
+pub fn unsigned_to(prev: OutPoint, value: Amount, to: &ScriptBuf) -> Transaction {
+    unsigned(
+        &[prev],
+        vec![TxOut {
+            value,
+            script_pubkey: to.clone(),
+        }],
+    )
+}
+
+/// A taproot output whose only script is `<delay> CSV DROP <key> CHECKSIG`, with
+/// `internal` as its internal key.
+pub struct CsvLock {
+    pub leaf: ScriptBuf,
+    pub info: TaprootSpendInfo,
+    pub spk: ScriptBuf,
+}
+
+impl CsvLock {
+    pub fn new(key: &Key, internal: XOnlyPublicKey, delay: u16) -> Self {
+        let leaf = Builder::new()
+            .push_int(i64::from(delay))
+            .push_opcode(OP_CSV)
+            .push_opcode(OP_DROP)
+            .push_x_only_key(&key.xonly)
+            .push_opcode(OP_CHECKSIG)
+            .into_script();
+        let info = TaprootBuilder::new()
+            .add_leaf(0, leaf.clone())
+            .expect("leaf")
+            .finalize(&key.secp, internal)
+            .expect("tree");
+        let spk = ScriptBuf::new_p2tr_tweaked(info.output_key());
+        Self { leaf, info, spk }
+    }
+
+    /// Spends `locked` on the script path with `sequence`, signed by `key`, back to
+    /// `key` less `fee`.
+    pub fn spend(
+        &self,
+        key: &Key,
+        locked: &(OutPoint, TxOut),
+        sequence: Sequence,
+        fee: Amount,
+    ) -> Transaction {
+        let mut tx = unsigned_to(locked.0, locked.1.value - fee, &key.spk);
+        tx.input[0].sequence = sequence;
+        let sighash = SighashCache::new(&tx)
+            .taproot_script_spend_signature_hash(
+                0,
+                &Prevouts::All(std::slice::from_ref(&locked.1)),
+                TapLeafHash::from_script(&self.leaf, LeafVersion::TapScript),
+                TapSighashType::Default,
+            )
+            .expect("sighash");
+        let msg = Message::from_digest(sighash.to_byte_array());
+        let signature = key.secp.sign_schnorr_no_aux_rand(&msg, &key.keypair);
+        let sig = taproot::Signature {
+            signature,
+            sighash_type: TapSighashType::Default,
+        };
+        let control = self
+            .info
+            .control_block(&(self.leaf.clone(), LeafVersion::TapScript))
+            .expect("control block");
+        tx.input[0].witness =
+            Witness::from_slice(&[sig.to_vec(), self.leaf.to_bytes(), control.serialize()]);
+        tx
+    }
+}
+
+/// Mines a block carrying `txs` on the tip, which the devnet must refuse; the tip it was
+/// offered on and the refusal.
+pub fn refused_block(devnet: &mut Devnet, key: &Key, txs: Vec<Transaction>) -> (BlockHash, Reject) {
+    let tip = devnet.chain().tip();
+    let err = devnet
+        .mine_block_on(tip, &key.spk, txs)
+        .expect_err("the block is refused");
+    let Error::Reject(reject) = err else {
+        panic!("expected a reject, got {err}")
+    };
+    (tip, reject)
 }

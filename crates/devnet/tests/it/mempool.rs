@@ -2,9 +2,21 @@
 
 use bitcoin::{Amount, OutPoint, TxOut};
 use cairn_devnet::params::block_subsidy;
-use cairn_devnet::{Error, RejectKind};
+use cairn_devnet::{Devnet, RejectKind};
 
-use crate::harness::{Key, coinbase, funded, spend, unsigned};
+use crate::harness::{
+    Key, coinbase, first_output, funded, refused_block, spend, spend_back, spend_coinbase,
+    unsigned, unsigned_to,
+};
+
+/// Key 1, a devnet with 101 blocks mined to it, and block 1's coinbase, which the next
+/// block may spend.
+fn mature_coin() -> (Key, tempfile::TempDir, Devnet, (OutPoint, TxOut)) {
+    let key = Key::new(1);
+    let (dir, devnet) = funded(&key, 101);
+    let prev = coinbase(&devnet, 1);
+    (key, dir, devnet, prev)
+}
 
 #[test]
 fn coinbase_matures_after_100_confirmations() {
@@ -40,11 +52,7 @@ fn coinbase_matures_after_100_confirmations() {
     );
     assert!(devnet.chain().mempool().is_empty());
     assert!(devnet.chain().utxo(&prev.0).is_none());
-    let created = OutPoint {
-        txid: tx.compute_txid(),
-        vout: 0,
-    };
-    let coin = devnet.chain().utxo(&created).unwrap();
+    let coin = devnet.chain().utxo(&first_output(&tx).0).unwrap();
     assert_eq!(coin.output.value, Amount::from_sat(5_000_000_000 - 1_000));
     assert_eq!(coin.height, 101);
 }
@@ -59,10 +67,8 @@ fn subsidy_halves_at_150_on_chain() {
 
 #[test]
 fn double_spends_are_refused() {
-    let key = Key::new(1);
+    let (key, _dir, mut devnet, prev) = mature_coin();
     let other = Key::new(2);
-    let (_dir, mut devnet) = funded(&key, 101);
-    let prev = coinbase(&devnet, 1);
     let first = spend(&key, prev.clone(), &key.spk, Amount::from_sat(1_000));
     let second = spend(&key, prev.clone(), &other.spk, Amount::from_sat(1_000));
     devnet.send_transaction(&first).unwrap();
@@ -86,13 +92,7 @@ fn double_spends_are_refused() {
     assert_eq!(err.rpc_message(), "Transaction outputs already in utxo set");
 
     // A block double-spending a spent output is refused and the tip stays.
-    let tip = devnet.chain().tip();
-    let err = devnet
-        .mine_block_on(tip, &key.spk, vec![second])
-        .unwrap_err();
-    let Error::Reject(reject) = err else {
-        panic!("expected a reject, got {err}")
-    };
+    let (tip, reject) = refused_block(&mut devnet, &key, vec![second]);
     assert_eq!(reject.reason, "bad-txns-inputs-missingorspent");
     assert_eq!(devnet.chain().tip(), tip);
     assert_eq!(devnet.chain().invalid_blocks().len(), 1);
@@ -100,10 +100,8 @@ fn double_spends_are_refused() {
 
 #[test]
 fn rbf_replacement_needs_more_fee() {
-    let key = Key::new(1);
+    let (key, _dir, mut devnet, prev) = mature_coin();
     let other = Key::new(2);
-    let (_dir, mut devnet) = funded(&key, 101);
-    let prev = coinbase(&devnet, 1);
     let original = spend(&key, prev.clone(), &key.spk, Amount::from_sat(2_000));
     let cheaper = spend(&key, prev.clone(), &other.spk, Amount::from_sat(500));
     let richer = spend(&key, prev.clone(), &other.spk, Amount::from_sat(5_000));
@@ -145,9 +143,7 @@ fn rbf_replacement_needs_more_fee() {
 
 #[test]
 fn relay_fee_and_value_rules() {
-    let key = Key::new(1);
-    let (_dir, mut devnet) = funded(&key, 101);
-    let prev = coinbase(&devnet, 1);
+    let (key, _dir, mut devnet, prev) = mature_coin();
     let free = spend(&key, prev.clone(), &key.spk, Amount::ZERO);
     let err = devnet.send_transaction(&free).unwrap_err();
     assert_eq!(
@@ -158,13 +154,7 @@ fn relay_fee_and_value_rules() {
         )
     );
 
-    let mut too_much = unsigned(
-        &[prev.0],
-        vec![TxOut {
-            value: Amount::from_int_btc(51),
-            script_pubkey: key.spk.clone(),
-        }],
-    );
+    let mut too_much = unsigned_to(prev.0, Amount::from_int_btc(51), &key.spk);
     key.sign_key_path(&mut too_much, 0, &[prev.1]);
     let err = devnet.send_transaction(&too_much).unwrap_err();
     assert_eq!(
@@ -179,29 +169,15 @@ fn relay_fee_and_value_rules() {
 
 #[test]
 fn absolute_locktime_must_have_passed() {
-    let key = Key::new(1);
-    let (_dir, mut devnet) = funded(&key, 101);
-    let prev = coinbase(&devnet, 1);
-    let mut tx = unsigned(
-        &[prev.0],
-        vec![TxOut {
-            value: Amount::from_int_btc(49),
-            script_pubkey: key.spk.clone(),
-        }],
-    );
+    let (key, _dir, mut devnet, prev) = mature_coin();
+    let mut tx = unsigned_to(prev.0, Amount::from_int_btc(49), &key.spk);
     // Final from the block at height 103 on (locktime must be below the block height).
     tx.lock_time = bitcoin::absolute::LockTime::from_height(102).unwrap();
     key.sign_key_path(&mut tx, 0, std::slice::from_ref(&prev.1));
     let err = devnet.send_transaction(&tx).unwrap_err();
     assert_eq!(err.message(), "non-final");
     assert_eq!(err.rpc_code(), -26);
-    let tip = devnet.chain().tip();
-    let Error::Reject(reject) = devnet
-        .mine_block_on(tip, &key.spk, vec![tx.clone()])
-        .unwrap_err()
-    else {
-        panic!("expected a reject")
-    };
+    let (tip, reject) = refused_block(&mut devnet, &key, vec![tx.clone()]);
     assert_eq!(reject.message(), "bad-txns-nonfinal, non-final transaction");
     assert_eq!(devnet.chain().tip(), tip);
 
@@ -213,13 +189,7 @@ fn absolute_locktime_must_have_passed() {
 
     // A time lock far in the future, with a final sequence number, is final anyway.
     let prev2 = coinbase(&devnet, 2);
-    let mut tx2 = unsigned(
-        &[prev2.0],
-        vec![TxOut {
-            value: Amount::from_int_btc(49),
-            script_pubkey: key.spk.clone(),
-        }],
-    );
+    let mut tx2 = unsigned_to(prev2.0, Amount::from_int_btc(49), &key.spk);
     tx2.lock_time = bitcoin::absolute::LockTime::from_consensus(u32::MAX);
     tx2.input[0].sequence = bitcoin::Sequence::MAX;
     key.sign_key_path(&mut tx2, 0, &[prev2.1]);
@@ -228,9 +198,7 @@ fn absolute_locktime_must_have_passed() {
 
 #[test]
 fn oversized_transaction_is_refused() {
-    let key = Key::new(1);
-    let (_dir, mut devnet) = funded(&key, 101);
-    let prev = coinbase(&devnet, 1);
+    let (key, _dir, mut devnet, prev) = mature_coin();
     let outputs = (0..12_000)
         .map(|_| TxOut {
             value: Amount::from_sat(10_000),
@@ -247,23 +215,11 @@ fn oversized_transaction_is_refused() {
 fn block_template_uses_ancestor_feerate() {
     let key = Key::new(1);
     let (_dir, mut devnet) = funded(&key, 102);
-    let parent = spend(&key, coinbase(&devnet, 1), &key.spk, Amount::from_sat(120));
-    let middle = spend(
-        &key,
-        coinbase(&devnet, 2),
-        &key.spk,
-        Amount::from_sat(1_100),
-    );
+    let parent = spend_coinbase(&key, &devnet, 1, &key.spk, Amount::from_sat(120));
+    let middle = spend_coinbase(&key, &devnet, 2, &key.spk, Amount::from_sat(1_100));
     devnet.send_transaction(&parent).unwrap();
     devnet.send_transaction(&middle).unwrap();
-    let parent_out = (
-        OutPoint {
-            txid: parent.compute_txid(),
-            vout: 0,
-        },
-        parent.output[0].clone(),
-    );
-    let child = spend(&key, parent_out, &key.spk, Amount::from_sat(5_000));
+    let child = spend_back(&key, first_output(&parent), Amount::from_sat(5_000));
     devnet.send_transaction(&child).unwrap();
 
     let mempool = devnet.chain().mempool();
@@ -309,19 +265,11 @@ fn block_template_uses_ancestor_feerate() {
 
 #[test]
 fn unconfirmed_chains_are_limited_to_25() {
-    let key = Key::new(1);
-    let (_dir, mut devnet) = funded(&key, 101);
-    let mut prev = coinbase(&devnet, 1);
+    let (key, _dir, mut devnet, mut prev) = mature_coin();
     for _ in 0..25 {
         let tx = spend(&key, prev, &key.spk, Amount::from_sat(200));
         devnet.send_transaction(&tx).unwrap();
-        prev = (
-            OutPoint {
-                txid: tx.compute_txid(),
-                vout: 0,
-            },
-            tx.output[0].clone(),
-        );
+        prev = first_output(&tx);
     }
     let tx = spend(&key, prev, &key.spk, Amount::from_sat(200));
     let err = devnet.send_transaction(&tx).unwrap_err();
@@ -338,19 +286,10 @@ fn unconfirmed_chains_are_limited_to_25() {
 
 #[test]
 fn replacement_pays_for_the_descendants_it_evicts() {
-    let key = Key::new(1);
+    let (key, _dir, mut devnet, prev) = mature_coin();
     let other = Key::new(2);
-    let (_dir, mut devnet) = funded(&key, 101);
-    let prev = coinbase(&devnet, 1);
     let parent = spend(&key, prev.clone(), &key.spk, Amount::from_sat(1_000));
-    let parent_out = (
-        OutPoint {
-            txid: parent.compute_txid(),
-            vout: 0,
-        },
-        parent.output[0].clone(),
-    );
-    let child = spend(&key, parent_out, &key.spk, Amount::from_sat(20_000));
+    let child = spend_back(&key, first_output(&parent), Amount::from_sat(20_000));
     devnet.send_transaction(&parent).unwrap();
     devnet.send_transaction(&child).unwrap();
 

@@ -1,22 +1,23 @@
 //! invalidateblock / reconsiderblock, competing branches and restart persistence.
 
-use bitcoin::{Amount, OutPoint};
+use bitcoin::{Amount, OutPoint, Transaction};
 use cairn_devnet::Devnet;
 
-use crate::harness::{Key, coinbase, funded, spend};
+use crate::harness::{Key, coinbase, first_output, funded, spend, spend_coinbase};
+
+/// Sends a spend of block 1's coinbase back to `key` into the mempool.
+fn send_first_coinbase_back(key: &Key, devnet: &mut Devnet) -> Transaction {
+    let tx = spend_coinbase(key, devnet, 1, &key.spk, Amount::from_sat(1_000));
+    devnet.send_transaction(&tx).expect("accepted");
+    tx
+}
 
 #[test]
 fn invalidate_and_reconsider_restore_the_utxo_set() {
     let key = Key::new(1);
     let (_dir, mut devnet) = funded(&key, 101);
     let before = devnet.chain().utxos().clone();
-    let tx = spend(
-        &key,
-        coinbase(&devnet, 1),
-        &key.spk,
-        Amount::from_sat(1_000),
-    );
-    devnet.send_transaction(&tx).unwrap();
+    let tx = send_first_coinbase_back(&key, &mut devnet);
     let block = devnet.mine_blocks(1, &key.spk).unwrap()[0];
     let after = devnet.chain().utxos().clone();
     assert_eq!(after.len(), before.len() + 1); // -1 spent, +1 change, +1 coinbase
@@ -52,13 +53,7 @@ fn longer_competing_branch_reorgs() {
     let key = Key::new(1);
     let rival = Key::new(4);
     let (_dir, mut devnet) = funded(&key, 102);
-    let tx = spend(
-        &key,
-        coinbase(&devnet, 1),
-        &key.spk,
-        Amount::from_sat(1_000),
-    );
-    devnet.send_transaction(&tx).unwrap();
+    let tx = send_first_coinbase_back(&key, &mut devnet);
     let old_tip = devnet.mine_blocks(1, &key.spk).unwrap()[0];
     let fork = devnet.chain().block_hash_at(102).unwrap();
 
@@ -74,15 +69,7 @@ fn longer_competing_branch_reorgs() {
     assert!(!devnet.chain().is_active(&old_tip));
     assert_eq!(devnet.chain().mempool().txids(), vec![tx.compute_txid()]);
     let old_cb = devnet.chain().block(&old_tip).unwrap().block.txdata[0].compute_txid();
-    assert!(
-        devnet
-            .chain()
-            .utxo(&OutPoint {
-                txid: old_cb,
-                vout: 0
-            })
-            .is_none()
-    );
+    assert!(devnet.chain().utxo(&OutPoint::new(old_cb, 0)).is_none());
     let new_cb = coinbase(&devnet, 104);
     assert_eq!(
         devnet.chain().utxo(&new_cb.0).unwrap().output.script_pubkey,
@@ -102,13 +89,7 @@ fn longer_competing_branch_reorgs() {
 fn restart_resumes_the_same_chain() {
     let key = Key::new(1);
     let (dir, mut devnet) = funded(&key, 103);
-    let tx = spend(
-        &key,
-        coinbase(&devnet, 1),
-        &key.spk,
-        Amount::from_sat(1_000),
-    );
-    devnet.send_transaction(&tx).unwrap();
+    let tx = send_first_coinbase_back(&key, &mut devnet);
     let top = devnet.mine_blocks(2, &key.spk).unwrap()[1];
     let fork = devnet.chain().block_hash_at(104).unwrap();
     let side = devnet.mine_block_on(fork, &key.spk, vec![]).unwrap();
@@ -135,15 +116,7 @@ fn restart_resumes_the_same_chain() {
     assert_eq!(again.chain().tip(), top);
     assert!(again.chain().invalid_blocks().is_empty());
     assert_eq!(*again.chain().utxos(), tip_utxos);
-    assert!(
-        again
-            .chain()
-            .utxo(&OutPoint {
-                txid: tx.compute_txid(),
-                vout: 0
-            })
-            .is_some()
-    );
+    assert!(again.chain().utxo(&first_output(&tx).0).is_some());
 }
 
 #[test]
@@ -169,29 +142,15 @@ fn disconnecting_a_block_with_an_in_block_chain_restores_the_utxo_set() {
     let key = Key::new(1);
     let (_dir, mut devnet) = funded(&key, 101);
     let before = devnet.chain().utxos().clone();
-    let parent = spend(
-        &key,
-        coinbase(&devnet, 1),
-        &key.spk,
-        Amount::from_sat(1_000),
-    );
-    let parent_out = (
-        OutPoint {
-            txid: parent.compute_txid(),
-            vout: 0,
-        },
-        parent.output[0].clone(),
-    );
+    let parent = spend_coinbase(&key, &devnet, 1, &key.spk, Amount::from_sat(1_000));
+    let parent_out = first_output(&parent);
     let child = spend(&key, parent_out.clone(), &key.spk, Amount::from_sat(1_000));
     devnet.send_transaction(&parent).unwrap();
     devnet.send_transaction(&child).unwrap();
     let block = devnet.mine_blocks(1, &key.spk).unwrap()[0];
     let after = devnet.chain().utxos().clone();
     assert!(!after.contains_key(&parent_out.0));
-    assert!(after.contains_key(&OutPoint {
-        txid: child.compute_txid(),
-        vout: 0
-    }));
+    assert!(after.contains_key(&first_output(&child).0));
 
     devnet.invalidate_block(&block).unwrap();
     assert_eq!(*devnet.chain().utxos(), before);

@@ -59,6 +59,13 @@ impl RpcNode {
         Self::start_in(dir, 0).await
     }
 
+    /// Calls `method`, which must succeed; its result.
+    pub async fn ok(&self, method: &str, params: Value) -> Value {
+        self.call(method, params)
+            .await
+            .unwrap_or_else(|(code, message)| panic!("{method}: error {code}: {message}"))
+    }
+
     /// Calls `method`; `Err((code, message))` for an RPC error.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, (i64, String)> {
         let (_, body) = post_raw(

@@ -1,16 +1,13 @@
 //! Taproot spends through libbitcoinconsensus: key path, script path with CSV, forged
 //! signatures and lied-about prevout amounts.
 
-use bitcoin::hashes::Hash as _;
-use bitcoin::opcodes::all::{OP_CHECKSIG, OP_CSV, OP_DROP};
-use bitcoin::script::Builder;
-use bitcoin::secp256k1::Message;
-use bitcoin::sighash::{Prevouts, SighashCache};
-use bitcoin::taproot::{LeafVersion, TapLeafHash, TaprootBuilder};
-use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, TapSighashType, TxOut, Witness, taproot};
-use cairn_devnet::{Error, RejectKind};
+use bitcoin::{Amount, Sequence, TxOut, Witness};
+use cairn_devnet::RejectKind;
 
-use crate::harness::{Key, coinbase, funded, spend, unsigned};
+use crate::harness::{
+    CsvLock, Key, coinbase, first_output, funded, refused_block, spend_coinbase, unsigned,
+    unsigned_to,
+};
 
 const DELAY: u16 = 10;
 
@@ -19,22 +16,11 @@ fn key_path_spend_is_accepted_and_mined() {
     let key = Key::new(1);
     let other = Key::new(2);
     let (_dir, mut devnet) = funded(&key, 101);
-    let tx = spend(
-        &key,
-        coinbase(&devnet, 1),
-        &other.spk,
-        Amount::from_sat(1_000),
-    );
+    let tx = spend_coinbase(&key, &devnet, 1, &other.spk, Amount::from_sat(1_000));
     devnet.send_transaction(&tx).unwrap();
     let hash = devnet.mine_blocks(1, &key.spk).unwrap()[0];
     assert_eq!(devnet.chain().tx_block(&tx.compute_txid()), Some(hash));
-    let coin = devnet
-        .chain()
-        .utxo(&OutPoint {
-            txid: tx.compute_txid(),
-            vout: 0,
-        })
-        .unwrap();
+    let coin = devnet.chain().utxo(&first_output(&tx).0).unwrap();
     assert_eq!(coin.output.script_pubkey, other.spk);
 }
 
@@ -42,12 +28,7 @@ fn key_path_spend_is_accepted_and_mined() {
 fn forged_taproot_signature_is_refused() {
     let key = Key::new(1);
     let (_dir, mut devnet) = funded(&key, 101);
-    let mut tx = spend(
-        &key,
-        coinbase(&devnet, 1),
-        &key.spk,
-        Amount::from_sat(1_000),
-    );
+    let mut tx = spend_coinbase(&key, &devnet, 1, &key.spk, Amount::from_sat(1_000));
     let mut sig = tx.input[0].witness.to_vec().remove(0);
     sig[10] ^= 0x01;
     tx.input[0].witness = Witness::from_slice(&[sig]);
@@ -80,11 +61,7 @@ fn forged_taproot_signature_is_refused() {
     );
 
     // And a block carrying the forged spend is refused; the tip stays.
-    let tip = devnet.chain().tip();
-    let err = devnet.mine_block_on(tip, &key.spk, vec![tx]).unwrap_err();
-    let Error::Reject(reject) = err else {
-        panic!("expected a reject, got {err}")
-    };
+    let (tip, reject) = refused_block(&mut devnet, &key, vec![tx]);
     assert_eq!(
         reject.reason,
         "mandatory-script-verify-flag-failed (Invalid Schnorr signature)"
@@ -98,13 +75,7 @@ fn wrong_prevout_amount_in_sighash_is_refused() {
     let key = Key::new(1);
     let (_dir, mut devnet) = funded(&key, 101);
     let (op, out) = coinbase(&devnet, 1);
-    let mut tx = unsigned(
-        &[op],
-        vec![TxOut {
-            value: Amount::from_int_btc(49),
-            script_pubkey: key.spk.clone(),
-        }],
-    );
+    let mut tx = unsigned_to(op, Amount::from_int_btc(49), &key.spk);
     let lie = TxOut {
         value: out.value + Amount::from_sat(1),
         script_pubkey: out.script_pubkey.clone(),
@@ -132,66 +103,15 @@ fn csv_script_path_spend_waits_for_its_delay() {
     let (_dir, mut devnet) = funded(&key, 101);
 
     // A taproot output whose only script is `<10> CSV DROP <key> CHECKSIG`.
-    let leaf = Builder::new()
-        .push_int(i64::from(DELAY))
-        .push_opcode(OP_CSV)
-        .push_opcode(OP_DROP)
-        .push_x_only_key(&key.xonly)
-        .push_opcode(OP_CHECKSIG)
-        .into_script();
-    let info = TaprootBuilder::new()
-        .add_leaf(0, leaf.clone())
-        .unwrap()
-        .finalize(&key.secp, internal.xonly)
-        .unwrap();
-    let locked_spk = ScriptBuf::new_p2tr_tweaked(info.output_key());
-    let fund = spend(
-        &key,
-        coinbase(&devnet, 1),
-        &locked_spk,
-        Amount::from_sat(1_000),
-    );
+    let lock = CsvLock::new(&key, internal.xonly, DELAY);
+    let fund = spend_coinbase(&key, &devnet, 1, &lock.spk, Amount::from_sat(1_000));
     devnet.send_transaction(&fund).unwrap();
     devnet.mine_blocks(1, &key.spk).unwrap();
     let funded_at = devnet.chain().height();
-    let locked = (
-        OutPoint {
-            txid: fund.compute_txid(),
-            vout: 0,
-        },
-        fund.output[0].clone(),
-    );
+    let locked = first_output(&fund);
 
-    let script_spend = |sequence: Sequence| {
-        let mut tx = unsigned(
-            &[locked.0],
-            vec![TxOut {
-                value: locked.1.value - Amount::from_sat(1_000),
-                script_pubkey: key.spk.clone(),
-            }],
-        );
-        tx.input[0].sequence = sequence;
-        let sighash = SighashCache::new(&tx)
-            .taproot_script_spend_signature_hash(
-                0,
-                &Prevouts::All(std::slice::from_ref(&locked.1)),
-                TapLeafHash::from_script(&leaf, LeafVersion::TapScript),
-                TapSighashType::Default,
-            )
-            .unwrap();
-        let msg = Message::from_digest(sighash.to_byte_array());
-        let signature = key.secp.sign_schnorr_no_aux_rand(&msg, &key.keypair);
-        let sig = taproot::Signature {
-            signature,
-            sighash_type: TapSighashType::Default,
-        };
-        let control = info
-            .control_block(&(leaf.clone(), LeafVersion::TapScript))
-            .unwrap();
-        tx.input[0].witness =
-            Witness::from_slice(&[sig.to_vec(), leaf.to_bytes(), control.serialize()]);
-        tx
-    };
+    let script_spend =
+        |sequence: Sequence| lock.spend(&key, &locked, sequence, Amount::from_sat(1_000));
     let tx = script_spend(Sequence::from_height(DELAY));
 
     let err = devnet.send_transaction(&tx).unwrap_err();
@@ -203,13 +123,7 @@ fn csv_script_path_spend_waits_for_its_delay() {
         "non-BIP68-final"
     );
     // A block including it one block early is refused too.
-    let tip = devnet.chain().tip();
-    let Error::Reject(reject) = devnet
-        .mine_block_on(tip, &key.spk, vec![tx.clone()])
-        .unwrap_err()
-    else {
-        panic!("expected a reject")
-    };
+    let (_, reject) = refused_block(&mut devnet, &key, vec![tx.clone()]);
     assert_eq!(
         reject.message(),
         "bad-txns-nonfinal, contains a non-BIP68-final transaction"
@@ -241,30 +155,13 @@ fn time_based_relative_lock_follows_median_time_past() {
     let (_dir, mut devnet) = funded(&key, 101);
     let start = devnet.chain().median_time_past(&devnet.chain().tip()) + 1;
     devnet.set_mock_time(Some(start));
-    let fund = spend(
-        &key,
-        coinbase(&devnet, 1),
-        &key.spk,
-        Amount::from_sat(1_000),
-    );
+    let fund = spend_coinbase(&key, &devnet, 1, &key.spk, Amount::from_sat(1_000));
     devnet.send_transaction(&fund).unwrap();
     devnet.mine_blocks(1, &key.spk).unwrap();
-    let prev = (
-        OutPoint {
-            txid: fund.compute_txid(),
-            vout: 0,
-        },
-        fund.output[0].clone(),
-    );
+    let prev = first_output(&fund);
 
     // Two 512-second units after the funding block's parent's median time past.
-    let mut tx = unsigned(
-        &[prev.0],
-        vec![TxOut {
-            value: prev.1.value - Amount::from_sat(1_000),
-            script_pubkey: key.spk.clone(),
-        }],
-    );
+    let mut tx = unsigned_to(prev.0, prev.1.value - Amount::from_sat(1_000), &key.spk);
     tx.input[0].sequence = Sequence::from_512_second_intervals(2);
     key.sign_key_path(&mut tx, 0, std::slice::from_ref(&prev.1));
     assert_eq!(

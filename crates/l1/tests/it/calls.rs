@@ -57,6 +57,26 @@ impl Golden {
         answer
     }
 
+    /// Runs `call` against record `index` as [`Golden::replay`] does; the call must
+    /// succeed and its params must be the recorded ones.
+    async fn replay_exact<T>(&self, index: usize, call: impl Future<Output = Result<T>>) -> T {
+        let answer = self
+            .replay(index, call)
+            .await
+            .unwrap_or_else(|err| panic!("record {index}: {err}"));
+        self.assert_sent_recorded_params(index);
+        answer
+    }
+
+    /// Runs `call` against record `index` as [`Golden::replay`] does; the call must fail
+    /// with the recorded error.
+    async fn replay_err<T>(&self, index: usize, call: impl Future<Output = Result<T>>) -> Error {
+        self.replay(index, call)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("record {index}: expected an error"))
+    }
+
     /// Whether the last request's params are the recorded ones of `index`.
     fn assert_sent_recorded_params(&self, index: usize) {
         let sent = self.fake.calls().pop().expect("a call was made");
@@ -147,17 +167,11 @@ async fn chain_queries_decode_core_29() {
         hash(GENESIS)
     );
 
-    assert_eq!(
-        g.replay(11, c.get_block_hash(1)).await.expect("record 11"),
-        hash(BLOCK_1)
-    );
-    g.assert_sent_recorded_params(11);
+    assert_eq!(g.replay_exact(11, c.get_block_hash(1)).await, hash(BLOCK_1));
 
     let header = g
-        .replay(12, c.get_block_header_info(&hash(BLOCK_1)))
-        .await
-        .expect("record 12");
-    g.assert_sent_recorded_params(12);
+        .replay_exact(12, c.get_block_header_info(&hash(BLOCK_1)))
+        .await;
     assert_eq!(
         (header.height, header.confirmations, header.n_tx),
         (1, 101, 1)
@@ -171,19 +185,11 @@ async fn chain_queries_decode_core_29() {
     );
     assert_eq!(header.version_hex, "20000000");
 
-    let raw_header = g
-        .replay(13, c.get_block_header(&hash(BLOCK_1)))
-        .await
-        .expect("record 13");
-    g.assert_sent_recorded_params(13);
+    let raw_header = g.replay_exact(13, c.get_block_header(&hash(BLOCK_1))).await;
     assert_eq!(raw_header.block_hash(), hash(BLOCK_1));
     assert_eq!(raw_header.prev_blockhash, hash(GENESIS));
 
-    let block = g
-        .replay(26, c.get_block(&hash(BLOCK_102)))
-        .await
-        .expect("record 26");
-    g.assert_sent_recorded_params(26);
+    let block = g.replay_exact(26, c.get_block(&hash(BLOCK_102))).await;
     assert_eq!(block.block_hash(), hash(BLOCK_102));
     assert_eq!(block.txdata.len(), 2);
     assert_eq!(block.txdata[1].compute_txid(), txid(WALLET_TXID));
@@ -195,10 +201,8 @@ async fn chain_queries_decode_core_29() {
         (103, 0, ChainTipStatus::Active)
     );
 
-    g.replay(41, c.invalidate_block(&hash(BLOCK_102)))
-        .await
-        .expect("record 41");
-    g.assert_sent_recorded_params(41);
+    g.replay_exact(41, c.invalidate_block(&hash(BLOCK_102)))
+        .await;
     g.replay(44, c.reconsider_block(&hash(BLOCK_102)))
         .await
         .expect("record 44");
@@ -228,11 +232,9 @@ async fn transaction_and_mempool_queries_decode_core_29() {
     assert_eq!(mempool, [txid(WALLET_TXID)]);
 
     let entry = g
-        .replay(18, c.get_mempool_entry(&txid(WALLET_TXID)))
+        .replay_exact(18, c.get_mempool_entry(&txid(WALLET_TXID)))
         .await
-        .expect("record 18")
         .expect("in the mempool");
-    g.assert_sent_recorded_params(18);
     assert_eq!((entry.vsize, entry.weight, entry.height), (130, 520, 101));
     assert_eq!(entry.fees.base, Amount::from_sat(2620));
     assert_eq!(entry.wtxid, tx.compute_wtxid());
@@ -243,10 +245,8 @@ async fn transaction_and_mempool_queries_decode_core_29() {
     assert_eq!(info.total_fee, Amount::from_sat(2620));
 
     let verdicts = g
-        .replay(23, c.test_mempool_accept(std::slice::from_ref(&tx)))
-        .await
-        .expect("record 23");
-    g.assert_sent_recorded_params(23);
+        .replay_exact(23, c.test_mempool_accept(std::slice::from_ref(&tx)))
+        .await;
     assert_eq!(verdicts.len(), 1);
     assert_eq!(verdicts[0].txid, tx.compute_txid());
     assert!(!verdicts[0].allowed);
@@ -255,19 +255,13 @@ async fn transaction_and_mempool_queries_decode_core_29() {
         Some("txn-already-in-mempool")
     );
 
-    let sent = g
-        .replay(24, c.send_raw_transaction(&tx))
-        .await
-        .expect("record 24");
-    g.assert_sent_recorded_params(24);
+    let sent = g.replay_exact(24, c.send_raw_transaction(&tx)).await;
     assert_eq!(sent, txid(WALLET_TXID));
 
     let out = g
-        .replay(34, c.get_tx_out(&txid(WALLET_TXID), 1, false))
+        .replay_exact(34, c.get_tx_out(&txid(WALLET_TXID), 1, false))
         .await
-        .expect("record 34")
         .expect("unspent");
-    g.assert_sent_recorded_params(34);
     assert_eq!(out.value, Amount::from_sat(125_000_000));
     assert_eq!(out.best_block, hash(BLOCK_102));
     assert_eq!(out.script_pub_key.kind, "witness_v0_keyhash");
@@ -286,10 +280,8 @@ async fn transaction_and_mempool_queries_decode_core_29() {
     );
 
     let estimate = g
-        .replay(39, c.estimate_smart_fee(2, Some(EstimateMode::Economical)))
-        .await
-        .expect("record 39");
-    g.assert_sent_recorded_params(39);
+        .replay_exact(39, c.estimate_smart_fee(2, Some(EstimateMode::Economical)))
+        .await;
     assert_eq!(estimate.fee_rate, None);
     assert_eq!(estimate.errors, ["Insufficient data or no feerate found"]);
 }
@@ -299,20 +291,14 @@ async fn mining_and_wallet_calls_decode_core_29() {
     let g = Golden::start().await;
     let c = &g.client;
 
-    let default = g
-        .replay(5, c.get_new_address(None, None))
-        .await
-        .expect("record 5");
-    g.assert_sent_recorded_params(5);
+    let default = g.replay_exact(5, c.get_new_address(None, None)).await;
     assert_eq!(
         default,
         address("bcrt1q6q20cxuy6695amfsxmmh6jkxrf4ae8upsj3flg")
     );
     let taproot = g
-        .replay(6, c.get_new_address(None, Some(AddressType::Bech32m)))
-        .await
-        .expect("record 6");
-    g.assert_sent_recorded_params(6);
+        .replay_exact(6, c.get_new_address(None, Some(AddressType::Bech32m)))
+        .await;
     assert_eq!(taproot.address_type(), Some(bitcoin::AddressType::P2tr));
     let legacy = g
         .replay(7, c.get_new_address(None, Some(AddressType::Legacy)))
@@ -320,17 +306,13 @@ async fn mining_and_wallet_calls_decode_core_29() {
         .expect("record 7");
     assert_eq!(legacy.address_type(), Some(bitcoin::AddressType::P2pkh));
     let nested = g
-        .replay(8, c.get_new_address(None, Some(AddressType::P2shSegwit)))
-        .await
-        .expect("record 8");
-    g.assert_sent_recorded_params(8);
+        .replay_exact(8, c.get_new_address(None, Some(AddressType::P2shSegwit)))
+        .await;
     assert_eq!(nested.address_type(), Some(bitcoin::AddressType::P2sh));
 
     let mined = g
-        .replay(9, c.generate_to_address(101, &taproot))
-        .await
-        .expect("record 9");
-    g.assert_sent_recorded_params(9);
+        .replay_exact(9, c.generate_to_address(101, &taproot))
+        .await;
     assert_eq!(mined.len(), 101);
     assert_eq!(mined[0], hash(BLOCK_1));
 
@@ -352,18 +334,12 @@ async fn mining_and_wallet_calls_decode_core_29() {
         g.last_body()
     );
 
-    let received = g
-        .replay(36, c.get_received_by_address(&to, 1))
-        .await
-        .expect("record 36");
-    g.assert_sent_recorded_params(36);
+    let received = g.replay_exact(36, c.get_received_by_address(&to, 1)).await;
     assert_eq!(received, Amount::from_sat(125_000_000));
 
     let unspent = g
-        .replay(37, c.list_unspent(1, 9_999_999, std::slice::from_ref(&to)))
-        .await
-        .expect("record 37");
-    g.assert_sent_recorded_params(37);
+        .replay_exact(37, c.list_unspent(1, 9_999_999, std::slice::from_ref(&to)))
+        .await;
     assert_eq!(unspent.len(), 1);
     assert_eq!((unspent[0].txid, unspent[0].vout), (txid(WALLET_TXID), 1));
     assert_eq!(unspent[0].amount, Amount::from_sat(125_000_000));
@@ -374,11 +350,7 @@ async fn mining_and_wallet_calls_decode_core_29() {
     assert!(unspent[0].spendable && unspent[0].solvable && unspent[0].safe);
     assert_eq!(unspent[0].parent_descs.len(), 1);
 
-    let block = g
-        .replay(46, c.generate_block(&default, &[]))
-        .await
-        .expect("record 46");
-    g.assert_sent_recorded_params(46);
+    let block = g.replay_exact(46, c.generate_block(&default, &[])).await;
     assert_eq!(
         block,
         hash("49f439134f7653769a8d983a190d183d8e535538443f432fd58bc7010f9c8865")
@@ -391,44 +363,31 @@ async fn core_29_errors_keep_their_codes_and_messages() {
     let c = &g.client;
     let tx = wallet_tx(&g);
 
-    let err = g
-        .replay(48, c.send_raw_transaction(&tx))
-        .await
-        .expect_err("record 48");
+    let err = g.replay_err(48, c.send_raw_transaction(&tx)).await;
     assert!(err.is_already_in_chain(), "{err:?}");
     assert!(
         matches!(&err, Error::Rpc { message, .. } if message == "Transaction outputs already in utxo set"),
         "{err:?}"
     );
 
-    let err = g
-        .replay(52, c.get_block(&hash(&"0".repeat(64))))
-        .await
-        .expect_err("record 52");
+    let err = g.replay_err(52, c.get_block(&hash(&"0".repeat(64)))).await;
     assert!(err.is_not_found(), "{err:?}");
 
-    let err = g
-        .replay(54, c.get_block_hash(999_999))
-        .await
-        .expect_err("record 54");
+    let err = g.replay_err(54, c.get_block_hash(999_999)).await;
     assert!(
         matches!(&err, Error::Rpc { code: -8, message } if message == "Block height out of range"),
         "{err:?}"
     );
 
-    let err = g
-        .replay(57, c.call_raw("nosuchmethod", vec![]))
-        .await
-        .expect_err("record 57");
+    let err = g.replay_err(57, c.call_raw("nosuchmethod", vec![])).await;
     assert!(err.is_method_not_found(), "{err:?}");
 
     let err = g
-        .replay(
+        .replay_err(
             60,
             c.call_raw("sendtoaddress", vec!["bcrt1qnotanaddress".into(), 1.into()]),
         )
-        .await
-        .expect_err("record 60");
+        .await;
     assert!(
         matches!(&err, Error::Rpc { code: -5, message } if message == "Invalid Bitcoin address: bcrt1qnotanaddress"),
         "{err:?}"
@@ -436,9 +395,8 @@ async fn core_29_errors_keep_their_codes_and_messages() {
 
     let to = address(WALLET_ADDRESS);
     let err = g
-        .replay(62, c.send_to_address(&to, Amount::from_int_btc(100_000)))
-        .await
-        .expect_err("record 62");
+        .replay_err(62, c.send_to_address(&to, Amount::from_int_btc(100_000)))
+        .await;
     assert_eq!(
         err.rpc_code(),
         Some(cairn_l1::code::WALLET_INSUFFICIENT_FUNDS)
@@ -448,10 +406,7 @@ async fn core_29_errors_keep_their_codes_and_messages() {
         g.records[70]["params"][0].as_str().expect("hex"),
     )
     .expect("transaction");
-    let err = g
-        .replay(70, c.send_raw_transaction(&replacement))
-        .await
-        .expect_err("record 70");
+    let err = g.replay_err(70, c.send_raw_transaction(&replacement)).await;
     assert!(err.is_rejected(), "{err:?}");
     assert!(
         err.to_string()
@@ -459,10 +414,7 @@ async fn core_29_errors_keep_their_codes_and_messages() {
         "{err}"
     );
 
-    let err = g
-        .replay(78, c.get_block_count())
-        .await
-        .expect_err("record 78");
+    let err = g.replay_err(78, c.get_block_count()).await;
     assert!(matches!(err, Error::Auth { .. }), "{err:?}");
 }
 

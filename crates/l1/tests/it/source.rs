@@ -22,6 +22,13 @@ async fn serve(chain: &Arc<Mutex<FakeChain>>) -> (FakeBitcoind, Client) {
     (fake, client)
 }
 
+/// A fake chain of `blocks` blocks on branch A (`0xa`), and their hashes from height 1.
+fn branch_a(blocks: u32) -> (Arc<Mutex<FakeChain>>, Vec<BlockHash>) {
+    let chain = FakeChain::new();
+    let a = chain.lock().mine(blocks, 0xa);
+    (chain, a)
+}
+
 fn source_config(window: usize, max_blocks_per_update: usize) -> BlockSourceConfig {
     BlockSourceConfig {
         poll_interval: Duration::from_millis(20),
@@ -46,8 +53,7 @@ fn numbered(first: u32, hashes: &[BlockHash]) -> Vec<(u32, BlockHash)> {
 
 #[tokio::test]
 async fn follows_the_best_chain_through_reorganisations() {
-    let chain = FakeChain::new();
-    let a = chain.lock().mine(5, 0xa);
+    let (chain, a) = branch_a(5);
     let (_fake, client) = serve(&chain).await;
     let mut source = BlockSource::from_height(client, 1, source_config(1000, 100));
 
@@ -100,8 +106,7 @@ async fn follows_the_best_chain_through_reorganisations() {
 
 #[tokio::test]
 async fn catches_up_in_bounded_chunks() {
-    let chain = FakeChain::new();
-    chain.lock().mine(250, 0xa);
+    let (chain, _) = branch_a(250);
     let (fake, client) = serve(&chain).await;
     let mut source = BlockSource::from_height(client, 0, source_config(1000, 100));
 
@@ -127,8 +132,7 @@ async fn catches_up_in_bounded_chunks() {
 
 #[tokio::test]
 async fn continues_after_a_known_block_and_notices_when_it_is_gone() {
-    let chain = FakeChain::new();
-    let a = chain.lock().mine(5, 0xa);
+    let (chain, a) = branch_a(5);
     let (_fake, client) = serve(&chain).await;
     let mut source = BlockSource::after_block(client, 3, a[2], source_config(1000, 100));
     assert_eq!(source.tip(), Some((3, a[2])));
@@ -165,8 +169,7 @@ async fn continues_after_a_known_block_and_notices_when_it_is_gone() {
 
 #[tokio::test]
 async fn a_block_the_node_does_not_know_is_reported() {
-    let chain = FakeChain::new();
-    chain.lock().mine(5, 0xa);
+    let (chain, _) = branch_a(5);
     let (_fake, client) = serve(&chain).await;
     // A block from some other regtest node.
     let foreign = BlockHash::from_byte_array([7; 32]);
@@ -188,8 +191,7 @@ async fn a_block_the_node_does_not_know_is_reported() {
 
 #[tokio::test]
 async fn a_fork_below_the_window_is_an_error_and_changes_nothing() {
-    let chain = FakeChain::new();
-    let a = chain.lock().mine(10, 0xa);
+    let (chain, a) = branch_a(10);
     let mut source = BlockSource::from_height(InMemory(chain.clone()), 1, source_config(3, 100));
     let update = source.poll().await.expect("poll").expect("catch-up");
     assert_eq!(update.connected.len(), 10);
@@ -219,8 +221,7 @@ async fn a_fork_below_the_window_is_an_error_and_changes_nothing() {
 
 #[tokio::test]
 async fn next_update_waits_for_a_new_block() {
-    let chain = FakeChain::new();
-    let a = chain.lock().mine(2, 0xa);
+    let (chain, a) = branch_a(2);
     let (_fake, client) = serve(&chain).await;
     let mut source = BlockSource::after_block(client, 2, a[1], source_config(1000, 100));
     assert_eq!(source.poll().await.expect("poll"), None);
@@ -247,8 +248,7 @@ async fn next_update_waits_for_a_new_block() {
 
 #[tokio::test]
 async fn a_start_height_above_the_tip_waits_for_the_chain() {
-    let chain = FakeChain::new();
-    chain.lock().mine(2, 0xa);
+    let (chain, _) = branch_a(2);
     let mut source = BlockSource::from_height(InMemory(chain.clone()), 5, source_config(1000, 100));
 
     assert_eq!(source.poll().await.expect("poll"), None);

@@ -1,6 +1,8 @@
 //! Transport behaviour: auth, bitcoind's error replies, retries, timeouts, the network
 //! check, cookies.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -10,7 +12,7 @@ use cairn_l1::{Auth, Client, Error, RetryPolicy, code};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::fake::{FakeBitcoind, Reply};
+use crate::fake::{Call, FakeBitcoind, Reply};
 use crate::{config, good_auth, user_pass};
 
 fn regtest_address() -> Address {
@@ -22,8 +24,44 @@ fn regtest_address() -> Address {
 }
 
 /// Answers every `getblockcount` with 7.
-fn block_count(_: &crate::fake::Call) -> Reply {
+fn block_count(_: &Call) -> Reply {
     Reply::Result(json!(7))
+}
+
+/// A regtest client of `url` with `auth` and the fast test retries.
+fn client(url: &str, auth: Auth) -> Client {
+    Client::new(&config(url, auth), Network::Regtest).expect("client")
+}
+
+/// A fake answering with `handler` for the good credentials, and a client of it.
+async fn serve(handler: impl Fn(&Call) -> Reply + Send + Sync + 'static) -> (FakeBitcoind, Client) {
+    let fake = FakeBitcoind::start(&user_pass(), handler).await;
+    let client = client(&fake.url(), good_auth());
+    (fake, client)
+}
+
+/// `Client::connect` to `fake` for `network`, with the good credentials.
+async fn connect(fake: &FakeBitcoind, network: Network) -> cairn_l1::Result<Client> {
+    Client::connect(&config(&fake.url(), good_auth()), network).await
+}
+
+/// A temp dir and the path of a `.cookie` in it, holding `contents` if given.
+fn cookie_file(contents: Option<&str>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cookie = dir.path().join(".cookie");
+    if let Some(contents) = contents {
+        std::fs::write(&cookie, contents).expect("write cookie");
+    }
+    (dir, cookie)
+}
+
+/// A local address nobody listens on (bound, then freed).
+async fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
 }
 
 #[tokio::test]
@@ -33,7 +71,7 @@ async fn wrong_password_is_an_auth_error_without_retries() {
         user: "alice".into(),
         password: "wrong".into(),
     };
-    let client = Client::new(&config(&fake.url(), auth), Network::Regtest).expect("client");
+    let client = client(&fake.url(), auth);
 
     let err = client.get_block_count().await.expect_err("401");
 
@@ -49,9 +87,7 @@ async fn wrong_password_is_an_auth_error_without_retries() {
 
 #[tokio::test]
 async fn rpc_errors_keep_code_and_message_and_are_not_retried() {
-    let fake =
-        FakeBitcoind::start(&user_pass(), |_| Reply::Error(-5, "Block not found".into())).await;
-    let client = Client::new(&config(&fake.url(), good_auth()), Network::Regtest).expect("client");
+    let (fake, client) = serve(|_| Reply::Error(-5, "Block not found".into())).await;
 
     let hash = "0000000000000000000000000000000000000000000000000000000000000000"
         .parse()
@@ -72,11 +108,7 @@ async fn rpc_errors_keep_code_and_message_and_are_not_retried() {
 
 #[tokio::test]
 async fn unknown_method_is_404_minus_32601() {
-    let fake = FakeBitcoind::start(&user_pass(), |_| {
-        Reply::Error(-32601, "Method not found".into())
-    })
-    .await;
-    let client = Client::new(&config(&fake.url(), good_auth()), Network::Regtest).expect("client");
+    let (fake, client) = serve(|_| Reply::Error(-32601, "Method not found".into())).await;
 
     let err = client
         .call_raw("nosuchmethod", vec![])
@@ -94,7 +126,7 @@ async fn unknown_method_is_404_minus_32601() {
 #[tokio::test]
 async fn warmup_is_retried_until_bitcoind_is_ready() {
     let seen = AtomicUsize::new(0);
-    let fake = FakeBitcoind::start(&user_pass(), move |_| {
+    let (fake, client) = serve(move |_| {
         if seen.fetch_add(1, Ordering::SeqCst) < 2 {
             Reply::Error(-28, "Loading block index…".into())
         } else {
@@ -102,7 +134,6 @@ async fn warmup_is_retried_until_bitcoind_is_ready() {
         }
     })
     .await;
-    let client = Client::new(&config(&fake.url(), good_auth()), Network::Regtest).expect("client");
 
     assert_eq!(
         client.get_block_count().await.expect("ready after warmup"),
@@ -113,11 +144,7 @@ async fn warmup_is_retried_until_bitcoind_is_ready() {
 
 #[tokio::test]
 async fn endless_warmup_ends_with_the_warmup_error() {
-    let fake = FakeBitcoind::start(&user_pass(), |_| {
-        Reply::Error(-28, "Verifying blocks…".into())
-    })
-    .await;
-    let client = Client::new(&config(&fake.url(), good_auth()), Network::Regtest).expect("client");
+    let (fake, client) = serve(|_| Reply::Error(-28, "Verifying blocks…".into())).await;
 
     let err = client.get_block_count().await.expect_err("never ready");
 
@@ -128,7 +155,7 @@ async fn endless_warmup_ends_with_the_warmup_error() {
 #[tokio::test]
 async fn busy_503_is_retried() {
     let seen = AtomicUsize::new(0);
-    let fake = FakeBitcoind::start(&user_pass(), move |_| {
+    let (fake, client) = serve(move |_| {
         if seen.fetch_add(1, Ordering::SeqCst) == 0 {
             Reply::Raw(503, "Work queue depth exceeded".into())
         } else {
@@ -138,7 +165,6 @@ async fn busy_503_is_retried() {
         }
     })
     .await;
-    let client = Client::new(&config(&fake.url(), good_auth()), Network::Regtest).expect("client");
 
     // Not idempotent, but a 503 means bitcoind did not run it.
     let hashes = client
@@ -155,8 +181,7 @@ async fn busy_503_is_retried() {
 
 #[tokio::test]
 async fn unexpected_status_is_an_http_error() {
-    let fake = FakeBitcoind::start(&user_pass(), |_| Reply::Raw(403, "Forbidden".into())).await;
-    let client = Client::new(&config(&fake.url(), good_auth()), Network::Regtest).expect("client");
+    let (_fake, client) = serve(|_| Reply::Raw(403, "Forbidden".into())).await;
 
     let err = client.get_block_count().await.expect_err("403");
 
@@ -169,11 +194,7 @@ async fn unexpected_status_is_an_http_error() {
 #[tokio::test]
 async fn connection_refused_is_retried_until_the_server_appears() {
     // Reserve a port, free it, and start the fake on it a little later.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
+    let addr = free_addr().await;
     let url = format!("http://{addr}");
     let mut config = config(&url, good_auth());
     config.retry.max_attempts = 30;
@@ -203,13 +224,9 @@ async fn connection_refused_is_retried_until_the_server_appears() {
 
 #[tokio::test]
 async fn nobody_listening_ends_unreachable_after_the_retries() {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
+    let addr = free_addr().await;
     let url = format!("http://{addr}");
-    let client = Client::new(&config(&url, good_auth()), Network::Regtest).expect("client");
+    let client = client(&url, good_auth());
 
     let err = client.get_block_count().await.expect_err("nobody there");
 
@@ -289,7 +306,7 @@ fn blockchain_info(chain: &'static str) -> impl Fn(&crate::fake::Call) -> Reply 
 async fn connect_refuses_a_node_on_another_network() {
     let fake = FakeBitcoind::start(&user_pass(), blockchain_info("main")).await;
 
-    let err = Client::connect(&config(&fake.url(), good_auth()), Network::Regtest)
+    let err = connect(&fake, Network::Regtest)
         .await
         .expect_err("mainnet node with a regtest config");
 
@@ -307,7 +324,7 @@ async fn connect_refuses_a_node_on_another_network() {
 async fn connect_accepts_the_expected_network() {
     let fake = FakeBitcoind::start(&user_pass(), blockchain_info("testnet4")).await;
 
-    let client = Client::connect(&config(&fake.url(), good_auth()), Network::Testnet4)
+    let client = connect(&fake, Network::Testnet4)
         .await
         .expect("testnet4 node for a testnet4 config");
 
@@ -317,15 +334,9 @@ async fn connect_accepts_the_expected_network() {
 
 #[tokio::test]
 async fn cookie_is_read_and_read_again_after_bitcoind_restarts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cookie = dir.path().join(".cookie");
-    std::fs::write(&cookie, "__cookie__:aaaa").expect("write cookie");
+    let (_dir, cookie) = cookie_file(Some("__cookie__:aaaa"));
     let fake = FakeBitcoind::start("__cookie__:aaaa", block_count).await;
-    let client = Client::new(
-        &config(&fake.url(), Auth::CookieFile(cookie.clone())),
-        Network::Regtest,
-    )
-    .expect("client");
+    let client = client(&fake.url(), Auth::CookieFile(cookie.clone()));
     assert_eq!(client.get_block_count().await.expect("first cookie"), 7);
 
     // bitcoind restarts: new cookie file, old one refused.
@@ -343,15 +354,9 @@ async fn cookie_is_read_and_read_again_after_bitcoind_restarts() {
 
 #[tokio::test]
 async fn a_cookie_that_does_not_match_is_an_auth_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cookie = dir.path().join(".cookie");
-    std::fs::write(&cookie, "__cookie__:stale").expect("write cookie");
+    let (_dir, cookie) = cookie_file(Some("__cookie__:stale"));
     let fake = FakeBitcoind::start("__cookie__:fresh", block_count).await;
-    let client = Client::new(
-        &config(&fake.url(), Auth::CookieFile(cookie)),
-        Network::Regtest,
-    )
-    .expect("client");
+    let client = client(&fake.url(), Auth::CookieFile(cookie));
 
     let err = client.get_block_count().await.expect_err("wrong cookie");
 
@@ -361,8 +366,7 @@ async fn a_cookie_that_does_not_match_is_an_auth_error() {
 
 #[tokio::test]
 async fn a_missing_cookie_is_waited_for_then_reported() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cookie = dir.path().join(".cookie");
+    let (dir, cookie) = cookie_file(None);
     let fake = FakeBitcoind::start("__cookie__:late", block_count).await;
     let mut config = config(&fake.url(), Auth::CookieFile(cookie.clone()));
     config.retry.max_attempts = 30;
@@ -401,8 +405,7 @@ async fn a_missing_cookie_is_waited_for_then_reported() {
 
 #[tokio::test]
 async fn wallet_calls_go_to_the_wallet_endpoint() {
-    let fake = FakeBitcoind::start(&user_pass(), |_| Reply::Result(json!(50.0))).await;
-    let client = Client::new(&config(&fake.url(), good_auth()), Network::Regtest).expect("client");
+    let (fake, client) = serve(|_| Reply::Result(json!(50.0))).await;
     let wallet = client.for_wallet("golden");
 
     assert_eq!(wallet.url(), format!("{}/wallet/golden", fake.url()));
@@ -414,8 +417,7 @@ async fn wallet_calls_go_to_the_wallet_endpoint() {
 
 #[tokio::test]
 async fn requests_are_json_rpc_1_0_with_increasing_ids() {
-    let fake = FakeBitcoind::start(&user_pass(), block_count).await;
-    let client = Client::new(&config(&fake.url(), good_auth()), Network::Regtest).expect("client");
+    let (fake, client) = serve(block_count).await;
     let shared = Arc::new(client);
 
     shared.get_block_count().await.expect("first");

@@ -205,6 +205,48 @@ async fn sync(source: &mut BlockSource, deriver: &mut Deriver) -> Vec<BatchOutco
     outcomes
 }
 
+/// The devnet's tip as `(height, hash)`.
+async fn l1_tip(w: &World) -> (u32, BlockHash) {
+    let tip = w.client.get_best_block_hash().await.expect("tip");
+    let height = w.client.get_block_count().await.expect("height");
+    (height, tip)
+}
+
+/// The sequencer's batch `number` of L2 blocks `first_block..=last_block`, following the
+/// batch `prev_hash` and anchored at `l1_tip`.
+fn batch(
+    w: &World,
+    number: u64,
+    prev_hash: B256,
+    (first_block, last_block): (u64, u64),
+    l1_tip: (u32, BlockHash),
+) -> (SignedBatchHeader, Vec<u8>) {
+    let position = BatchPosition {
+        number,
+        prev_hash,
+        first_block,
+        last_block,
+    };
+    build_batch(&w.l2, CHAIN_ID, position, l1_tip, &w.sequencer)
+        .unwrap_or_else(|err| panic!("batch {number}: {err}"))
+}
+
+/// A follower's storage (in a new temp dir, opened with `options`) and its deriver.
+fn follower(w: &World, options: StorageOptions) -> (tempfile::TempDir, Arc<Storage>, Deriver) {
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = Arc::new(Storage::open(dir.path(), &w.spec, options).expect("storage"));
+    let deriver = Deriver::new(storage.clone(), &w.rollup, Role::Follower).expect("deriver");
+    (dir, storage, deriver)
+}
+
+/// Invalidates `block` and mines `empty` empty blocks paying `to` in its place.
+async fn replace_with_empty(w: &World, block: &BlockHash, to: &bitcoin::Address, empty: usize) {
+    w.client.invalidate_block(block).await.expect("invalidate");
+    for _ in 0..empty {
+        w.client.generate_block(to, &[]).await.expect("empty block");
+    }
+}
+
 fn source(w: &World) -> BlockSource {
     let config = BlockSourceConfig {
         poll_interval: Duration::from_millis(10),
@@ -219,35 +261,20 @@ async fn a_follower_rebuilds_the_chain_from_bitcoin_and_unwinds_on_reorg() {
     // Enough blocks and data that the batch needs several reveals.
     seal_blocks(&w, 100, 80);
     let head = w.l2.head().block;
-    let tip = w.client.get_best_block_hash().await.expect("tip");
-    let height = w.client.get_block_count().await.expect("height");
-    let position = BatchPosition {
-        number: 0,
-        prev_hash: B256::ZERO,
-        first_block: 1,
-        last_block: head.number(),
-    };
-    let (signed, body) =
-        build_batch(&w.l2, CHAIN_ID, position, (height, tip), &w.sequencer).expect("batch");
+    let (signed, body) = batch(&w, 0, B256::ZERO, (1, head.number()), l1_tip(&w).await);
     // A forged batch (same content, another key) is posted first and must be ignored.
     let thief = Keypair::from_seckey_slice(&Secp256k1::new(), &[9; 32]).expect("key");
     let forged = signed.header.sign(&thief).expect("sign");
     post(&w, &forged, &body, &thief).await;
     let reveal_block = post(&w, &signed, &body, &w.sequencer).await;
 
-    let dir = tempfile::tempdir().expect("dir");
-    let follower = Arc::new(
-        Storage::open(
-            dir.path(),
-            &w.spec,
-            StorageOptions {
-                history_blocks: 1_000,
-                ..StorageOptions::default()
-            },
-        )
-        .expect("storage"),
+    let (_dir, follower, mut deriver) = follower(
+        &w,
+        StorageOptions {
+            history_blocks: 1_000,
+            ..StorageOptions::default()
+        },
     );
-    let mut deriver = Deriver::new(follower.clone(), &w.rollup, Role::Follower).expect("deriver");
     let mut l1 = source(&w);
     let outcomes = sync(&mut l1, &mut deriver).await;
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
@@ -287,17 +314,8 @@ async fn a_follower_rebuilds_the_chain_from_bitcoin_and_unwinds_on_reorg() {
     );
 
     // Reorg the reveals away: the follower goes back to genesis, `safe` with it.
-    w.client
-        .invalidate_block(&reveal_block)
-        .await
-        .expect("invalidate");
-    for _ in 0..3 {
-        // Empty blocks: the reveals wait in the mempool meanwhile.
-        w.client
-            .generate_block(&to, &[])
-            .await
-            .expect("longer branch");
-    }
+    // Empty blocks: the reveals wait in the mempool meanwhile.
+    replace_with_empty(&w, &reveal_block, &to, 3).await;
     sync(&mut l1, &mut deriver).await;
     assert_eq!(follower.head_number(), 0);
     assert_eq!(follower.finality().expect("tracked").safe, 0);
@@ -317,25 +335,13 @@ async fn a_follower_rebuilds_the_chain_from_bitcoin_and_unwinds_on_reorg() {
 async fn a_batch_whose_root_lies_is_rejected_and_leaves_nothing() {
     let w = world().await;
     seal_blocks(&w, 3, 2);
-    let tip = w.client.get_best_block_hash().await.expect("tip");
-    let height = w.client.get_block_count().await.expect("height");
-    let position = BatchPosition {
-        number: 0,
-        prev_hash: B256::ZERO,
-        first_block: 1,
-        last_block: 3,
-    };
-    let (signed, body) =
-        build_batch(&w.l2, CHAIN_ID, position, (height, tip), &w.sequencer).expect("batch");
+    let (signed, body) = batch(&w, 0, B256::ZERO, (1, 3), l1_tip(&w).await);
     let mut lying = signed.header;
     lying.post_state_root = B256::repeat_byte(7);
     let lying = lying.sign(&w.sequencer).expect("sign");
     post(&w, &lying, &body, &w.sequencer).await;
 
-    let dir = tempfile::tempdir().expect("dir");
-    let follower =
-        Arc::new(Storage::open(dir.path(), &w.spec, StorageOptions::default()).expect("storage"));
-    let mut deriver = Deriver::new(follower.clone(), &w.rollup, Role::Follower).expect("deriver");
+    let (_dir, follower, mut deriver) = follower(&w, StorageOptions::default());
     let outcomes = sync(&mut source(&w), &mut deriver).await;
     let [BatchOutcome::Rejected { reason, .. }] = outcomes.as_slice() else {
         panic!("{outcomes:?}")
@@ -366,30 +372,12 @@ async fn a_batch_whose_root_lies_is_rejected_and_leaves_nothing() {
 async fn a_batch_found_before_its_predecessor_waits_for_it() {
     let w = world().await;
     seal_blocks(&w, 4, 2);
-    let tip = w.client.get_best_block_hash().await.expect("tip");
-    let height = w.client.get_block_count().await.expect("height");
-    let first = BatchPosition {
-        number: 0,
-        prev_hash: B256::ZERO,
-        first_block: 1,
-        last_block: 2,
-    };
-    let (signed0, body0) =
-        build_batch(&w.l2, CHAIN_ID, first, (height, tip), &w.sequencer).expect("batch 0");
-    let second = BatchPosition {
-        number: 1,
-        prev_hash: signed0.hash(),
-        first_block: 3,
-        last_block: 4,
-    };
-    let (signed1, body1) =
-        build_batch(&w.l2, CHAIN_ID, second, (height, tip), &w.sequencer).expect("batch 1");
+    let anchor = l1_tip(&w).await;
+    let (signed0, body0) = batch(&w, 0, B256::ZERO, (1, 2), anchor);
+    let (signed1, body1) = batch(&w, 1, signed0.hash(), (3, 4), anchor);
     // Batch 1 reaches Bitcoin a block before batch 0.
     post(&w, &signed1, &body1, &w.sequencer).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let follower =
-        Arc::new(Storage::open(dir.path(), &w.spec, StorageOptions::default()).expect("storage"));
-    let mut deriver = Deriver::new(follower.clone(), &w.rollup, Role::Follower).expect("deriver");
+    let (_dir, follower, mut deriver) = follower(&w, StorageOptions::default());
     let mut l1 = source(&w);
     let outcomes = sync(&mut l1, &mut deriver).await;
     assert!(outcomes.is_empty(), "batch 1 waits: {outcomes:?}");
@@ -419,16 +407,8 @@ async fn a_batch_found_before_its_predecessor_waits_for_it() {
     );
 
     // A reorg of batch 0's block puts batch 1 back to waiting, not applied.
-    w.client.invalidate_block(&late).await.expect("invalidate");
     let to = w.client.get_new_address(None, None).await.expect("address");
-    w.client
-        .generate_block(&to, &[])
-        .await
-        .expect("empty block");
-    w.client
-        .generate_block(&to, &[])
-        .await
-        .expect("empty block");
+    replace_with_empty(&w, &late, &to, 2).await;
     sync(&mut l1, &mut deriver).await;
     assert!(deriver.applied().is_empty());
     assert_eq!(follower.head_number(), 0);

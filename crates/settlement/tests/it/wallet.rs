@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bitcoin::{Address, Amount, BlockHash, FeeRate, Network, OutPoint, ScriptBuf, Transaction};
+use bitcoin::{
+    Address, Amount, BlockHash, FeeRate, Network, OutPoint, ScriptBuf, Transaction, Txid,
+};
 use cairn_devnet::DevnetServer;
 use cairn_l1::{BlockSource, BlockSourceConfig, ChainUpdate, Client};
 use cairn_settlement::wallet::{BatcherWallet, Error, FILE_NAME, TxStatus};
@@ -33,6 +35,14 @@ impl Harness {
             client,
             miner,
         }
+    }
+
+    /// A harness, a new batcher wallet in it and a block source for that wallet.
+    async fn start_with_wallet() -> (Self, BatcherWallet, BlockSource) {
+        let harness = Self::start().await;
+        let wallet = harness.open();
+        let source = harness.source(&wallet);
+        (harness, wallet, source)
     }
 
     fn wallet_dir(&self) -> PathBuf {
@@ -64,13 +74,43 @@ impl Harness {
             .expect("mine")
     }
 
+    /// Pays `sats` to `address` from the devnet's wallet; the payment's txid.
+    async fn send(&self, address: &Address, sats: u64) -> Txid {
+        self.client
+            .send_to_address(address, Amount::from_sat(sats))
+            .await
+            .expect("send")
+    }
+
+    /// Hands `tx` to the devnet, which must accept it (`why` says what it accepts).
+    async fn broadcast(&self, tx: &Transaction, why: &str) -> Txid {
+        self.client
+            .send_raw_transaction(tx)
+            .await
+            .unwrap_or_else(|err| panic!("{why}: {err}"))
+    }
+
+    /// Invalidates `block` and mines `empty` empty blocks on what is left.
+    async fn reorg(&self, block: &BlockHash, empty: usize) {
+        self.client
+            .invalidate_block(block)
+            .await
+            .expect("invalidate");
+        for _ in 0..empty {
+            self.client
+                .generate_block(&self.miner, &[])
+                .await
+                .expect("empty block");
+        }
+    }
+
     async fn tip(&self) -> (u32, BlockHash) {
         let hash = self.client.get_best_block_hash().await.expect("best");
         let height = self.client.get_block_count().await.expect("count");
         (height, hash)
     }
 
-    async fn mempool(&self) -> HashSet<bitcoin::Txid> {
+    async fn mempool(&self) -> HashSet<Txid> {
         let txids = self.client.get_raw_mempool().await.expect("mempool");
         txids.into_iter().collect()
     }
@@ -89,6 +129,18 @@ async fn sync(
     }
     assert_eq!(wallet.tip(), Some(harness.tip().await), "wallet caught up");
     updates
+}
+
+/// Mines `count` blocks and syncs the wallet to them; their hashes.
+async fn mine_and_sync(
+    harness: &Harness,
+    source: &mut BlockSource,
+    wallet: &mut BatcherWallet,
+    count: u32,
+) -> Vec<BlockHash> {
+    let mined = harness.mine(count).await;
+    sync(harness, source, wallet).await;
+    mined
 }
 
 /// Two P2TR outputs that are not the wallet's, as batch envelope commits are.
@@ -131,9 +183,7 @@ fn spent(tx: &Transaction) -> HashSet<OutPoint> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn funds_commits_and_bumps_against_the_devnet() {
-    let harness = Harness::start().await;
-    let mut wallet = harness.open();
-    let mut source = harness.source(&wallet);
+    let (harness, mut wallet, mut source) = Harness::start_with_wallet().await;
     sync(&harness, &mut source, &mut wallet).await;
     assert_eq!(wallet.balance().total(), Amount::ZERO);
 
@@ -143,11 +193,7 @@ async fn funds_commits_and_bumps_against_the_devnet() {
     assert_ne!(first, second);
     assert!(wallet.is_mine(&first.script_pubkey()));
     for (address, btc) in [(&first, 100_000_000), (&second, 50_000_000)] {
-        harness
-            .client
-            .send_to_address(address, Amount::from_sat(btc))
-            .await
-            .expect("send");
+        harness.send(address, btc).await;
     }
     sync(&harness, &mut source, &mut wallet).await;
     assert_eq!(
@@ -155,8 +201,7 @@ async fn funds_commits_and_bumps_against_the_devnet() {
         Amount::ZERO,
         "not seen yet"
     );
-    harness.mine(1).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 1).await;
     let balance = wallet.balance();
     assert_eq!(balance.confirmed, Amount::from_sat(150_000_000));
     assert_eq!(
@@ -186,10 +231,8 @@ async fn funds_commits_and_bumps_against_the_devnet() {
     let fee = assert_fee_rate(&wallet, &commit, rate);
     assert_eq!(
         harness
-            .client
-            .send_raw_transaction(&commit)
-            .await
-            .expect("devnet accepts the commit"),
+            .broadcast(&commit, "devnet accepts the commit")
+            .await,
         txid
     );
     assert_eq!(wallet.tx_status(txid), Some(TxStatus::Unconfirmed));
@@ -219,10 +262,8 @@ async fn funds_commits_and_bumps_against_the_devnet() {
     let bumped_fee = assert_fee_rate(&wallet, &bumped, rate);
     assert!(bumped_fee > fee);
     harness
-        .client
-        .send_raw_transaction(&bumped)
-        .await
-        .expect("devnet accepts the replacement");
+        .broadcast(&bumped, "devnet accepts the replacement")
+        .await;
     let mempool = harness.mempool().await;
     assert!(mempool.contains(&bumped_txid) && !mempool.contains(&txid));
     assert_eq!(wallet.tx_status(txid), None, "replaced");
@@ -235,14 +276,11 @@ async fn funds_commits_and_bumps_against_the_devnet() {
         .expect("second commit");
     assert!(spent(&next).is_disjoint(&spent(&bumped)));
     harness
-        .client
-        .send_raw_transaction(&next)
-        .await
-        .expect("devnet accepts the second commit");
+        .broadcast(&next, "devnet accepts the second commit")
+        .await;
 
     // Both confirm; the balance is what was funded minus commits and fees, to the satoshi.
-    let block = harness.mine(1).await[0];
-    sync(&harness, &mut source, &mut wallet).await;
+    let block = mine_and_sync(&harness, &mut source, &mut wallet, 1).await[0];
     let height = harness.tip().await.0;
     assert_eq!(
         wallet.tx_status(bumped_txid),
@@ -269,9 +307,7 @@ async fn funds_commits_and_bumps_against_the_devnet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coinbases_mature_after_100_blocks_like_the_devnet_says() {
-    let harness = Harness::start().await;
-    let mut wallet = harness.open();
-    let mut source = harness.source(&wallet);
+    let (harness, mut wallet, mut source) = Harness::start_with_wallet().await;
     let address = wallet.next_address().expect("address");
     harness
         .client
@@ -284,8 +320,7 @@ async fn coinbases_mature_after_100_blocks_like_the_devnet_says() {
     assert_eq!(wallet.balance().confirmed, Amount::ZERO);
 
     // Not spendable until the coinbase is 100 blocks deep as of the next block.
-    harness.mine(98).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 98).await;
     assert_eq!(wallet.balance().immature, subsidy);
     let outputs = commit_outputs(&harness).await;
     let err = wallet
@@ -293,33 +328,23 @@ async fn coinbases_mature_after_100_blocks_like_the_devnet_says() {
         .expect_err("immature");
     assert!(matches!(err, Error::InsufficientFunds { .. }), "{err}");
 
-    harness.mine(1).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 1).await;
     assert_eq!(wallet.balance().confirmed, subsidy);
     assert_eq!(wallet.balance().immature, Amount::ZERO);
     let commit = wallet
         .build_commit(&outputs, sat_per_vb(1))
         .expect("commit");
     harness
-        .client
-        .send_raw_transaction(&commit)
-        .await
-        .expect("the devnet agrees the coinbase is mature");
+        .broadcast(&commit, "the devnet agrees the coinbase is mature")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reorgs_return_transactions_to_pending() {
-    let harness = Harness::start().await;
-    let mut wallet = harness.open();
-    let mut source = harness.source(&wallet);
+    let (harness, mut wallet, mut source) = Harness::start_with_wallet().await;
     let address = wallet.next_address().expect("address");
-    let funding = harness
-        .client
-        .send_to_address(&address, Amount::from_sat(100_000_000))
-        .await
-        .expect("send");
-    let funded_in = harness.mine(1).await[0];
-    sync(&harness, &mut source, &mut wallet).await;
+    let funding = harness.send(&address, 100_000_000).await;
+    let funded_in = mine_and_sync(&harness, &mut source, &mut wallet, 1).await[0];
     assert_eq!(wallet.balance().confirmed, Amount::from_sat(100_000_000));
     assert!(matches!(
         wallet.tx_status(funding),
@@ -328,18 +353,7 @@ async fn reorgs_return_transactions_to_pending() {
 
     // The block confirming the payment is replaced by two empty blocks: the payment is
     // pending again (the devnet put it back in its mempool), not lost.
-    harness
-        .client
-        .invalidate_block(&funded_in)
-        .await
-        .expect("invalidate");
-    for _ in 0..2 {
-        harness
-            .client
-            .generate_block(&harness.miner, &[])
-            .await
-            .expect("empty block");
-    }
+    harness.reorg(&funded_in, 2).await;
     let updates = sync(&harness, &mut source, &mut wallet).await;
     let funded_height = harness.tip().await.0 - 1;
     assert_eq!(updates.len(), 1);
@@ -352,8 +366,7 @@ async fn reorgs_return_transactions_to_pending() {
     assert!(harness.mempool().await.contains(&funding));
 
     // It confirms again in the next block.
-    harness.mine(1).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 1).await;
     assert_eq!(wallet.balance().confirmed, Amount::from_sat(100_000_000));
 
     // The same for the batcher's own commit: confirmed, reorganised out, pending again
@@ -362,28 +375,12 @@ async fn reorgs_return_transactions_to_pending() {
         .build_commit(&commit_outputs(&harness).await, sat_per_vb(2))
         .expect("commit");
     let txid = commit.compute_txid();
-    harness
-        .client
-        .send_raw_transaction(&commit)
-        .await
-        .expect("accepted");
-    let committed_in = harness.mine(1).await[0];
-    sync(&harness, &mut source, &mut wallet).await;
+    harness.broadcast(&commit, "accepted").await;
+    let committed_in = mine_and_sync(&harness, &mut source, &mut wallet, 1).await[0];
     let fee = wallet.fee(&commit).expect("fee");
     let after = Amount::from_sat(100_000_000 - 35_000) - fee;
     assert_eq!(wallet.balance().confirmed, after);
-    harness
-        .client
-        .invalidate_block(&committed_in)
-        .await
-        .expect("invalidate");
-    for _ in 0..2 {
-        harness
-            .client
-            .generate_block(&harness.miner, &[])
-            .await
-            .expect("empty block");
-    }
+    harness.reorg(&committed_in, 2).await;
     sync(&harness, &mut source, &mut wallet).await;
     assert_eq!(wallet.tx_status(txid), Some(TxStatus::Unconfirmed));
     let balance = wallet.balance();
@@ -397,17 +394,12 @@ async fn reorgs_return_transactions_to_pending() {
     assert!(harness.mempool().await.contains(&txid));
 
     // The chain only shrinks (a block invalidated, nothing mined): the wallet rewinds.
-    harness.mine(1).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 1).await;
     let (height, top) = harness.tip().await;
     assert!(
         matches!(wallet.tx_status(txid), Some(TxStatus::Confirmed { hash, .. }) if hash == top)
     );
-    harness
-        .client
-        .invalidate_block(&top)
-        .await
-        .expect("invalidate");
+    harness.reorg(&top, 0).await;
     let updates = sync(&harness, &mut source, &mut wallet).await;
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].disconnected, vec![(height, top)]);
@@ -422,40 +414,28 @@ async fn reorgs_return_transactions_to_pending() {
     assert_eq!(wallet.tip().map(|t| t.0), Some(height - 1));
     assert_eq!(wallet.tx_status(txid), Some(TxStatus::Unconfirmed));
     let mut source = harness.source(&wallet);
-    harness.mine(1).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 1).await;
     assert_eq!(wallet.balance().confirmed, after);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_tip_balance_addresses_and_pending_commits() {
-    let harness = Harness::start().await;
-    let mut wallet = harness.open();
-    let mut source = harness.source(&wallet);
+    let (harness, mut wallet, mut source) = Harness::start_with_wallet().await;
     let funding_address = wallet.unused_address().expect("address");
     assert_eq!(
         wallet.unused_address().expect("address"),
         funding_address,
         "the same until used"
     );
-    harness
-        .client
-        .send_to_address(&funding_address, Amount::from_sat(20_000_000))
-        .await
-        .expect("send");
-    harness.mine(1).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    harness.send(&funding_address, 20_000_000).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 1).await;
     let revealed: Vec<Address> = (0..3)
         .map(|_| wallet.next_address().expect("address"))
         .collect();
     let commit = wallet
         .build_commit(&commit_outputs(&harness).await, sat_per_vb(2))
         .expect("commit");
-    harness
-        .client
-        .send_raw_transaction(&commit)
-        .await
-        .expect("accepted");
+    harness.broadcast(&commit, "accepted").await;
     let (tip, balance) = (wallet.tip(), wallet.balance());
     assert!(wallet.path().ends_with(FILE_NAME));
     drop(wallet);
@@ -480,8 +460,7 @@ async fn a_restart_keeps_tip_balance_addresses_and_pending_commits() {
 
     // Resuming the block source from the wallet's blocks picks up where it stopped.
     let mut source = harness.source(&wallet);
-    harness.mine(1).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 1).await;
     assert!(matches!(
         wallet.tx_status(commit.compute_txid()),
         Some(TxStatus::Confirmed { .. })
@@ -505,17 +484,10 @@ async fn a_restart_keeps_tip_balance_addresses_and_pending_commits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spending_errors_are_clear_and_change_nothing() {
-    let harness = Harness::start().await;
-    let mut wallet = harness.open();
-    let mut source = harness.source(&wallet);
+    let (harness, mut wallet, mut source) = Harness::start_with_wallet().await;
     let address = wallet.next_address().expect("address");
-    harness
-        .client
-        .send_to_address(&address, Amount::from_sat(100_000))
-        .await
-        .expect("send");
-    harness.mine(1).await;
-    sync(&harness, &mut source, &mut wallet).await;
+    harness.send(&address, 100_000).await;
+    mine_and_sync(&harness, &mut source, &mut wallet, 1).await;
     let balance = wallet.balance();
     let script = harness.miner.script_pubkey();
 
@@ -545,7 +517,7 @@ async fn spending_errors_are_clear_and_change_nothing() {
     assert_eq!(wallet.balance(), balance);
     assert!(wallet.unconfirmed_transactions().is_empty());
 
-    let unknown = bitcoin::Txid::from_raw_hash(bitcoin::hashes::Hash::all_zeros());
+    let unknown = Txid::from_raw_hash(bitcoin::hashes::Hash::all_zeros());
     let err = wallet
         .bump_fee(unknown, sat_per_vb(5))
         .expect_err("unknown");
@@ -585,9 +557,5 @@ async fn spending_errors_are_clear_and_change_nothing() {
         .build_commit(&outputs, sat_per_vb(2))
         .expect("commit");
     assert_eq!(spent(&again), spent(&commit));
-    harness
-        .client
-        .send_raw_transaction(&again)
-        .await
-        .expect("accepted");
+    harness.broadcast(&again, "accepted").await;
 }

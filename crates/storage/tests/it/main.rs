@@ -47,6 +47,14 @@ fn commit_with_deposits(
     root
 }
 
+/// `result` is the refusal to read or unwind through history that was not kept.
+fn assert_history_unavailable<T>(result: Result<T, StorageError>) {
+    assert!(matches!(
+        result,
+        Err(StorageError::HistoryUnavailable { .. })
+    ));
+}
+
 #[test]
 fn commits_persist_and_history_reads_back() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -128,10 +136,7 @@ fn commits_persist_and_history_reads_back() {
     assert!(storage.block_by_number(3).expect("read").is_none());
     let hash = storage.head().block.hash;
     assert_eq!(storage.block_number_by_hash(&hash).expect("read"), Some(2));
-    assert!(matches!(
-        storage.state_at(0),
-        Err(StorageError::HistoryUnavailable { .. })
-    ));
+    assert_history_unavailable(storage.state_at(0));
 }
 
 #[test]
@@ -264,10 +269,7 @@ fn unwinding_restores_an_earlier_head_exactly() {
     );
     assert_eq!(storage.latest_state().storage(&c, &slot(2)), slot(20));
     // Without history there is nothing to unwind through.
-    assert!(matches!(
-        storage.unwind_to(0),
-        Err(StorageError::HistoryUnavailable { .. })
-    ));
+    assert_history_unavailable(storage.unwind_to(0));
 }
 
 #[test]

@@ -55,7 +55,8 @@ impl PegSource for Peg {
                         "credited"
                     } else {
                         "confirming"
-                    },
+                    }
+                    .to_owned(),
                     l2_block_number: credited.map(U64::from),
                 }
             })

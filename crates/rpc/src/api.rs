@@ -1,5 +1,6 @@
-//! The method table: every `eth_`, `net_`, `web3_` and `txpool_` method (and the
-//! `cairn_` ones from [`crate::cairn`]).
+//! The method table: every `eth_` method, merged with the typed namespaces
+//! (`web3_`/`net_`/`txpool_` from [`crate::small`], `cairn_` from [`crate::cairn`] and
+//! [`crate::peg`]).
 
 use std::sync::Arc;
 
@@ -26,24 +27,24 @@ fn ok<T>(r: Result<T, RpcError>) -> RpcResult<T> {
 pub fn module(
     ctx: Arc<RpcContext>,
 ) -> Result<RpcModule<RpcContext>, jsonrpsee::core::RegisterMethodError> {
+    let m_ctx = ctx.clone();
     let mut m = RpcModule::from_arc(ctx);
-    crate::cairn::register(&mut m)?;
-    crate::peg::register(&mut m)?;
+    m.merge(crate::cairn::SettlementApiServer::into_rpc(
+        crate::cairn::SettlementRpc(m_ctx.clone()),
+    ))?;
+    m.merge(crate::peg::PegApiServer::into_rpc(crate::peg::PegRpc(
+        m_ctx.clone(),
+    )))?;
 
-    m.register_method("web3_clientVersion", |_, c, _| -> RpcResult<String> {
-        Ok(c.client_version.clone())
-    })?;
-    m.register_method("web3_sha3", |p: Params, _, _| -> RpcResult<B256> {
-        let data: Bytes = p.one()?;
-        Ok(alloy_primitives::keccak256(&data))
-    })?;
-    m.register_method("net_version", |_, c, _| -> RpcResult<String> {
-        Ok(c.spec.chain_id.to_string())
-    })?;
-    m.register_method("net_listening", |_, _, _| -> RpcResult<bool> { Ok(true) })?;
-    m.register_method("net_peerCount", |_, _, _| -> RpcResult<U64> {
-        Ok(U64::ZERO)
-    })?;
+    m.merge(crate::small::Web3ApiServer::into_rpc(
+        crate::small::SmallRpc(m_ctx.clone()),
+    ))?;
+    m.merge(crate::small::NetApiServer::into_rpc(
+        crate::small::SmallRpc(m_ctx.clone()),
+    ))?;
+    m.merge(crate::small::TxpoolApiServer::into_rpc(
+        crate::small::SmallRpc(m_ctx.clone()),
+    ))?;
     m.register_method("eth_chainId", |_, c, _| -> RpcResult<U64> {
         Ok(U64::from(c.spec.chain_id))
     })?;
@@ -297,24 +298,6 @@ pub fn module(
         let filter: Filter = p.one()?;
         ok(c.logs(&filter))
     })?;
-
-    m.register_method("txpool_status", |_, c, _| -> RpcResult<serde_json::Value> {
-        let status = c.pool.status();
-        Ok(serde_json::json!({
-            "pending": U64::from(status.pending),
-            "queued": U64::from(status.queued),
-        }))
-    })?;
-    m.register_blocking_method(
-        "txpool_content",
-        |_, c, _| -> RpcResult<serde_json::Value> {
-            let (pending, queued) = c.pool.content();
-            Ok(serde_json::json!({
-                "pending": convert::pool_section(&pending),
-                "queued": convert::pool_section(&queued),
-            }))
-        },
-    )?;
 
     crate::filters::register(&mut m)?;
     crate::pubsub::register(&mut m)?;

@@ -13,14 +13,15 @@
 //! answers `cairn_syncStatus` with `settlement: null` and knows no batches.
 
 use alloy_primitives::{B256, U64};
-use jsonrpsee::RpcModule;
+use std::sync::Arc;
+
+use jsonrpsee::core::RpcResult;
+use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::RpcContext;
 use crate::error::RpcError;
-
-type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
 /// A batch as the node knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,60 +78,60 @@ pub trait SettlementSource: Send + Sync {
     fn batch_of_block(&self, block: u64) -> Option<BatchInfo>;
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SyncStatusView {
-    head: U64,
-    safe: U64,
-    finalized: U64,
-    settlement: Option<SettlementView>,
+pub struct SyncStatusView {
+    pub head: U64,
+    pub safe: U64,
+    pub finalized: U64,
+    pub settlement: Option<SettlementView>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SettlementView {
-    role: &'static str,
-    l1_start_height: U64,
-    l1_tip_height: Option<U64>,
-    l1_tip_hash: Option<String>,
-    l1_derived_height: Option<U64>,
-    caught_up: bool,
-    finality_depth: U64,
-    batches_derived: U64,
-    last_signed_batch: Option<U64>,
-    pending_batches: U64,
-    batcher: Option<BatcherView>,
+pub struct SettlementView {
+    pub role: String,
+    pub l1_start_height: U64,
+    pub l1_tip_height: Option<U64>,
+    pub l1_tip_hash: Option<String>,
+    pub l1_derived_height: Option<U64>,
+    pub caught_up: bool,
+    pub finality_depth: U64,
+    pub batches_derived: U64,
+    pub last_signed_batch: Option<U64>,
+    pub pending_batches: U64,
+    pub batcher: Option<BatcherView>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BatcherView {
-    address: String,
-    balance_sats: U64,
+pub struct BatcherView {
+    pub address: String,
+    pub balance_sats: U64,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BatchView {
-    number: U64,
-    hash: B256,
-    first_block: U64,
-    last_block: U64,
+pub struct BatchView {
+    pub number: U64,
+    pub hash: B256,
+    pub first_block: U64,
+    pub last_block: U64,
     /// `submitted`, `safe` or `finalized`.
-    status: &'static str,
-    l1_height: Option<U64>,
-    l1_confirmations: Option<U64>,
-    reveal_txids: Vec<String>,
-    commit_txid: Option<String>,
+    pub status: String,
+    pub l1_height: Option<U64>,
+    pub l1_confirmations: Option<U64>,
+    pub reveal_txids: Vec<String>,
+    pub commit_txid: Option<String>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TransactionStatusView {
+pub struct TransactionStatusView {
     /// `pending`, `sequenced`, `submitted`, `safe` or `finalized`.
-    status: &'static str,
-    block_number: Option<U64>,
-    batch: Option<BatchView>,
+    pub status: String,
+    pub block_number: Option<U64>,
+    pub batch: Option<BatchView>,
 }
 
 fn batch_view(ctx: &RpcContext, batch: BatchInfo) -> BatchView {
@@ -154,7 +155,7 @@ fn batch_view(ctx: &RpcContext, batch: BatchInfo) -> BatchView {
         hash: batch.hash,
         first_block: U64::from(batch.first_block),
         last_block: U64::from(batch.last_block),
-        status,
+        status: status.to_owned(),
         l1_height: batch.l1_height.map(U64::from),
         l1_confirmations: confirmations,
         reveal_txids: batch.reveal_txids,
@@ -194,17 +195,32 @@ impl BatchSelector {
     }
 }
 
-/// Adds the `cairn_` methods to `m`.
-pub(crate) fn register(
-    m: &mut RpcModule<RpcContext>,
-) -> Result<(), jsonrpsee::core::RegisterMethodError> {
-    m.register_method("cairn_syncStatus", |_, c, _| -> RpcResult<SyncStatusView> {
+/// Where the chain stands on Bitcoin: the `cairn_` settlement methods.
+#[rpc(server, client, namespace = "cairn")]
+pub trait SettlementApi {
+    /// The head, `safe`, `finalized`, and settlement's progress (`null` without).
+    #[method(name = "syncStatus")]
+    fn sync_status(&self) -> RpcResult<SyncStatusView>;
+    /// A batch by number (`n`), or the one holding an L2 block (`{"blockNumber": n}`).
+    #[method(name = "getBatch")]
+    fn get_batch(&self, which: serde_json::Value) -> RpcResult<Option<BatchView>>;
+    /// How far transaction `hash` has come (`null` if unknown).
+    #[method(name = "getTransactionStatus")]
+    fn get_transaction_status(&self, hash: B256) -> RpcResult<Option<TransactionStatusView>>;
+}
+
+/// Serves [`SettlementApi`] from the node's context.
+pub(crate) struct SettlementRpc(pub(crate) Arc<RpcContext>);
+
+impl SettlementApiServer for SettlementRpc {
+    fn sync_status(&self) -> RpcResult<SyncStatusView> {
+        let c = &self.0;
         let head = c.storage.head_number();
         let finality = c.storage.finality();
         let settlement = c.settlement.as_ref().map(|s| {
             let info = s.info();
             SettlementView {
-                role: info.role,
+                role: info.role.to_owned(),
                 l1_start_height: U64::from(info.l1_start),
                 l1_tip_height: info.l1_tip.as_ref().map(|(h, _)| U64::from(*h)),
                 l1_tip_hash: info.l1_tip.map(|(_, hash)| hash),
@@ -226,47 +242,46 @@ pub(crate) fn register(
             finalized: U64::from(finality.map_or(head, |f| f.finalized)),
             settlement,
         })
-    })?;
-    m.register_method(
-        "cairn_getBatch",
-        |p, c, _| -> RpcResult<Option<BatchView>> {
-            let which = BatchSelector::parse(p.one()?)?;
-            Ok(c.settlement
-                .as_ref()
-                .and_then(|s| match which {
-                    BatchSelector::Number(number) => s.batch(number.to()),
-                    BatchSelector::Block(block) => s.batch_of_block(block.to()),
-                })
-                .map(|b| batch_view(c, b)))
-        },
-    )?;
-    m.register_method(
-        "cairn_getTransactionStatus",
-        |p, c, _| -> RpcResult<Option<TransactionStatusView>> {
-            let hash: B256 = p.one()?;
-            let location = c
-                .storage
-                .transaction_location(&hash)
-                .map_err(|e| ErrorObjectOwned::from(RpcError::from(e)))?;
-            let Some((number, _)) = location else {
-                return Ok(c.pool.get(&hash).map(|_| TransactionStatusView {
-                    status: "pending",
-                    block_number: None,
-                    batch: None,
-                }));
-            };
-            let batch = c
-                .settlement
-                .as_ref()
-                .and_then(|s| s.batch_of_block(number))
-                .map(|b| batch_view(c, b));
-            let status = batch.as_ref().map_or("sequenced", |b| b.status);
-            Ok(Some(TransactionStatusView {
-                status,
-                block_number: Some(U64::from(number)),
-                batch,
-            }))
-        },
-    )?;
-    Ok(())
+    }
+
+    fn get_batch(&self, which: serde_json::Value) -> RpcResult<Option<BatchView>> {
+        let c = &self.0;
+        let which = BatchSelector::parse(which)?;
+        Ok(c.settlement
+            .as_ref()
+            .and_then(|s| match which {
+                BatchSelector::Number(number) => s.batch(number.to()),
+                BatchSelector::Block(block) => s.batch_of_block(block.to()),
+            })
+            .map(|b| batch_view(c, b)))
+    }
+
+    fn get_transaction_status(&self, hash: B256) -> RpcResult<Option<TransactionStatusView>> {
+        let c = &self.0;
+        let location = c
+            .storage
+            .transaction_location(&hash)
+            .map_err(|e| ErrorObjectOwned::from(RpcError::from(e)))?;
+        let Some((number, _)) = location else {
+            return Ok(c.pool.get(&hash).map(|_| TransactionStatusView {
+                status: "pending".to_owned(),
+                block_number: None,
+                batch: None,
+            }));
+        };
+        let batch = c
+            .settlement
+            .as_ref()
+            .and_then(|s| s.batch_of_block(number))
+            .map(|b| batch_view(c, b));
+        let status = batch
+            .as_ref()
+            .map_or("sequenced", |b| b.status.as_str())
+            .to_owned();
+        Ok(Some(TransactionStatusView {
+            status,
+            block_number: Some(U64::from(number)),
+            batch,
+        }))
+    }
 }

@@ -16,9 +16,16 @@ mod filters;
 pub mod peg;
 mod pubsub;
 mod server;
+pub mod small;
 
-pub use cairn::{BatchInfo, SettlementInfo, SettlementSource};
+pub use cairn::{
+    BatchInfo, SettlementApiClient, SettlementApiServer, SettlementInfo, SettlementSource,
+};
 pub use context::RpcContext;
 pub use error::RpcError;
-pub use peg::{DepositAddressInfo, DepositInfo, PegCoins, PegServiceError, PegSource};
+pub use peg::{
+    DepositAddressInfo, DepositInfo, PegApiClient, PegApiServer, PegCoins, PegServiceError,
+    PegSource, SupplyView, WithdrawalView,
+};
 pub use server::{RpcConfig, start};
+pub use small::{NetApiClient, TxpoolApiClient, Web3ApiClient};

@@ -20,10 +20,13 @@
 
 use alloy_primitives::{Address, B256, U64, U256};
 use cairn_primitives::units::sats_to_wei;
-use jsonrpsee::RpcModule;
+use std::sync::Arc;
+
+use jsonrpsee::core::RpcResult;
+use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::types::error::INVALID_PARAMS_CODE;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use cairn_execution::withdraw::{
     PAID_TOTAL_SLOT, WITHDRAWAL_CONTRACT, WithdrawalRecord, WithdrawalRequest,
@@ -31,10 +34,8 @@ use cairn_execution::withdraw::{
 
 use crate::RpcContext;
 
-type RpcResult<T> = Result<T, ErrorObjectOwned>;
-
 /// A deposit address and what it commits to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DepositAddressInfo {
     /// The taproot address to pay.
@@ -53,7 +54,7 @@ pub struct DepositAddressInfo {
 }
 
 /// A deposit found on Bitcoin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DepositInfo {
     /// The deposit transaction (display order).
@@ -71,7 +72,7 @@ pub struct DepositInfo {
     /// Its confirmations now.
     pub confirmations: U64,
     /// `confirming` or `credited`.
-    pub status: &'static str,
+    pub status: String,
     /// The L2 block that credited it.
     pub l2_block_number: Option<U64>,
 }
@@ -79,7 +80,7 @@ pub struct DepositInfo {
 /// `cairn_getSupply`: the L2's BTC against what backs it. `unbackedWei` and `missingWei`
 /// are both zero while the peg's accounting holds (fees move BTC between accounts, never
 /// create or destroy it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SupplyView {
     /// The head the figures are for.
@@ -168,31 +169,52 @@ fn peg(ctx: &RpcContext) -> RpcResult<&dyn PegSource> {
     ctx.peg.as_deref().ok_or_else(no_peg)
 }
 
-/// Adds the peg's methods to `m`.
-pub(crate) fn register(
-    m: &mut RpcModule<RpcContext>,
-) -> Result<(), jsonrpsee::core::RegisterMethodError> {
-    m.register_method(
-        "cairn_getDepositAddress",
-        |p, c, _| -> RpcResult<DepositAddressInfo> {
-            let mut seq = p.sequence();
-            let recipient: Address = seq.next()?;
-            let reclaim: Option<B256> = seq.optional_next()?;
-            Ok(peg(c)?.deposit_address(recipient, reclaim)?)
-        },
-    )?;
-    m.register_method(
-        "cairn_getDeposits",
-        |p, c, _| -> RpcResult<Vec<DepositInfo>> {
-            let recipient: Address = p.one()?;
-            Ok(peg(c)?.deposits_of(recipient))
-        },
-    )?;
-    m.register_method(
-        "cairn_getBridgeInfo",
-        |_, c, _| -> RpcResult<serde_json::Value> { Ok(peg(c)?.bridge_info()) },
-    )?;
-    m.register_method("cairn_getSupply", |_, c, _| -> RpcResult<SupplyView> {
+/// The peg's `cairn_` methods.
+#[rpc(server, client, namespace = "cairn")]
+pub trait PegApi {
+    /// The taproot address crediting `l2_address` (registered for watching).
+    #[method(name = "getDepositAddress")]
+    fn get_deposit_address(
+        &self,
+        l2_address: Address,
+        reclaim_key: Option<B256>,
+    ) -> RpcResult<DepositAddressInfo>;
+    /// Deposits to `l2_address` found on Bitcoin.
+    #[method(name = "getDeposits")]
+    fn get_deposits(&self, l2_address: Address) -> RpcResult<Vec<DepositInfo>>;
+    /// Signers, threshold, recovery set, peg address and rules.
+    #[method(name = "getBridgeInfo")]
+    fn get_bridge_info(&self) -> RpcResult<serde_json::Value>;
+    /// The L2's BTC against what backs it.
+    #[method(name = "getSupply", blocking)]
+    fn get_supply(&self) -> RpcResult<SupplyView>;
+    /// The withdrawals transaction `hash` requested, and how far each has come.
+    #[method(name = "getWithdrawalStatus")]
+    fn get_withdrawal_status(&self, hash: B256) -> RpcResult<Vec<WithdrawalView>>;
+}
+
+/// Serves [`PegApi`] from the node's context.
+pub(crate) struct PegRpc(pub(crate) Arc<RpcContext>);
+
+impl PegApiServer for PegRpc {
+    fn get_deposit_address(
+        &self,
+        recipient: Address,
+        reclaim: Option<B256>,
+    ) -> RpcResult<DepositAddressInfo> {
+        Ok(peg(&self.0)?.deposit_address(recipient, reclaim)?)
+    }
+
+    fn get_deposits(&self, recipient: Address) -> RpcResult<Vec<DepositInfo>> {
+        Ok(peg(&self.0)?.deposits_of(recipient))
+    }
+
+    fn get_bridge_info(&self) -> RpcResult<serde_json::Value> {
+        Ok(peg(&self.0)?.bridge_info())
+    }
+
+    fn get_supply(&self) -> RpcResult<SupplyView> {
+        let c = &self.0;
         peg(c)?;
         let genesis = c
             .spec
@@ -229,65 +251,62 @@ pub(crate) fn register(
             unbacked_wei: supply.saturating_sub(backing),
             missing_wei: backing.saturating_sub(supply),
         })
-    })?;
-    m.register_method(
-        "cairn_getWithdrawalStatus",
-        |p, c, _| -> RpcResult<Vec<WithdrawalView>> {
-            peg(c)?;
-            let hash: B256 = p.one()?;
-            let storage_error = |e| ErrorObjectOwned::from(crate::RpcError::from(e));
-            let Some((number, index)) = c
-                .storage
-                .transaction_location(&hash)
-                .map_err(storage_error)?
-            else {
-                return Ok(Vec::new());
-            };
-            let Some(block) = c.storage.block_by_number(number).map_err(storage_error)? else {
-                return Ok(Vec::new());
-            };
-            let finalized = c.storage.finality().map_or(number, |f| f.finalized);
-            let state = c.storage.latest_state();
-            let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
-            Ok(block
-                .receipts
-                .get(index)
-                .map(|r| r.logs.as_slice())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(WithdrawalRequest::from_log)
-                .map(|w| {
-                    let paid_by = WithdrawalRecord::read(w.id, slot).and_then(|r| r.paid_by);
-                    let status = match paid_by {
-                        Some(_) => "paid",
-                        None if number <= finalized => "finalized",
-                        None => "requested",
-                    };
-                    (w, status, paid_by)
-                })
-                .map(|(w, status, paid_by)| WithdrawalView {
-                    id: U64::from(w.id),
-                    status,
-                    bitcoin_txid: paid_by.map(|txid| {
-                        // Bitcoin shows txids byte-reversed.
-                        let mut bytes = txid.0;
-                        bytes.reverse();
-                        hex::encode(bytes)
-                    }),
-                    sender: w.sender,
-                    bitcoin_address: w.bitcoin_address,
-                    amount_sat: U64::from(w.amount_sat),
-                    l2_block_number: U64::from(number),
-                    transaction_hash: hash,
-                })
-                .collect())
-        },
-    )?;
-    Ok(())
+    }
+
+    fn get_withdrawal_status(&self, hash: B256) -> RpcResult<Vec<WithdrawalView>> {
+        let c = &self.0;
+        peg(c)?;
+        let storage_error = |e| ErrorObjectOwned::from(crate::RpcError::from(e));
+        let Some((number, index)) = c
+            .storage
+            .transaction_location(&hash)
+            .map_err(storage_error)?
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(block) = c.storage.block_by_number(number).map_err(storage_error)? else {
+            return Ok(Vec::new());
+        };
+        let finalized = c.storage.finality().map_or(number, |f| f.finalized);
+        let state = c.storage.latest_state();
+        let slot = |index| state.storage(&WITHDRAWAL_CONTRACT, &index);
+        Ok(block
+            .receipts
+            .get(index)
+            .map(|r| r.logs.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(WithdrawalRequest::from_log)
+            .map(|w| {
+                let paid_by = WithdrawalRecord::read(w.id, slot).and_then(|r| r.paid_by);
+                let status = match paid_by {
+                    Some(_) => "paid",
+                    None if number <= finalized => "finalized",
+                    None => "requested",
+                };
+                (w, status, paid_by)
+            })
+            .map(|(w, status, paid_by)| WithdrawalView {
+                id: U64::from(w.id),
+                status: status.to_owned(),
+                bitcoin_txid: paid_by.map(|txid| {
+                    // Bitcoin shows txids byte-reversed.
+                    let mut bytes = txid.0;
+                    bytes.reverse();
+                    hex::encode(bytes)
+                }),
+                sender: w.sender,
+                bitcoin_address: w.bitcoin_address,
+                amount_sat: U64::from(w.amount_sat),
+                l2_block_number: U64::from(number),
+                transaction_hash: hash,
+            })
+            .collect())
+    }
 }
 
 /// One withdrawal a transaction requested.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WithdrawalView {
     /// The withdrawal's id in the contract.
@@ -295,7 +314,7 @@ pub struct WithdrawalView {
     /// `requested` (burned on L2), `finalized` (its L2 block is final: it waits for the
     /// federation's payout), `paid` (the payout is confirmed on Bitcoin and recorded on
     /// L2).
-    pub status: &'static str,
+    pub status: String,
     /// The Bitcoin transaction that paid it (display order), once paid.
     pub bitcoin_txid: Option<String>,
     /// Who burned the BTC.

@@ -12,10 +12,9 @@ use std::path::PathBuf;
 use alloy_primitives::{Address, B256};
 use anyhow::Context as _;
 use bitcoin::Amount;
+use cairn_rpc::PegApiClient as _;
 use clap::Args;
-use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::HttpClientBuilder;
-use jsonrpsee::rpc_params;
 
 use super::{L1RpcArgs, parse_btc, parse_network};
 
@@ -58,27 +57,15 @@ pub async fn run(args: DepositArgs) -> anyhow::Result<()> {
     let client = HttpClientBuilder::default()
         .build(&args.rpc_url)
         .with_context(|| format!("bad --rpc-url {}", args.rpc_url))?;
-    let answer: serde_json::Value = match args.reclaim_key {
-        Some(key) => {
-            client
-                .request("cairn_getDepositAddress", rpc_params![args.to, key])
-                .await
-        }
-        None => {
-            client
-                .request("cairn_getDepositAddress", rpc_params![args.to])
-                .await
-        }
-    }
-    .with_context(|| format!("cairn_getDepositAddress at {}", args.rpc_url))?;
-    let address = answer["address"]
-        .as_str()
-        .context("the node's answer has no address")?;
+    let answer = client
+        .get_deposit_address(args.to, args.reclaim_key)
+        .await
+        .with_context(|| format!("cairn_getDepositAddress at {}", args.rpc_url))?;
+    let address = answer.address.as_str();
     println!("Deposit address for {}: {address}", args.to);
     println!(
         "  credited after {} confirmation(s); at least {} sat",
-        quantity(&answer["confirmations"]),
-        quantity(&answer["minDepositSat"])
+        answer.confirmations, answer.min_deposit_sat
     );
     let (Some(amount), Some(url)) = (args.amount, &args.l1_rpc_url) else {
         return Ok(());
@@ -105,13 +92,6 @@ pub async fn run(args: DepositArgs) -> anyhow::Result<()> {
         .context("the Bitcoin wallet could not pay the deposit")?;
     println!("Paid {amount} in {txid}");
     Ok(())
-}
-
-fn quantity(value: &serde_json::Value) -> u64 {
-    value
-        .as_str()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

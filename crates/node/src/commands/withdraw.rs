@@ -14,6 +14,7 @@ use alloy_sol_types::SolCall as _;
 use anyhow::Context as _;
 use bitcoin::Amount;
 use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, withdrawCall};
+use cairn_rpc::PegApiClient as _;
 use clap::Args;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::HttpClientBuilder;
@@ -119,14 +120,12 @@ pub async fn run(args: WithdrawArgs) -> anyhow::Result<()> {
 async fn follow(client: &jsonrpsee::http_client::HttpClient, hash: B256) -> anyhow::Result<()> {
     let mut last = String::new();
     loop {
-        let statuses: Vec<serde_json::Value> = client
-            .request("cairn_getWithdrawalStatus", rpc_params![hash])
-            .await?;
+        let statuses = client.get_withdrawal_status(hash).await?;
         let now: Vec<String> = statuses
             .iter()
-            .map(|s| match s["bitcoinTxid"].as_str() {
+            .map(|s| match &s.bitcoin_txid {
                 Some(txid) => format!("paid by Bitcoin transaction {txid}"),
-                None => s["status"].as_str().unwrap_or("?").to_owned(),
+                None => s.status.clone(),
             })
             .collect();
         let line = now.join(", ");
@@ -134,7 +133,7 @@ async fn follow(client: &jsonrpsee::http_client::HttpClient, hash: B256) -> anyh
             println!("Withdrawal: {line}");
             last = line;
         }
-        if !statuses.is_empty() && statuses.iter().all(|s| s["status"] == "paid") {
+        if !statuses.is_empty() && statuses.iter().all(|s| s.status == "paid") {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;

@@ -265,7 +265,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let fees = Fees {
         max_fee: args.fee_cap.max(1) as u128 * floor,
         tip: (floor / 10).max(1),
-        l1_fee_rate: args.l1_fee_rate * 250,
+        l1_fee_rate: bitcoin::FeeRate::from_sat_per_vb(args.l1_fee_rate)
+            .context("--l1-fee-rate is too high")?,
         base_fee_floor: floor as u64,
     };
     eprintln!(

@@ -55,9 +55,9 @@ pub(crate) struct SignedTx {
 pub(crate) struct Fees {
     pub(crate) max_fee: u128,
     pub(crate) tip: u128,
-    /// The L1 data fee rate charged (sat/kwu) and the base fee at which the L1 gas is
-    /// reserved in every gas limit (the floor: the most L1 gas a transaction can need).
-    pub(crate) l1_fee_rate: u64,
+    /// The L1 data fee rate charged and the base fee at which the L1 gas is reserved in
+    /// every gas limit (the floor: the most L1 gas a transaction can need).
+    pub(crate) l1_fee_rate: bitcoin::FeeRate,
     pub(crate) base_fee_floor: u64,
 }
 
@@ -83,7 +83,7 @@ pub(crate) fn sign(
         gas_limit: call.gas_limit
             + cairn_execution::l1fee::l1_gas_padded(
                 call.input.len() + 130,
-                fees.l1_fee_rate,
+                fees.l1_fee_rate.to_sat_per_kwu(),
                 fees.base_fee_floor,
             ),
         max_fee_per_gas: fees.max_fee,

@@ -20,7 +20,7 @@ use alloy_primitives::B256;
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::{XOnlyPublicKey, schnorr};
-use bitcoin::{OutPoint, Transaction, TxOut, Txid};
+use bitcoin::{FeeRate, OutPoint, Transaction, TxOut, Txid};
 use cairn_l1::Client;
 use cairn_peg::Federation;
 use cairn_peg::policy::{
@@ -126,6 +126,20 @@ struct PayoutVersion {
     broadcast_at: Option<u32>,
 }
 
+impl PayoutVersion {
+    /// The fee rate it was built at (persisted in whole sat/vB).
+    fn rate(&self) -> FeeRate {
+        FeeRate::from_sat_per_vb(self.sat_per_vb).unwrap_or(FeeRate::MAX)
+    }
+}
+
+/// The rate a replacement pays: a quarter more, and at least 1 sat/vB more (BIP125's
+/// incremental relay fee), in whole sat/vB.
+fn bumped(rate: FeeRate) -> FeeRate {
+    let old = rate.to_sat_per_vb_ceil();
+    FeeRate::from_sat_per_vb(old.saturating_add((old / 4).max(1))).unwrap_or(FeeRate::MAX)
+}
+
 /// The payout in flight.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -214,15 +228,15 @@ impl Coordinator {
         self.outbox.lock().await.proposed.len()
     }
 
-    /// One step after an L1 block: finish, advance or start a payout. `sat_per_vb` is the
-    /// current fee rate.
-    pub async fn tick(&self, tip: u32, sat_per_vb: u64) {
-        if let Err(e) = self.step(tip, sat_per_vb.max(1)).await {
+    /// One step after an L1 block: finish, advance or start a payout at `fee_rate` (the
+    /// current rate; at least 1 sat/vB, at most the ceiling).
+    pub async fn tick(&self, tip: u32, fee_rate: FeeRate) {
+        if let Err(e) = self.step(tip, fee_rate.max(FeeRate::BROADCAST_MIN)).await {
             tracing::warn!(target: TARGET, error = %e, "payout step failed; retrying next block");
         }
     }
 
-    async fn step(&self, tip: u32, sat_per_vb: u64) -> Result<()> {
+    async fn step(&self, tip: u32, fee_rate: FeeRate) -> Result<()> {
         let mut outbox = self.outbox.lock().await;
         if let Some(current) = &outbox.current {
             let txids: Vec<Txid> = current
@@ -290,7 +304,7 @@ impl Coordinator {
         while !ids.is_empty() && amount(&ids) > available {
             ids.pop();
         }
-        let rate = sat_per_vb.min(self.policy.max_sat_per_vb);
+        let rate = fee_rate.min(self.policy.max_fee_rate);
         let inputs: Vec<OutPoint> = coins.iter().map(|(o, _)| *o).collect();
         let proposal = if !ids.is_empty() {
             build_payout(&ledger.view, federation, &inputs, &ids, rate)?
@@ -302,7 +316,7 @@ impl Coordinator {
             return Ok(());
         };
         self.propose(&mut outbox, &proposal, rate)?;
-        tracing::info!(target: TARGET, txid = %proposal.tx.compute_txid(), withdrawals = ids.len(), inputs = inputs.len(), sat_per_vb = rate, "proposing a payout");
+        tracing::info!(target: TARGET, txid = %proposal.tx.compute_txid(), withdrawals = ids.len(), inputs = inputs.len(), sat_per_vb = rate.to_sat_per_vb_ceil(), "proposing a payout");
         self.advance(&mut outbox, tip).await
     }
 
@@ -333,16 +347,11 @@ impl Coordinator {
         Ok(())
     }
 
-    fn propose(
-        &self,
-        outbox: &mut Outbox,
-        proposal: &PayoutProposal,
-        sat_per_vb: u64,
-    ) -> Result<()> {
+    fn propose(&self, outbox: &mut Outbox, proposal: &PayoutProposal, rate: FeeRate) -> Result<()> {
         let txid = proposal.tx.compute_txid();
         let version = PayoutVersion {
             unsigned: serialize_hex(&proposal.tx),
-            sat_per_vb,
+            sat_per_vb: rate.to_sat_per_vb_ceil(),
             signed: None,
             broadcast_at: None,
         };
@@ -368,12 +377,9 @@ impl Coordinator {
         match (&latest.signed, latest.broadcast_at) {
             (None, _) => self.sign_and_send(outbox, tip).await,
             (Some(_), Some(at))
-                if tip >= at + BUMP_AFTER_BLOCKS
-                    && latest.sat_per_vb < self.policy.max_sat_per_vb =>
+                if tip >= at + BUMP_AFTER_BLOCKS && latest.rate() < self.policy.max_fee_rate =>
             {
-                let rate = (latest.sat_per_vb + latest.sat_per_vb / 4)
-                    .max(latest.sat_per_vb + 1)
-                    .min(self.policy.max_sat_per_vb);
+                let rate = bumped(latest.rate()).min(self.policy.max_fee_rate);
                 let old: Transaction = deserialize_hex(&latest.unsigned)?;
                 let inputs = spent_outpoints(&old);
                 let finality = self
@@ -393,7 +399,7 @@ impl Coordinator {
                         rate,
                     )?
                 };
-                tracing::info!(target: TARGET, replaces = %old.compute_txid(), txid = %proposal.tx.compute_txid(), sat_per_vb = rate, "replacing an unconfirmed payout at a higher fee rate");
+                tracing::info!(target: TARGET, replaces = %old.compute_txid(), txid = %proposal.tx.compute_txid(), sat_per_vb = rate.to_sat_per_vb_ceil(), "replacing an unconfirmed payout at a higher fee rate");
                 self.propose(outbox, &proposal, rate)?;
                 self.sign_and_send(outbox, tip).await
             }
@@ -544,6 +550,15 @@ fn valid_set(
 #[cfg(test)]
 mod tests {
     use super::split_credentials;
+
+    #[test]
+    fn replacements_pay_a_quarter_more_and_at_least_one_sat_per_vbyte() {
+        use bitcoin::FeeRate;
+        let vb = FeeRate::from_sat_per_vb_u32;
+        assert_eq!(super::bumped(vb(2)), vb(3));
+        assert_eq!(super::bumped(vb(8)), vb(10));
+        assert_eq!(super::bumped(vb(200)), vb(250));
+    }
 
     #[test]
     fn credentials_come_off_the_signer_url() {

@@ -117,12 +117,14 @@ pub fn extra_data_for(rate: u64, l1_gas: u64) -> Bytes {
 pub struct L1FeeRate(Arc<AtomicU64>);
 
 impl L1FeeRate {
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+    /// The rate now (zero: no L1 data fee).
+    pub fn get(&self) -> bitcoin::FeeRate {
+        bitcoin::FeeRate::from_sat_per_kwu(self.0.load(Ordering::Relaxed))
     }
 
-    pub fn set(&self, rate: u64) {
-        self.0.store(rate, Ordering::Relaxed);
+    /// Charges `rate` from now on.
+    pub fn set(&self, rate: bitcoin::FeeRate) {
+        self.0.store(rate.to_sat_per_kwu(), Ordering::Relaxed);
     }
 }
 

@@ -220,8 +220,9 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
     );
     if config.settlement.is_some() {
         // Until the batcher reads Bitcoin's fee rate again, charge the last one.
-        pool.l1_fee_rate()
-            .set(cairn_execution::l1fee::l1_fee_rate_of(&head.block.header));
+        pool.l1_fee_rate().set(bitcoin::FeeRate::from_sat_per_kwu(
+            cairn_execution::l1fee::l1_fee_rate_of(&head.block.header),
+        ));
     }
     let producer = Arc::new(Producer::new(
         storage.clone(),
@@ -238,7 +239,8 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         None => None,
     };
     let policy = cairn_peg::policy::FeePolicy {
-        max_sat_per_vb: config.peg.max_fee_rate,
+        max_fee_rate: bitcoin::FeeRate::from_sat_per_vb(config.peg.max_fee_rate)
+            .context("--peg-max-fee-rate is too high")?,
     };
     let peg_dir = config.data_dir.join("peg");
     let signer = match (&peg, config.peg.signer_key) {

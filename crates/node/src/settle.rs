@@ -341,9 +341,9 @@ impl Task {
                     (&mut self.batcher, self.source.tip(), &self.deriver)
             {
                 if self.priced_tip != Some(tip.1) {
-                    let rate = batcher.fee_rate().await.to_sat_per_kwu();
+                    let rate = batcher.fee_rate().await;
                     if rate != self.l1_fee_rate.get() {
-                        tracing::info!(target: TARGET, sat_per_kwu = rate, "L1 data fee rate");
+                        tracing::info!(target: TARGET, sat_per_kwu = rate.to_sat_per_kwu(), "L1 data fee rate");
                     }
                     self.l1_fee_rate.set(rate);
                     self.priced_tip = Some(tip.1);
@@ -359,9 +359,7 @@ impl Task {
                 if let Some(coordinator) = self.peg.as_ref().and_then(|l| l.coordinator.clone())
                     && self.coordinated_tip != Some(tip.1)
                 {
-                    // sat/kwu → sat/vB: 1 vB = 4 WU.
-                    let sat_per_vb = (self.l1_fee_rate.get() * 4).div_ceil(1000);
-                    coordinator.tick(tip.0, sat_per_vb).await;
+                    coordinator.tick(tip.0, self.l1_fee_rate.get()).await;
                     self.coordinated_tip = Some(tip.1);
                 }
             }

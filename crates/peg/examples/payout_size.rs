@@ -105,7 +105,14 @@ fn main() {
                     );
                 }
                 let ids: Vec<u64> = view.pending.keys().copied().collect();
-                let proposal = build_payout(&view, &federation, &coins, &ids, 10).expect("payout");
+                let proposal = build_payout(
+                    &view,
+                    &federation,
+                    &coins,
+                    &ids,
+                    bitcoin::FeeRate::from_sat_per_vb_u32(10),
+                )
+                .expect("payout");
                 let vbytes = signed_weight(&proposal.tx, &federation, CONTROL_LEN).to_vbytes_ceil();
                 println!(
                     "| {kind} | {count} | {} | {vbytes} | {:.1} |",

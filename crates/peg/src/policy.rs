@@ -22,7 +22,8 @@ use bitcoin::hashes::{Hash as _, sha256};
 use bitcoin::script::PushBytesBuf;
 use bitcoin::transaction::Version;
 use bitcoin::{
-    Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Weight, Witness, absolute,
+    Amount, FeeRate, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Weight, Witness,
+    absolute,
 };
 
 use crate::Federation;
@@ -46,7 +47,7 @@ pub const MAX_PAYOUT_INPUTS: usize = 50;
 /// Bitcoin blocks an unconfirmed payout waits before it is replaced at a higher fee rate.
 pub const BUMP_AFTER_BLOCKS: u32 = 3;
 
-/// Default fee ceiling of signers and coordinator, sat/vB.
+/// Default fee ceiling of signers and coordinator, sat/vB (`--peg-max-fee-rate`).
 pub const DEFAULT_MAX_FEE_RATE: u64 = 200;
 
 /// A withdrawal the signer's own node has seen burned in a finalized L2 block and not paid.
@@ -61,8 +62,8 @@ pub struct PendingWithdrawal {
 /// The fee ceiling a signer enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeePolicy {
-    /// Highest fee rate, in sat per vbyte of the signed transaction.
-    pub max_sat_per_vb: u64,
+    /// Highest fee rate of the signed transaction (priced on its exact vbytes).
+    pub max_fee_rate: FeeRate,
 }
 
 /// A node's own view of the peg: what a signer checks a proposal against and what a
@@ -286,14 +287,14 @@ pub fn check_payout(
     check_fee_rate(tx, fee, federation, policy)
 }
 
-/// Builds the payout of `withdrawals` (in that order) from `coins` at `sat_per_vb`, by the
+/// Builds the payout of `withdrawals` (in that order) from `coins` at `fee_rate`, by the
 /// fee rule and in the shape [`check_payout`] accepts.
 pub fn build_payout(
     view: &PegView,
     federation: &Federation,
     coins: &[OutPoint],
     withdrawals: &[WithdrawalId],
-    sat_per_vb: u64,
+    fee_rate: FeeRate,
 ) -> Result<PayoutProposal, PolicyError> {
     if withdrawals.is_empty() {
         return Err(PolicyError::Empty);
@@ -329,7 +330,7 @@ pub fn build_payout(
         });
     }
     let vbytes = signed_weight(&tx, federation, CONTROL_LEN).to_vbytes_ceil();
-    let fee = Amount::from_sat(vbytes.saturating_mul(sat_per_vb));
+    let fee = fee_rate.fee_vb(vbytes).ok_or(PolicyError::Overspend)?;
     for ((output, share), id) in tx
         .output
         .iter_mut()
@@ -379,12 +380,12 @@ pub fn check_sweep(
     check_fee_rate(tx, fee, federation, policy)
 }
 
-/// Builds the sweep [`check_sweep`] accepts: `coins` to `view.peg_script` at `sat_per_vb`.
+/// Builds the sweep [`check_sweep`] accepts: `coins` to `view.peg_script` at `fee_rate`.
 pub fn build_sweep(
     view: &PegView,
     federation: &Federation,
     coins: &[OutPoint],
-    sat_per_vb: u64,
+    fee_rate: FeeRate,
 ) -> Result<PayoutProposal, PolicyError> {
     let total_in = spent_value(coins.iter().copied(), &view.coins)?;
     let mut tx = unsigned(
@@ -401,7 +402,7 @@ pub fn build_sweep(
         ],
     );
     let vbytes = signed_weight(&tx, federation, CONTROL_LEN).to_vbytes_ceil();
-    let fee = Amount::from_sat(vbytes.saturating_mul(sat_per_vb));
+    let fee = fee_rate.fee_vb(vbytes).ok_or(PolicyError::Overspend)?;
     tx.output[1].value = total_in
         .checked_sub(fee)
         .filter(|v| *v >= Amount::from_sat(DUST_SAT))
@@ -441,11 +442,14 @@ fn check_fee_rate(
     policy: &FeePolicy,
 ) -> Result<(), PolicyError> {
     let vbytes = signed_weight(tx, federation, CONTROL_LEN).to_vbytes_ceil();
-    let sat_per_vb = fee.to_sat().div_ceil(vbytes.max(1));
-    if sat_per_vb > policy.max_sat_per_vb {
+    let ceiling = policy
+        .max_fee_rate
+        .fee_vb(vbytes)
+        .unwrap_or(Amount::MAX_MONEY);
+    if fee > ceiling {
         return Err(PolicyError::FeeTooHigh {
-            sat_per_vb,
-            max: policy.max_sat_per_vb,
+            sat_per_vb: fee.to_sat().div_ceil(vbytes.max(1)),
+            max: policy.max_fee_rate.to_sat_per_vb_ceil(),
         });
     }
     Ok(())

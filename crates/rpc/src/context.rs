@@ -106,7 +106,7 @@ impl RpcContext {
     /// The L1 data fee rate (sat/kwu) of the next block: the sequencer's current one, or
     /// on a follower the latest block's.
     fn l1_fee_rate(&self) -> u64 {
-        match self.pool.l1_fee_rate().get() {
+        match self.pool.l1_fee_rate().get().to_sat_per_kwu() {
             0 => l1_fee_rate_of(&self.storage.head().block.header),
             rate => rate,
         }

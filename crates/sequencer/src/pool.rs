@@ -325,7 +325,11 @@ impl Pool {
     /// gas error, with the L1 gas counted in); the block and per-transaction caps apply to
     /// what is left, the execution gas (L1 gas is not block space).
     fn check_gas_limit(&self, tx: &RecoveredTx, base_fee: u64) -> Result<(), PoolError> {
-        let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate.get(), base_fee);
+        let l1_gas = l1_gas(
+            tx.encoded.len(),
+            self.l1_fee_rate.get().to_sat_per_kwu(),
+            base_fee,
+        );
         let (intrinsic, floor) = intrinsic_gas(tx);
         let needed = intrinsic.max(floor).saturating_add(l1_gas);
         if tx.gas_limit() < needed {

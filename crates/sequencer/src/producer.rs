@@ -130,7 +130,7 @@ impl Producer {
             &head.block,
             unix_now(),
             self.config.fee_recipient,
-            self.pool.l1_fee_rate().get(),
+            self.pool.l1_fee_rate().get().to_sat_per_kwu(),
         );
         let system: Vec<SystemTx> = std::mem::take(&mut *self.system.lock());
         for tx in &system {

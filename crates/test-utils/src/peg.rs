@@ -88,7 +88,7 @@ pub async fn peg_sequencer_edited(
     let started = seq_config.clone();
     let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
     // Transactions are estimated once the batcher has priced the L1 data fee.
-    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > 0).await;
+    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > bitcoin::FeeRate::ZERO).await;
     (devnet, sequencer, rollup, started)
 }
 /// `recipient`'s deposit address.

@@ -215,8 +215,14 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
     assert_eq!(coins.len(), 1, "the deposit is the only coin");
     let federation =
         cairn_peg::Federation::from_spec(rollup.peg.as_ref().expect("peg")).expect("federation");
-    let honest = cairn_peg::policy::build_payout(&ledger.view, &federation, &coins, &[0], 2)
-        .expect("builds");
+    let honest = cairn_peg::policy::build_payout(
+        &ledger.view,
+        &federation,
+        &coins,
+        &[0],
+        bitcoin::FeeRate::from_sat_per_vb_u32(2),
+    )
+    .expect("builds");
     let mut thief = honest.tx.clone();
     thief.output[0].script_pubkey = devnet
         .client

@@ -104,7 +104,7 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
 
     // Once the batcher has read Bitcoin's fee rate, transfers pay for their bytes there:
     // a wallet's estimate covers it, 21,000 gas no longer does.
-    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > 0).await;
+    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > bitcoin::FeeRate::ZERO).await;
     let estimate = sequencer
         .provider(0)
         .estimate_gas(

@@ -15,13 +15,22 @@ use cairn_peg::{DepositOutput, PegOutput};
 
 use crate::spends::{devnet, keys, x_only};
 
-const POLICY: FeePolicy = FeePolicy { max_sat_per_vb: 50 };
+const POLICY: FeePolicy = FeePolicy {
+    max_fee_rate: bitcoin::FeeRate::from_sat_per_vb_u32(50),
+};
 
 /// The payout of every pending withdrawal (in id order) from every coin at `sat_per_vb`.
-fn payout(view: &PegView, federation: &cairn_peg::Federation, sat_per_vb: u64) -> PayoutProposal {
+fn payout(view: &PegView, federation: &cairn_peg::Federation, sat_per_vb: u32) -> PayoutProposal {
     let coins: Vec<OutPoint> = view.coins.keys().copied().collect();
     let ids: Vec<u64> = view.pending.keys().copied().collect();
-    build_payout(view, federation, &coins, &ids, sat_per_vb).expect("builds")
+    build_payout(
+        view,
+        federation,
+        &coins,
+        &ids,
+        bitcoin::FeeRate::from_sat_per_vb_u32(sat_per_vb),
+    )
+    .expect("builds")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,328 +1,448 @@
-//! The method table: every `eth_` method, merged with the typed namespaces
+//! The `eth_` namespace as a typed trait ([`EthApi`]: the server the node runs and the
+//! client the CLI and tests use), and the method table that merges every namespace
 //! (`web3_`/`net_`/`txpool_` from [`crate::small`], `cairn_` from [`crate::cairn`] and
-//! [`crate::peg`]).
+//! [`crate::peg`]; filters and subscriptions from `filters` and `pubsub`).
 
 use std::sync::Arc;
 
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::state::StateOverride;
-use alloy_rpc_types_eth::{FeeHistory, Filter, Log as RpcLog, SyncStatus};
+use alloy_rpc_types_eth::{Block, FeeHistory, Filter, Log as RpcLog, SyncStatus, Transaction};
 use cairn_execution::{CallRequest, fees::next_base_fee};
 use cairn_storage::BlockWithReceipts;
 use jsonrpsee::RpcModule;
-use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::core::RpcResult;
+use jsonrpsee::proc_macros::rpc;
 
-pub use crate::context::{MAX_FEE_HISTORY, RpcContext};
-use crate::convert;
+use crate::convert::{self, CairnReceipt};
 use crate::error::RpcError;
 
-type RpcResult<T> = Result<T, ErrorObjectOwned>;
+pub use crate::context::{MAX_FEE_HISTORY, MAX_LOG_RANGE, RpcContext};
 
 fn ok<T>(r: Result<T, RpcError>) -> RpcResult<T> {
     r.map_err(Into::into)
 }
 
-/// Build the method table.
-pub fn module(
-    ctx: Arc<RpcContext>,
-) -> Result<RpcModule<RpcContext>, jsonrpsee::core::RegisterMethodError> {
-    let m_ctx = ctx.clone();
-    let mut m = RpcModule::from_arc(ctx);
-    m.merge(crate::cairn::SettlementApiServer::into_rpc(
-        crate::cairn::SettlementRpc(m_ctx.clone()),
-    ))?;
-    m.merge(crate::peg::PegApiServer::into_rpc(crate::peg::PegRpc(
-        m_ctx.clone(),
-    )))?;
+/// The `eth_` methods (filters and subscriptions are registered by `filters`/`pubsub`).
+#[rpc(server, client, namespace = "eth")]
+pub trait EthApi {
+    /// EIP-155 chain id.
+    #[method(name = "chainId")]
+    fn chain_id(&self) -> RpcResult<U64>;
+    /// The head's number.
+    #[method(name = "blockNumber")]
+    fn block_number(&self) -> RpcResult<U64>;
+    /// Always `false`: a node serves the chain it has.
+    #[method(name = "syncing")]
+    fn syncing(&self) -> RpcResult<SyncStatus>;
+    /// Always empty: sign locally.
+    #[method(name = "accounts")]
+    fn accounts(&self) -> RpcResult<Vec<Address>>;
+    /// Always `false`.
+    #[method(name = "mining")]
+    fn mining(&self) -> RpcResult<bool>;
+    /// Always 0.
+    #[method(name = "hashrate")]
+    fn hashrate(&self) -> RpcResult<U64>;
+    /// geth's answer without an etherbase.
+    #[method(name = "coinbase")]
+    fn coinbase(&self) -> RpcResult<Address>;
+    /// Next block's base fee plus the suggested tip.
+    #[method(name = "gasPrice")]
+    fn gas_price(&self) -> RpcResult<U256>;
+    /// The suggested tip.
+    #[method(name = "maxPriorityFeePerGas")]
+    fn max_priority_fee_per_gas(&self) -> RpcResult<U256>;
+    /// Always 1 (no blobs).
+    #[method(name = "blobBaseFee")]
+    fn blob_base_fee(&self) -> RpcResult<U256>;
+    /// Base fees, gas used and tip percentiles of recent blocks.
+    #[method(name = "feeHistory", blocking)]
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest_block: BlockNumberOrTag,
+        reward_percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory>;
+    /// An account's balance.
+    #[method(name = "getBalance")]
+    fn get_balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256>;
+    /// An account's nonce (`pending` counts the mempool).
+    #[method(name = "getTransactionCount")]
+    fn get_transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64>;
+    /// An account's code.
+    #[method(name = "getCode")]
+    fn get_code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes>;
+    /// One storage slot.
+    #[method(name = "getStorageAt")]
+    fn get_storage_at(
+        &self,
+        address: Address,
+        slot: U256,
+        block: Option<BlockId>,
+    ) -> RpcResult<B256>;
+    /// Executes a call without a transaction.
+    #[method(name = "call", blocking)]
+    fn call(
+        &self,
+        request: CallRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<Bytes>;
+    /// The gas a transaction needs, L1 data fee included.
+    #[method(name = "estimateGas", blocking)]
+    fn estimate_gas(
+        &self,
+        request: CallRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<U64>;
+    /// Submits a signed transaction.
+    #[method(name = "sendRawTransaction")]
+    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+    /// Refused: the node holds no keys.
+    #[method(name = "sendTransaction")]
+    fn send_transaction(&self, request: serde_json::Value) -> RpcResult<B256>;
+    /// Refused: the node holds no keys.
+    #[method(name = "sign")]
+    fn sign(&self, address: Address, data: Bytes) -> RpcResult<Bytes>;
+    /// A transaction, mined or in the mempool.
+    #[method(name = "getTransactionByHash")]
+    fn get_transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>>;
+    /// A transaction's EIP-2718 bytes.
+    #[method(name = "getRawTransactionByHash")]
+    fn get_raw_transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Bytes>>;
+    /// A receipt, with the L1 data fee broken out.
+    #[method(name = "getTransactionReceipt")]
+    fn get_transaction_receipt(&self, hash: B256) -> RpcResult<Option<CairnReceipt>>;
+    /// A block by number or tag.
+    #[method(name = "getBlockByNumber", blocking)]
+    fn get_block_by_number(
+        &self,
+        block: BlockNumberOrTag,
+        full: Option<bool>,
+    ) -> RpcResult<Option<Block>>;
+    /// A block by hash.
+    #[method(name = "getBlockByHash", blocking)]
+    fn get_block_by_hash(&self, hash: B256, full: Option<bool>) -> RpcResult<Option<Block>>;
+    /// A block's transaction count, by number or tag.
+    #[method(name = "getBlockTransactionCountByNumber")]
+    fn get_block_transaction_count_by_number(
+        &self,
+        block: BlockNumberOrTag,
+    ) -> RpcResult<Option<U64>>;
+    /// A block's transaction count, by hash.
+    #[method(name = "getBlockTransactionCountByHash")]
+    fn get_block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>>;
+    /// A block's `index`th transaction, by number or tag.
+    #[method(name = "getTransactionByBlockNumberAndIndex")]
+    fn get_transaction_by_block_number_and_index(
+        &self,
+        block: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>>;
+    /// A block's `index`th transaction, by hash.
+    #[method(name = "getTransactionByBlockHashAndIndex")]
+    fn get_transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>>;
+    /// Every receipt of a block.
+    #[method(name = "getBlockReceipts", blocking)]
+    fn get_block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<CairnReceipt>>>;
+    /// Always 0 (no uncles).
+    #[method(name = "getUncleCountByBlockNumber")]
+    fn get_uncle_count_by_block_number(&self, block: serde_json::Value) -> RpcResult<U64>;
+    /// Always 0 (no uncles).
+    #[method(name = "getUncleCountByBlockHash")]
+    fn get_uncle_count_by_block_hash(&self, hash: serde_json::Value) -> RpcResult<U64>;
+    /// Logs matching `filter` (ranges up to [`MAX_LOG_RANGE`] blocks).
+    #[method(name = "getLogs", blocking)]
+    fn get_logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>>;
+}
 
-    m.merge(crate::small::Web3ApiServer::into_rpc(
-        crate::small::SmallRpc(m_ctx.clone()),
-    ))?;
-    m.merge(crate::small::NetApiServer::into_rpc(
-        crate::small::SmallRpc(m_ctx.clone()),
-    ))?;
-    m.merge(crate::small::TxpoolApiServer::into_rpc(
-        crate::small::SmallRpc(m_ctx.clone()),
-    ))?;
-    m.register_method("eth_chainId", |_, c, _| -> RpcResult<U64> {
-        Ok(U64::from(c.spec.chain_id))
-    })?;
-    m.register_method("eth_blockNumber", |_, c, _| -> RpcResult<U64> {
-        Ok(U64::from(c.storage.head_number()))
-    })?;
-    m.register_method("eth_syncing", |_, _, _| -> RpcResult<SyncStatus> {
+/// Serves [`EthApi`] from the node's context.
+pub(crate) struct EthRpc(pub(crate) Arc<RpcContext>);
+
+impl EthRpc {
+    fn transaction_in(&self, entry: Option<BlockWithReceipts>, index: U64) -> Option<Transaction> {
+        entry.and_then(|e| {
+            let i = index.to::<usize>();
+            e.block
+                .transactions
+                .get(i)
+                .map(|tx| convert::transaction(tx, Some((&e.block, i))))
+        })
+    }
+}
+
+impl EthApiServer for EthRpc {
+    fn chain_id(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.0.spec.chain_id))
+    }
+
+    fn block_number(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.0.storage.head_number()))
+    }
+
+    fn syncing(&self) -> RpcResult<SyncStatus> {
         Ok(SyncStatus::None)
-    })?;
-    m.register_method("eth_accounts", |_, _, _| -> RpcResult<Vec<Address>> {
-        Ok(vec![])
-    })?;
-    m.register_method("eth_mining", |_, _, _| -> RpcResult<bool> { Ok(false) })?;
-    m.register_method("eth_hashrate", |_, _, _| -> RpcResult<U64> {
-        Ok(U64::ZERO)
-    })?;
-    m.register_method("eth_coinbase", |_, _, _| -> RpcResult<Address> {
-        Err(RpcError::Server("etherbase must be explicitly specified".into()).into())
-    })?;
+    }
 
-    m.register_method("eth_gasPrice", |_, c, _| -> RpcResult<U256> {
+    fn accounts(&self) -> RpcResult<Vec<Address>> {
+        Ok(vec![])
+    }
+
+    fn mining(&self) -> RpcResult<bool> {
+        Ok(false)
+    }
+
+    fn hashrate(&self) -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    }
+
+    fn coinbase(&self) -> RpcResult<Address> {
+        Err(RpcError::Server("etherbase must be explicitly specified".into()).into())
+    }
+
+    fn gas_price(&self) -> RpcResult<U256> {
+        let c = &self.0;
         let head = c.storage.head();
         let base = next_base_fee(&head.block.header, c.spec.base_fee_floor) as u128;
         Ok(U256::from(base + c.suggested_tip()))
-    })?;
-    m.register_method("eth_maxPriorityFeePerGas", |_, c, _| -> RpcResult<U256> {
-        Ok(U256::from(c.suggested_tip()))
-    })?;
-    m.register_method("eth_blobBaseFee", |_, _, _| -> RpcResult<U256> {
-        Ok(U256::from(1))
-    })?;
-    m.register_blocking_method("eth_feeHistory", |p, c, _| -> RpcResult<FeeHistory> {
-        let mut seq = p.sequence();
-        let count: U64 = seq.next()?;
-        let newest: BlockNumberOrTag = seq.next()?;
-        let percentiles: Option<Vec<f64>> = seq.optional_next()?;
-        ok(fee_history(&c, count.to::<u64>(), newest, percentiles))
-    })?;
+    }
 
-    m.register_method("eth_getBalance", |p, c, _| -> RpcResult<U256> {
-        let (address, id) = address_and_block(&p)?;
-        let state = ok(c.state(id))?;
+    fn max_priority_fee_per_gas(&self) -> RpcResult<U256> {
+        Ok(U256::from(self.0.suggested_tip()))
+    }
+
+    fn blob_base_fee(&self) -> RpcResult<U256> {
+        Ok(U256::from(1))
+    }
+
+    fn fee_history(
+        &self,
+        count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        ok(fee_history(&self.0, count.to::<u64>(), newest, percentiles))
+    }
+
+    fn get_balance(&self, address: Address, id: Option<BlockId>) -> RpcResult<U256> {
+        let state = ok(self.0.state(id))?;
         Ok(state
             .account(&address)
             .map(|a| a.balance)
             .unwrap_or_default())
-    })?;
-    m.register_method("eth_getTransactionCount", |p, c, _| -> RpcResult<U64> {
-        let (address, id) = address_and_block(&p)?;
-        let state = ok(c.state(id))?;
+    }
+
+    fn get_transaction_count(&self, address: Address, id: Option<BlockId>) -> RpcResult<U64> {
+        let state = ok(self.0.state(id))?;
         let nonce = state.account(&address).map(|a| a.nonce).unwrap_or_default();
         drop(state);
         if id == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
-            return Ok(U64::from(c.pool.pending_nonce(&address, nonce)));
+            return Ok(U64::from(self.0.pool.pending_nonce(&address, nonce)));
         }
         Ok(U64::from(nonce))
-    })?;
-    m.register_method("eth_getCode", |p, c, _| -> RpcResult<Bytes> {
-        let (address, id) = address_and_block(&p)?;
-        let state = ok(c.state(id))?;
+    }
+
+    fn get_code(&self, address: Address, id: Option<BlockId>) -> RpcResult<Bytes> {
+        let state = ok(self.0.state(id))?;
         Ok(state
             .account(&address)
             .filter(|a| a.has_code())
             .and_then(|a| state.code(&a.code_hash))
             .unwrap_or_default())
-    })?;
-    m.register_method("eth_getStorageAt", |p, c, _| -> RpcResult<B256> {
-        let mut seq = p.sequence();
-        let address: Address = seq.next()?;
-        let slot: U256 = seq.next()?;
-        let id: Option<BlockId> = seq.optional_next()?;
-        let state = ok(c.state(id))?;
-        Ok(B256::from(state.storage(&address, &slot)))
-    })?;
+    }
 
-    m.register_blocking_method("eth_call", |p, c, _| -> RpcResult<Bytes> {
-        let (request, block, overrides) = call_params(&p, &c)?;
-        let outcome = ok(c
+    fn get_storage_at(&self, address: Address, slot: U256, id: Option<BlockId>) -> RpcResult<B256> {
+        let state = ok(self.0.state(id))?;
+        Ok(B256::from(state.storage(&address, &slot)))
+    }
+
+    fn call(
+        &self,
+        request: CallRequest,
+        id: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<Bytes> {
+        let block = ok(self.0.state_block(id))?;
+        let outcome = ok(self
+            .0
             .caller()
             .call(&block.block, &request, overrides.as_ref())
             .map_err(Into::into))?;
         Ok(outcome.output)
-    })?;
-    m.register_blocking_method("eth_estimateGas", |p, c, _| -> RpcResult<U64> {
-        let (request, block, overrides) = call_params(&p, &c)?;
-        let gas = ok(c
+    }
+
+    fn estimate_gas(
+        &self,
+        request: CallRequest,
+        id: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<U64> {
+        let block = ok(self.0.state_block(id))?;
+        let gas = ok(self
+            .0
             .caller()
             .estimate_gas(&block.block, &request, overrides.as_ref())
             .map_err(Into::into))?;
         Ok(U64::from(gas))
-    })?;
+    }
 
-    m.register_method("eth_sendRawTransaction", |p, c, _| -> RpcResult<B256> {
-        let raw: Bytes = p.one()?;
-        if !c.accepts_transactions {
+    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        if !self.0.accepts_transactions {
             return Err(RpcError::Server(
                 "this node derives the chain from Bitcoin and does not take transactions: send them to the sequencer".into(),
             )
             .into());
         }
-        ok(c.pool.submit_raw(&raw).map_err(Into::into))
-    })?;
-    m.register_method("eth_sendTransaction", |_, _, _| -> RpcResult<B256> {
+        ok(self.0.pool.submit_raw(&raw).map_err(Into::into))
+    }
+
+    fn send_transaction(&self, _request: serde_json::Value) -> RpcResult<B256> {
         Err(RpcError::Server("unknown account".into()).into())
-    })?;
-    m.register_method("eth_sign", |_, _, _| -> RpcResult<Bytes> {
+    }
+
+    fn sign(&self, _address: Address, _data: Bytes) -> RpcResult<Bytes> {
         Err(RpcError::Server("unknown account".into()).into())
-    })?;
+    }
 
-    m.register_method(
-        "eth_getTransactionByHash",
-        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Transaction>> {
-            let hash: B256 = p.one()?;
-            if let Some((number, index)) =
-                ok(c.storage.transaction_location(&hash).map_err(Into::into))?
-                && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))?
-                && let Some(tx) = entry.block.transactions.get(index)
-            {
-                return Ok(Some(convert::transaction(tx, Some((&entry.block, index)))));
+    fn get_transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
+        let c = &self.0;
+        if let Some((number, index)) =
+            ok(c.storage.transaction_location(&hash).map_err(Into::into))?
+            && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))?
+            && let Some(tx) = entry.block.transactions.get(index)
+        {
+            return Ok(Some(convert::transaction(tx, Some((&entry.block, index)))));
+        }
+        Ok(c.pool.get(&hash).map(|tx| convert::transaction(&tx, None)))
+    }
+
+    fn get_raw_transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Bytes>> {
+        let c = &self.0;
+        if let Some((number, index)) =
+            ok(c.storage.transaction_location(&hash).map_err(Into::into))?
+            && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))?
+        {
+            return Ok(entry
+                .block
+                .transactions
+                .get(index)
+                .map(|t| t.encoded.clone()));
+        }
+        Ok(c.pool.get(&hash).map(|tx| tx.encoded.clone()))
+    }
+
+    fn get_transaction_receipt(&self, hash: B256) -> RpcResult<Option<CairnReceipt>> {
+        let c = &self.0;
+        let Some((number, index)) = ok(c.storage.transaction_location(&hash).map_err(Into::into))?
+        else {
+            return Ok(None);
+        };
+        let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? else {
+            return Ok(None);
+        };
+        ok(convert::receipt(&entry, index))
+    }
+
+    fn get_block_by_number(
+        &self,
+        tag: BlockNumberOrTag,
+        full: Option<bool>,
+    ) -> RpcResult<Option<Block>> {
+        let entry = ok(self.0.block_for(BlockId::Number(tag)))?;
+        Ok(entry.map(|e| convert::block(&e.block, full.unwrap_or(false))))
+    }
+
+    fn get_block_by_hash(&self, hash: B256, full: Option<bool>) -> RpcResult<Option<Block>> {
+        let entry = ok(self.0.storage.block_by_hash(&hash).map_err(Into::into))?;
+        Ok(entry.map(|e| convert::block(&e.block, full.unwrap_or(false))))
+    }
+
+    fn get_block_transaction_count_by_number(
+        &self,
+        tag: BlockNumberOrTag,
+    ) -> RpcResult<Option<U64>> {
+        let entry = ok(self.0.block_for(BlockId::Number(tag)))?;
+        Ok(entry.map(|e| U64::from(e.block.transactions.len())))
+    }
+
+    fn get_block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
+        let entry = ok(self.0.storage.block_by_hash(&hash).map_err(Into::into))?;
+        Ok(entry.map(|e| U64::from(e.block.transactions.len())))
+    }
+
+    fn get_transaction_by_block_number_and_index(
+        &self,
+        tag: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        let entry = ok(self.0.block_for(BlockId::Number(tag)))?;
+        Ok(self.transaction_in(entry, index))
+    }
+
+    fn get_transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        let entry = ok(self.0.storage.block_by_hash(&hash).map_err(Into::into))?;
+        Ok(self.transaction_in(entry, index))
+    }
+
+    fn get_block_receipts(&self, id: BlockId) -> RpcResult<Option<Vec<CairnReceipt>>> {
+        let Some(entry) = ok(self.0.block_for(id))? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(entry.receipts.len());
+        for i in 0..entry.receipts.len() {
+            if let Some(r) = ok(convert::receipt(&entry, i))? {
+                out.push(r);
             }
-            Ok(c.pool.get(&hash).map(|tx| convert::transaction(&tx, None)))
-        },
-    )?;
-    m.register_method(
-        "eth_getRawTransactionByHash",
-        |p, c, _| -> RpcResult<Option<Bytes>> {
-            let hash: B256 = p.one()?;
-            if let Some((number, index)) =
-                ok(c.storage.transaction_location(&hash).map_err(Into::into))?
-                && let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))?
-            {
-                return Ok(entry
-                    .block
-                    .transactions
-                    .get(index)
-                    .map(|t| t.encoded.clone()));
-            }
-            Ok(c.pool.get(&hash).map(|tx| tx.encoded.clone()))
-        },
-    )?;
-    m.register_method(
-        "eth_getTransactionReceipt",
-        |p, c, _| -> RpcResult<Option<convert::CairnReceipt>> {
-            let hash: B256 = p.one()?;
-            let Some((number, index)) =
-                ok(c.storage.transaction_location(&hash).map_err(Into::into))?
-            else {
-                return Ok(None);
-            };
-            let Some(entry) = ok(c.storage.block_by_number(number).map_err(Into::into))? else {
-                return Ok(None);
-            };
-            ok(convert::receipt(&entry, index))
-        },
-    )?;
+        }
+        Ok(Some(out))
+    }
 
-    m.register_blocking_method(
-        "eth_getBlockByNumber",
-        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Block>> {
-            let mut seq = p.sequence();
-            let tag: BlockNumberOrTag = seq.next()?;
-            let full: Option<bool> = seq.optional_next()?;
-            let entry = ok(c.block_for(BlockId::Number(tag)))?;
-            Ok(entry.map(|e| convert::block(&e.block, full.unwrap_or(false))))
-        },
-    )?;
-    m.register_blocking_method(
-        "eth_getBlockByHash",
-        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Block>> {
-            let mut seq = p.sequence();
-            let hash: B256 = seq.next()?;
-            let full: Option<bool> = seq.optional_next()?;
-            let entry = ok(c.storage.block_by_hash(&hash).map_err(Into::into))?;
-            Ok(entry.map(|e| convert::block(&e.block, full.unwrap_or(false))))
-        },
-    )?;
-    m.register_method(
-        "eth_getBlockTransactionCountByNumber",
-        |p, c, _| -> RpcResult<Option<U64>> {
-            let tag: BlockNumberOrTag = p.one()?;
-            let entry = ok(c.block_for(BlockId::Number(tag)))?;
-            Ok(entry.map(|e| U64::from(e.block.transactions.len())))
-        },
-    )?;
-    m.register_method(
-        "eth_getBlockTransactionCountByHash",
-        |p, c, _| -> RpcResult<Option<U64>> {
-            let hash: B256 = p.one()?;
-            let entry = ok(c.storage.block_by_hash(&hash).map_err(Into::into))?;
-            Ok(entry.map(|e| U64::from(e.block.transactions.len())))
-        },
-    )?;
-    m.register_method(
-        "eth_getTransactionByBlockNumberAndIndex",
-        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Transaction>> {
-            let mut seq = p.sequence();
-            let tag: BlockNumberOrTag = seq.next()?;
-            let index: U64 = seq.next()?;
-            let entry = ok(c.block_for(BlockId::Number(tag)))?;
-            Ok(entry.and_then(|e| {
-                let i = index.to::<usize>();
-                e.block
-                    .transactions
-                    .get(i)
-                    .map(|tx| convert::transaction(tx, Some((&e.block, i))))
-            }))
-        },
-    )?;
-    m.register_method(
-        "eth_getTransactionByBlockHashAndIndex",
-        |p, c, _| -> RpcResult<Option<alloy_rpc_types_eth::Transaction>> {
-            let mut seq = p.sequence();
-            let hash: B256 = seq.next()?;
-            let index: U64 = seq.next()?;
-            let entry = ok(c.storage.block_by_hash(&hash).map_err(Into::into))?;
-            Ok(entry.and_then(|e| {
-                let i = index.to::<usize>();
-                e.block
-                    .transactions
-                    .get(i)
-                    .map(|tx| convert::transaction(tx, Some((&e.block, i))))
-            }))
-        },
-    )?;
-    m.register_blocking_method(
-        "eth_getBlockReceipts",
-        |p, c, _| -> RpcResult<Option<Vec<convert::CairnReceipt>>> {
-            let id: BlockId = p.one()?;
-            let Some(entry) = ok(c.block_for(id))? else {
-                return Ok(None);
-            };
-            let mut out = Vec::with_capacity(entry.receipts.len());
-            for i in 0..entry.receipts.len() {
-                if let Some(r) = ok(convert::receipt(&entry, i))? {
-                    out.push(r);
-                }
-            }
-            Ok(Some(out))
-        },
-    )?;
-    m.register_method(
-        "eth_getUncleCountByBlockNumber",
-        |_, _, _| -> RpcResult<U64> { Ok(U64::ZERO) },
-    )?;
-    m.register_method(
-        "eth_getUncleCountByBlockHash",
-        |_, _, _| -> RpcResult<U64> { Ok(U64::ZERO) },
-    )?;
+    fn get_uncle_count_by_block_number(&self, _block: serde_json::Value) -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    }
 
-    m.register_blocking_method("eth_getLogs", |p, c, _| -> RpcResult<Vec<RpcLog>> {
-        let filter: Filter = p.one()?;
-        ok(c.logs(&filter))
-    })?;
+    fn get_uncle_count_by_block_hash(&self, _hash: serde_json::Value) -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    }
 
+    fn get_logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
+        ok(self.0.logs(&filter))
+    }
+}
+
+/// Build the method table: every namespace over one context.
+pub fn module(
+    ctx: Arc<RpcContext>,
+) -> Result<RpcModule<RpcContext>, jsonrpsee::core::RegisterMethodError> {
+    let mut m = RpcModule::from_arc(ctx.clone());
+    m.merge(EthApiServer::into_rpc(EthRpc(ctx.clone())))?;
+    m.merge(crate::small::Web3ApiServer::into_rpc(
+        crate::small::SmallRpc(ctx.clone()),
+    ))?;
+    m.merge(crate::small::NetApiServer::into_rpc(
+        crate::small::SmallRpc(ctx.clone()),
+    ))?;
+    m.merge(crate::small::TxpoolApiServer::into_rpc(
+        crate::small::SmallRpc(ctx.clone()),
+    ))?;
+    m.merge(crate::cairn::SettlementApiServer::into_rpc(
+        crate::cairn::SettlementRpc(ctx.clone()),
+    ))?;
+    m.merge(crate::peg::PegApiServer::into_rpc(crate::peg::PegRpc(ctx)))?;
     crate::filters::register(&mut m)?;
     crate::pubsub::register(&mut m)?;
     Ok(m)
-}
-
-/// `[address, block?]` of the account state methods.
-fn address_and_block(p: &Params<'_>) -> RpcResult<(Address, Option<BlockId>)> {
-    let mut seq = p.sequence();
-    let address: Address = seq.next()?;
-    let id: Option<BlockId> = seq.optional_next()?;
-    Ok((address, id))
-}
-
-/// `[request, block?, stateOverrides?]` of `eth_call` and `eth_estimateGas`.
-fn call_params(
-    p: &Params<'_>,
-    c: &RpcContext,
-) -> RpcResult<(CallRequest, BlockWithReceipts, Option<StateOverride>)> {
-    let mut seq = p.sequence();
-    let request: CallRequest = seq.next()?;
-    let id: Option<BlockId> = seq.optional_next()?;
-    let overrides: Option<StateOverride> = seq.optional_next()?;
-    let block = ok(c.state_block(id))?;
-    Ok((request, block, overrides))
 }
 
 fn fee_history(

@@ -6,7 +6,7 @@
 //! state itself or block the async runtime with execution (calls, estimates and
 //! log queries run on blocking threads).
 
-mod api;
+pub mod api;
 pub mod cairn;
 mod context;
 mod convert;
@@ -18,6 +18,7 @@ mod pubsub;
 mod server;
 pub mod small;
 
+pub use api::{EthApiClient, EthApiServer};
 pub use cairn::{
     BatchInfo, SettlementApiClient, SettlementApiServer, SettlementInfo, SettlementSource,
 };

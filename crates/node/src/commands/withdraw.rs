@@ -6,19 +6,18 @@
 //! ```
 
 use alloy_consensus::{SignableTransaction as _, TxEip1559, TxEnvelope};
+use alloy_eips::BlockId;
 use alloy_eips::eip2718::Encodable2718 as _;
-use alloy_primitives::{B256, Bytes, TxKind, U64, U256};
+use alloy_primitives::{B256, Bytes, TxKind, U256};
 use alloy_signer::SignerSync as _;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::SolCall as _;
 use anyhow::Context as _;
 use bitcoin::Amount;
 use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, withdrawCall};
-use cairn_rpc::PegApiClient as _;
+use cairn_rpc::{EthApiClient as _, PegApiClient as _};
 use clap::Args;
-use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::HttpClientBuilder;
-use jsonrpsee::rpc_params;
 
 /// `cairn withdraw`'s options.
 #[derive(Debug, Clone, Args)]
@@ -55,25 +54,24 @@ pub async fn run(args: WithdrawArgs) -> anyhow::Result<()> {
         }
         .abi_encode(),
     );
-    let request = serde_json::json!({
-        "from": from,
-        "to": WITHDRAWAL_CONTRACT,
-        "value": value,
-        "input": input,
-    });
+    let request = alloy_rpc_types_eth::TransactionRequest {
+        from: Some(from),
+        to: Some(TxKind::Call(WITHDRAWAL_CONTRACT)),
+        value: Some(value),
+        input: input.clone().into(),
+        ..Default::default()
+    };
     // The estimate runs the contract: a bad address or amount fails here with its reason.
-    let gas: U64 = client
-        .request("eth_estimateGas", rpc_params![request])
+    let gas = client
+        .estimate_gas(request, None, None)
         .await
         .context("the withdrawal would fail")?;
-    let chain_id: U64 = client.request("eth_chainId", rpc_params![]).await?;
-    let nonce: U64 = client
-        .request("eth_getTransactionCount", rpc_params![from, "pending"])
+    let chain_id = client.chain_id().await?;
+    let nonce = client
+        .get_transaction_count(from, Some(BlockId::pending()))
         .await?;
-    let gas_price: U256 = client.request("eth_gasPrice", rpc_params![]).await?;
-    let tip: U256 = client
-        .request("eth_maxPriorityFeePerGas", rpc_params![])
-        .await?;
+    let gas_price = client.gas_price().await?;
+    let tip = client.max_priority_fee_per_gas().await?;
     let max_fee = u128::try_from(gas_price.saturating_mul(U256::from(2)))?;
     let tx = TxEip1559 {
         chain_id: chain_id.to(),
@@ -88,23 +86,24 @@ pub async fn run(args: WithdrawArgs) -> anyhow::Result<()> {
     };
     let signature = args.private_key.sign_hash_sync(&tx.signature_hash())?;
     let raw = TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718();
-    let hash: B256 = client
-        .request("eth_sendRawTransaction", rpc_params![Bytes::from(raw)])
+    let hash = client
+        .send_raw_transaction(Bytes::from(raw))
         .await
         .context("the node refused the withdrawal")?;
     println!("Withdrawal of {} to {} sent: {hash}", args.amount, args.to);
     for _ in 0..120 {
-        let receipt: Option<serde_json::Value> = client
-            .request("eth_getTransactionReceipt", rpc_params![hash])
-            .await?;
-        if let Some(receipt) = receipt {
+        if let Some(receipt) = client.get_transaction_receipt(hash).await? {
             anyhow::ensure!(
-                receipt["status"] == "0x1",
-                "the withdrawal reverted: {receipt}"
+                receipt.inner.status(),
+                "the withdrawal reverted: {}",
+                serde_json::to_string(&receipt).unwrap_or_default()
             );
             println!(
                 "Burned in L2 block {}; follow it with cairn_getWithdrawalStatus(\"{hash}\")",
-                receipt["blockNumber"].as_str().unwrap_or("?")
+                receipt
+                    .inner
+                    .block_number
+                    .map_or_else(|| "?".to_owned(), |n| n.to_string())
             );
             if args.wait {
                 return follow(&client, hash).await;

@@ -120,3 +120,25 @@ impl Devnet {
         self.mine(depth + 1).await
     }
 }
+
+/// The transaction `txid` as `client`'s node has it (mempool or chain); panics if unknown.
+pub async fn transaction(client: &Client, txid: &bitcoin::Txid) -> bitcoin::Transaction {
+    client
+        .get_raw_transaction(txid)
+        .await
+        .expect("rpc")
+        .unwrap_or_else(|| panic!("transaction {txid} is unknown"))
+}
+
+/// What the devnet wallet received at `address` (1 confirmation).
+pub async fn received(client: &Client, address: &bitcoin::Address) -> bitcoin::Amount {
+    client
+        .get_received_by_address(address, 1)
+        .await
+        .expect("received")
+}
+
+/// Mines one block without mempool transactions, paying `to`.
+pub async fn empty_block(client: &Client, to: &bitcoin::Address) {
+    client.generate_block(to, &[]).await.expect("empty block");
+}

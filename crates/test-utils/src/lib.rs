@@ -14,7 +14,7 @@ pub mod proxy;
 pub mod settle;
 pub mod tx;
 
-pub use devnet::{Devnet, devnet};
+pub use devnet::{Devnet, devnet, empty_block, received, transaction};
 pub use node::{TestNode, assert_nonce, config, free_port, init_logs};
 pub use peg::*;
 pub use proxy::FlakyProxy;

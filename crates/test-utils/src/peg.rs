@@ -197,7 +197,7 @@ pub async fn status(provider: &DynProvider, hash: B256) -> serde_json::Value {
     list[0].clone()
 }
 
-pub async fn supply(provider: &DynProvider) -> serde_json::Value {
+pub async fn supply<P: Provider>(provider: &P) -> serde_json::Value {
     provider
         .raw_request("cairn_getSupply".into(), ())
         .await

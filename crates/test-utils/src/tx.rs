@@ -60,6 +60,27 @@ pub fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address, value: u64) 
     )
 }
 
+/// A plain EIP-1559 transfer of `wei` with the given gas limit and fees.
+pub fn sign_transfer(
+    signer: &PrivateKeySigner,
+    nonce: u64,
+    to: Address,
+    wei: u64,
+    gas: u64,
+    fees: (u128, u128),
+) -> Bytes {
+    sign_1559(
+        signer,
+        nonce,
+        TxKind::Call(to),
+        U256::from(wei),
+        Bytes::new(),
+        gas,
+        fees.0,
+        fees.1,
+    )
+}
+
 /// A 1-wei transfer with gas enough for the L1 data fee `cairn dev` charges.
 pub fn paid_transfer(signer: &PrivateKeySigner, nonce: u64, to: Address) -> Bytes {
     sign_1559(
@@ -149,4 +170,18 @@ pub async fn send_tx(
         .await
         .expect("accepted")
         .tx_hash()
+}
+
+/// Sends `request` through `provider` (which signs it) and waits for its receipt.
+pub async fn send_and_wait(
+    provider: &DynProvider,
+    request: alloy::rpc::types::TransactionRequest,
+) -> alloy::rpc::types::TransactionReceipt {
+    provider
+        .send_transaction(request)
+        .await
+        .expect("sent")
+        .get_receipt()
+        .await
+        .expect("receipt")
 }

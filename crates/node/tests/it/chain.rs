@@ -2,7 +2,7 @@
 //! and persistence across restarts.
 
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, Bytes, TxKind, U256};
+use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{BlockId, Filter, TransactionRequest};
 use alloy::sol_types::{SolCall, SolEvent};
@@ -251,31 +251,13 @@ async fn mempool_orders_nonces_and_replaces_with_a_bump() {
     assert!(content["queued"][node.address(4).to_checksum(None)]["1"].is_object());
 
     // A replacement of nonce 1 must bump both fees by 10%.
-    let low = sign_1559(
-        &s,
-        1,
-        TxKind::Call(to),
-        U256::from(2),
-        Bytes::new(),
-        21_000,
-        MAX_FEE + 1,
-        TIP + 1,
-    );
+    let low = sign_transfer(&s, 1, to, 2, 21_000, (MAX_FEE + 1, TIP + 1));
     let err = p.send_raw_transaction(&low).await.expect_err("underpriced");
     assert_eq!(
         err.as_error_resp().expect("error").message,
         "replacement transaction underpriced"
     );
-    let bumped = sign_1559(
-        &s,
-        1,
-        TxKind::Call(to),
-        U256::from(2),
-        Bytes::new(),
-        21_000,
-        MAX_FEE * 2,
-        TIP * 2,
-    );
+    let bumped = sign_transfer(&s, 1, to, 2, 21_000, (MAX_FEE * 2, TIP * 2));
     let h1 = *p
         .send_raw_transaction(&bumped)
         .await

@@ -71,48 +71,21 @@ async fn transaction_errors_use_geths_messages() {
         "only replay-protected (EIP-155) transactions allowed over RPC"
     );
 
-    let low_gas = sign_1559(
-        &s,
-        1,
-        TxKind::Call(to),
-        U256::from(1),
-        Bytes::new(),
-        20_000,
-        MAX_FEE,
-        TIP,
-    );
+    let low_gas = sign_transfer(&s, 1, to, 1, 20_000, (MAX_FEE, TIP));
     assert!(
         send_err(&node, &low_gas)
             .await
             .1
             .starts_with("intrinsic gas too low")
     );
-    let cheap = sign_1559(
-        &s,
-        1,
-        TxKind::Call(to),
-        U256::from(1),
-        Bytes::new(),
-        21_000,
-        1,
-        0,
-    );
+    let cheap = sign_transfer(&s, 1, to, 1, 21_000, (1, 0));
     assert!(
         send_err(&node, &cheap)
             .await
             .1
             .starts_with("max fee per gas less than block base fee")
     );
-    let huge_gas = sign_1559(
-        &s,
-        1,
-        TxKind::Call(to),
-        U256::ZERO,
-        Bytes::new(),
-        300_000_000,
-        MAX_FEE,
-        TIP,
-    );
+    let huge_gas = sign_transfer(&s, 1, to, 0, 300_000_000, (MAX_FEE, TIP));
     assert_eq!(
         send_err(&node, &huge_gas).await.1,
         "exceeds block gas limit"

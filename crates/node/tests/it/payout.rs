@@ -63,12 +63,7 @@ async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
         assert_eq!(paid["bitcoinTxid"], first["bitcoinTxid"], "{paid}");
         ids.push(hex_u64(&paid["id"]));
     }
-    let tx: Transaction = devnet
-        .client
-        .get_raw_transaction(&txid)
-        .await
-        .expect("rpc")
-        .expect("the payout is on Bitcoin");
+    let tx: Transaction = cairn_test_utils::transaction(&devnet.client, &txid).await;
     assert_eq!(tx.output.len(), 6, "4 withdrawals, commitment, change");
     let fee = Amount::from_sat(1_000_000) - tx.output.iter().map(|o| o.value).sum::<Amount>();
     let shares = cairn_peg::policy::fee_shares(fee, 4);
@@ -76,11 +71,7 @@ async fn withdrawals_to_every_address_type_are_paid_once_by_three_of_five() {
     for (i, (address, _)) in requests.iter().enumerate() {
         assert_eq!(tx.output[i].script_pubkey, address.script_pubkey());
         assert_eq!(tx.output[i].value, Amount::from_sat(100_000) - shares[i]);
-        let received = devnet
-            .client
-            .get_received_by_address(address, 1)
-            .await
-            .expect("received");
+        let received = received(&devnet.client, address).await;
         assert_eq!(received, tx.output[i].value, "{address}");
     }
     assert_eq!(
@@ -387,12 +378,7 @@ async fn a_new_signer_set_takes_over_without_pausing_deposits_or_withdrawals() {
     mine_until_paid(&devnet, &provider, &[hash]).await;
     let paid = status(&provider, hash).await;
     let txid = paid_by(&paid);
-    let tx: Transaction = devnet
-        .client
-        .get_raw_transaction(&txid)
-        .await
-        .expect("rpc")
-        .expect("payout");
+    let tx: Transaction = cairn_test_utils::transaction(&devnet.client, &txid).await;
     let new_leaf = cairn_peg::scripts::multisig_script(&cairn_peg::KeySet {
         keys: new_keys.iter().map(|k| k.x_only_public_key().0).collect(),
         threshold: 2,
@@ -506,11 +492,7 @@ async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_resta
         .expect("address");
     let mut versions = Vec::new();
     for _ in 0..10 {
-        devnet
-            .client
-            .generate_block(&miner, &[])
-            .await
-            .expect("empty block");
+        empty_block(&devnet.client, &miner).await;
         tokio::time::sleep(Duration::from_millis(400)).await;
         versions = broadcast_versions(&outbox(&data_dir));
         if versions.len() >= 2 {
@@ -537,22 +519,13 @@ async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_resta
         first_tx.compute_txid(),
         "the replacement is what paid"
     );
-    let tx: Transaction = devnet
-        .client
-        .get_raw_transaction(&txid)
-        .await
-        .expect("rpc")
-        .expect("payout");
+    let tx: Transaction = cairn_test_utils::transaction(&devnet.client, &txid).await;
     assert!(
         tx.output[0].value < first_tx.output[0].value,
         "the withdrawer's share of the higher fee"
     );
     assert_eq!(
-        devnet
-            .client
-            .get_received_by_address(&address, 1)
-            .await
-            .expect("received"),
+        received(&devnet.client, &address).await,
         tx.output[0].value,
         "paid exactly once"
     );
@@ -674,14 +647,7 @@ async fn a_deposit_a_reorg_removes_is_uncredited_and_credited_again_when_mined()
         value: Some(U256::from(12_345u64)),
         ..Default::default()
     };
-    let sent = sequencer
-        .provider(1)
-        .send_transaction(transfer)
-        .await
-        .expect("sent")
-        .get_receipt()
-        .await
-        .expect("receipt");
+    let sent = send_and_wait(&sequencer.provider(1), transfer).await;
     assert!(sent.block_number.expect("mined") > credit_block);
     mine_until_batched(devnet, &sequencer.node, "the credit's batch", credit_block).await;
 
@@ -793,18 +759,9 @@ async fn a_payout_a_reorg_removes_is_unrecorded_and_the_withdrawal_paid_once_lat
     tokio::time::sleep(Duration::from_millis(500)).await;
     let paid = status(&provider, hash).await;
     let txid = paid_by(&paid);
-    let tx: Transaction = devnet
-        .client
-        .get_raw_transaction(&txid)
-        .await
-        .expect("rpc")
-        .expect("payout");
+    let tx: Transaction = cairn_test_utils::transaction(&devnet.client, &txid).await;
     assert_eq!(
-        devnet
-            .client
-            .get_received_by_address(&address, 1)
-            .await
-            .expect("received"),
+        received(&devnet.client, &address).await,
         tx.output[0].value,
         "paid exactly once"
     );

@@ -124,10 +124,7 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
     assert_eq!(withdrawals[0]["amount"], "0x1dcd6500", "500,000,000 gwei");
 
     // The supply is exactly genesis plus the deposit: nothing is created elsewhere.
-    let supply: serde_json::Value = provider
-        .raw_request("cairn_getSupply".into(), ())
-        .await
-        .expect("supply");
+    let supply = cairn_test_utils::supply(&provider).await;
     assert_eq!(supply["depositsCreditedSat"], "0x2faf080", "{supply}");
     assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
     assert_eq!(supply["missingWei"], "0x0", "{supply}");
@@ -145,10 +142,7 @@ async fn a_deposit_from_any_wallet_is_credited_once_and_a_follower_agrees() {
     let head = sequencer.node.storage.head_number();
     wait_for(|| sequencer.node.storage.head_number() > head + 2).await;
     assert_eq!(balance(&url, recipient).await, want, "exactly once");
-    let again: serde_json::Value = provider
-        .raw_request("cairn_getSupply".into(), ())
-        .await
-        .expect("supply");
+    let again = cairn_test_utils::supply(&provider).await;
     assert_eq!(again["depositsCredited"], "0x1", "{again}");
     assert_eq!(again["l2SupplyWei"], supply["l2SupplyWei"]);
 
@@ -404,10 +398,7 @@ async fn withdrawals_burn_btc_for_every_bitcoin_address_type_and_refuse_bad_ones
     }
 
     // The burned BTC is still counted in the supply, held by the contract.
-    let supply: serde_json::Value = provider
-        .raw_request("cairn_getSupply".into(), ())
-        .await
-        .expect("supply");
+    let supply = cairn_test_utils::supply(&provider).await;
     let burned = U256::from(420_000u64) * U256::from(SAT);
     assert_eq!(
         supply["withdrawalsBurnedWei"],
@@ -438,15 +429,11 @@ async fn a_follower_whose_bitcoind_drops_every_third_call_still_derives_the_depo
         .into_iter()
         .next()
         .expect("the credit's block");
-    mine_until(
+    mine_until_batched(
         &net.devnet,
         &net.sequencer.node,
         "the credit's batch",
-        |s| {
-            s.applied
-                .last()
-                .is_some_and(|b| b.last_block >= credit_block)
-        },
+        credit_block,
     )
     .await;
 

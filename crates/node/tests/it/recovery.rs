@@ -263,12 +263,7 @@ async fn crash_batcher_at(failpoint: &str) -> Crashed {
     let mempool = devnet.client.get_raw_mempool().await.expect("mempool");
     let mut revealed_before_restart = false;
     for txid in &mempool {
-        let tx = devnet
-            .client
-            .get_raw_transaction(txid)
-            .await
-            .expect("rpc")
-            .expect("tx");
+        let tx = cairn_test_utils::transaction(&devnet.client, txid).await;
         revealed_before_restart |= !cairn_da::scan_transaction(&tx).is_empty();
     }
 
@@ -458,13 +453,7 @@ async fn crash_coordinator_at(failpoint: &str) {
         .into(),
         ..Default::default()
     };
-    let receipt = provider
-        .send_transaction(request)
-        .await
-        .expect("sent")
-        .get_receipt()
-        .await
-        .expect("receipt");
+    let receipt = send_and_wait(&provider, request).await;
     let hash = receipt.transaction_hash;
 
     // Blocks until the coordinator reaches the failpoint and the process dies there.
@@ -516,10 +505,7 @@ async fn crash_coordinator_at(failpoint: &str) {
         tx.output[0].value,
         "exactly one payout reached the address"
     );
-    let supply: serde_json::Value = provider
-        .raw_request("cairn_getSupply".into(), ())
-        .await
-        .expect("supply");
+    let supply = cairn_test_utils::supply(&provider).await;
     assert_eq!(supply["withdrawalsPaidSat"], "0x186a0", "{supply}");
     assert_eq!(supply["unbackedWei"], "0x0", "{supply}");
     assert_eq!(supply["missingWei"], "0x0", "{supply}");

@@ -145,15 +145,11 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
 
     // Batches reach Bitcoin and come back through derivation: `safe` covers the
     // transfers, then `finalized` once buried two blocks deep.
-    mine_until(
+    mine_until_batched(
         &devnet,
         &sequencer.node,
         "a batch covering the transfers",
-        |s| {
-            s.applied
-                .last()
-                .is_some_and(|b| b.last_block >= last_tx_block)
-        },
+        last_tx_block,
     )
     .await;
     assert!(block_number(&sequencer.node, BlockNumberOrTag::Safe).await >= last_tx_block);
@@ -469,11 +465,7 @@ async fn a_batch_stuck_in_the_mempool_is_fee_bumped() {
         .await
         .expect("address");
     for _ in 0..2 {
-        devnet
-            .client
-            .generate_block(&to, &[])
-            .await
-            .expect("empty block");
+        empty_block(&devnet.client, &to).await;
     }
     wait_for(|| {
         settlement(&sequencer.node)
@@ -528,19 +520,9 @@ async fn a_commit_whose_coins_a_reorg_spent_elsewhere_is_committed_again() {
     let sequencer = settling_sequencer(&devnet).await;
     wait_for(|| !settlement(&sequencer.node).pending.is_empty()).await;
     let first = settlement(&sequencer.node).pending[0].clone();
-    let commit = devnet
-        .client
-        .get_raw_transaction(&first.commit)
-        .await
-        .expect("rpc")
-        .expect("commit in the mempool");
+    let commit = cairn_test_utils::transaction(&devnet.client, &first.commit).await;
     let funding_txid = commit.input[0].previous_output.txid;
-    let funding = devnet
-        .client
-        .get_raw_transaction(&funding_txid)
-        .await
-        .expect("rpc")
-        .expect("funding");
+    let funding = cairn_test_utils::transaction(&devnet.client, &funding_txid).await;
 
     // The block that paid the batcher goes away, and the payment is double-spent by a
     // conflicting transaction that the new chain confirms: the commit can never be valid.
@@ -549,12 +531,8 @@ async fn a_commit_whose_coins_a_reorg_spent_elsewhere_is_committed_again() {
     let mut spent = Amount::ZERO;
     let mut inputs = Vec::new();
     for input in &funding.input {
-        let parent = devnet
-            .client
-            .get_raw_transaction(&input.previous_output.txid)
-            .await
-            .expect("rpc")
-            .expect("parent");
+        let parent =
+            cairn_test_utils::transaction(&devnet.client, &input.previous_output.txid).await;
         spent += parent.output[input.previous_output.vout as usize].value;
         inputs.push(json!({"txid": input.previous_output.txid.to_string(), "vout": input.previous_output.vout}));
     }

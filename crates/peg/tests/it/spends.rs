@@ -93,12 +93,7 @@ impl L1 {
             .await
             .expect("send");
         self.mine(1).await;
-        let tx = self
-            .client
-            .get_raw_transaction(&txid)
-            .await
-            .expect("rpc")
-            .expect("tx");
+        let tx = cairn_test_utils::transaction(&self.client, &txid).await;
         let script = tree.script_pubkey();
         let vout = tx
             .output

@@ -161,12 +161,7 @@ async fn post(
             .send_to_address(&address, fee + Amount::from_sat(10_000))
             .await
             .expect("fund commit");
-        let commit = w
-            .client
-            .get_raw_transaction(&txid)
-            .await
-            .expect("rpc")
-            .expect("commit");
+        let commit = cairn_test_utils::transaction(&w.client, &txid).await;
         let vout = commit
             .output
             .iter()

@@ -28,7 +28,7 @@ data_dir=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 l1_port=$(free_port)
-./target/debug/cairn dev --data-dir "$data_dir" --http-port "$port" --l1-rpc-port "$l1_port" --log warn >"$data_dir/cairn.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}"/debug/cairn dev --data-dir "$data_dir" --http-port "$port" --l1-rpc-port "$l1_port" --log warn >"$data_dir/cairn.log" 2>&1 &
 node_pid=$!
 cleanup() { kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; rm -rf "$data_dir"; }
 trap cleanup EXIT

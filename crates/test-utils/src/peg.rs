@@ -177,13 +177,7 @@ pub async fn withdraw(provider: &DynProvider, from: Address, address: &str, sat:
         .into(),
         ..Default::default()
     };
-    let receipt = provider
-        .send_transaction(tx)
-        .await
-        .expect("sent")
-        .get_receipt()
-        .await
-        .expect("receipt");
+    let receipt = crate::send_and_wait(provider, tx).await;
     assert!(receipt.status(), "{address}");
     receipt.transaction_hash
 }
@@ -357,13 +351,7 @@ impl Network {
             value: Some(U256::from(wei)),
             ..Default::default()
         };
-        let receipt = provider
-            .send_transaction(tx)
-            .await
-            .expect("sent")
-            .get_receipt()
-            .await
-            .expect("receipt");
+        let receipt = crate::send_and_wait(&provider, tx).await;
         assert!(receipt.status(), "the transfer succeeded");
         receipt.transaction_hash
     }

@@ -42,13 +42,41 @@ async fn connect(port: u16) -> DynProvider {
     provider
 }
 
+/// `cairn dev` (the real binary) in a fresh data dir, and a client of it.
+struct Dev {
+    dir: tempfile::TempDir,
+    accounts: Vec<cairn_node::dev::DevAccount>,
+    port: u16,
+    child: Child,
+    provider: DynProvider,
+}
+
+impl Dev {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let accounts = cairn_node::dev::dev_accounts(10).expect("accounts");
+        let port = free_port();
+        let child = spawn(dir.path(), port);
+        let provider = connect(port).await;
+        Self {
+            dir,
+            accounts,
+            port,
+            child,
+            provider,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_load_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let accounts = cairn_node::dev::dev_accounts(10).expect("accounts");
-    let port = free_port();
-    let mut child = spawn(dir.path(), port);
-    let provider = connect(port).await;
+    let Dev {
+        dir,
+        accounts,
+        port,
+        mut child,
+        provider,
+    } = Dev::start().await;
 
     // Four senders submit transfers back to back; record every acknowledged hash.
     let mut acked: HashMap<usize, Vec<B256>> = HashMap::new();
@@ -580,11 +608,13 @@ async fn a_panicking_settlement_task_stops_the_node_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_load_shuts_down_cleanly_and_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let accounts = cairn_node::dev::dev_accounts(10).expect("accounts");
-    let port = free_port();
-    let mut child = spawn(dir.path(), port);
-    let provider = connect(port).await;
+    let Dev {
+        dir,
+        accounts,
+        port,
+        mut child,
+        provider,
+    } = Dev::start().await;
 
     let mut acked: Vec<B256> = Vec::new();
     let started = Instant::now();

@@ -223,11 +223,6 @@ impl Coordinator {
             .map_err(|e| Error::io("write", &self.path, e))
     }
 
-    /// Proposed transactions the coordinator still remembers.
-    pub async fn remembered(&self) -> usize {
-        self.outbox.lock().await.proposed.len()
-    }
-
     /// One step after an L1 block: finish, advance or start a payout at `fee_rate` (the
     /// current rate; at least 1 sat/vB, at most the ceiling).
     pub async fn tick(&self, tip: u32, fee_rate: FeeRate) {

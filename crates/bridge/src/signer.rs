@@ -100,11 +100,6 @@ impl Signer {
         self.keypair.x_only_public_key().0
     }
 
-    /// Payouts in the journal (after pruning).
-    pub fn journal_len(&self) -> usize {
-        self.signed.lock().len()
-    }
-
     /// Checks `proposal` against this node's own state and signs every input, or says
     /// why not.
     pub fn sign(&self, proposal: &PayoutProposal) -> Result<Vec<schnorr::Signature>> {

@@ -10,10 +10,10 @@ use cairn_primitives::{
     Block, ChainSpec, Deposit, Header, Payout, Receipt, RecoveredTx, deposits_root, header_template,
 };
 use cairn_storage::{StateChanges, Storage};
-use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction};
-use revm::context::{BlockEnv, CfgEnv, Context};
+use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction, ResultAndState};
+use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::database_interface::WrapDatabaseRef;
-use revm::{ExecuteEvm, MainContext};
+use revm::{ExecuteEvm, InspectEvm, Inspector, MainContext};
 
 use crate::db::StateDb;
 use crate::env::{block_env, cfg_env, tx_env};
@@ -39,6 +39,33 @@ pub enum SkippedTx {
     /// Invalid against the current state (nonce, funds, fee below base fee...).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A transaction between its admission checks and its commit.
+struct Pending {
+    /// What the EVM runs: the gas limit less the L1 gas.
+    env: TxEnv,
+    l1_gas: u64,
+    l1_fee: U256,
+    /// The sender's earlier change, to undo the L1 fee debit if the EVM refuses.
+    undo: Option<Option<Option<cairn_storage::Account>>>,
+}
+
+/// The EVM context an inspector watches while a block is built or replayed.
+pub type InspectContext<'x, 'a> = Context<BlockEnv, TxEnv, CfgEnv, WrapDatabaseRef<&'x StateDb<'a>>>;
+
+/// What an inspected transaction left, before it is committed.
+pub struct Inspected<'x, 'a> {
+    /// The EVM's result and the state it would write.
+    pub outcome: &'x ResultAndState,
+    /// The transaction as the EVM ran it (its gas limit is less the L1 gas).
+    pub tx: &'x TxEnv,
+    /// The block environment.
+    pub block: &'x BlockEnv,
+    /// The state before the transaction (after its L1 fee debit).
+    pub db: &'x StateDb<'a>,
+    /// The L1 data fee's gas, charged before the EVM ran.
+    pub l1_gas: u64,
 }
 
 /// A sealed block with its receipts and state changes, ready to commit.
@@ -112,6 +139,33 @@ impl<'a> BlockBuilder<'a> {
             payouts: Vec::new(),
             withdrawals: spec.withdrawals,
         }
+    }
+
+    /// Start re-executing the recorded `block` (not the genesis) on its parent's state,
+    /// which must still be in the history window: the environment is the block's own
+    /// header, so a replay sees what the block saw. For tracers; nothing is committed.
+    pub fn replay(storage: &'a Storage, spec: &ChainSpec, block: &Block) -> Result<Self> {
+        let parent = block.number().checked_sub(1).ok_or_else(|| {
+            ExecutionError::Evm("the genesis block has no transactions to replay".into())
+        })?;
+        let view = storage.state_at(parent)?;
+        let header = block.header.clone();
+        Ok(Self {
+            storage,
+            db: StateDb::new(view, storage),
+            cfg: cfg_env(spec.chain_id),
+            env: block_env(&header),
+            l1_fee_rate: crate::l1fee::l1_fee_rate_of(&header),
+            header,
+            transactions: Vec::new(),
+            receipts: Vec::new(),
+            cumulative_gas: 0,
+            l1_gas_used: 0,
+            recipient_fees: U256::ZERO,
+            deposits: Vec::new(),
+            payouts: Vec::new(),
+            withdrawals: spec.withdrawals,
+        })
     }
 
     pub fn number(&self) -> u64 {
@@ -218,54 +272,113 @@ impl<'a> BlockBuilder<'a> {
 
     /// Execute `tx` on top of the block so far and include it, or say why not.
     pub fn push(&mut self, tx: Arc<RecoveredTx>) -> Result<(), SkippedTx> {
-        let basefee = self.env.basefee;
-        // The mempool admits a transaction only if its limit covers the L1 gas at the rate
-        // of the moment; if the rate rose since, the charge stops at what the limit leaves
-        // above intrinsic gas, so an accepted transaction never becomes invalid because of
-        // it (and a journal replayed before the rate is known stays valid).
-        let (intrinsic, floor) = intrinsic_gas(&tx);
-        let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate, basefee)
-            .min(tx.gas_limit().saturating_sub(intrinsic.max(floor)));
-        if tx.gas_limit() - l1_gas > self.gas_remaining() {
-            return Err(SkippedTx::BlockFull);
-        }
-        let mut env = tx_env(&tx);
-        let mut undo = None;
-        let mut l1_fee = U256::ZERO;
-        if l1_gas > 0 {
-            let charge = self.charge_l1_fee(&tx, l1_gas)?;
-            l1_fee = charge.0;
-            undo = Some(charge.1);
-            env.gas_limit -= l1_gas;
-        }
+        let pending = self.begin(&tx)?;
         let ctx = Context::mainnet()
             .with_db(WrapDatabaseRef(&self.db))
             .with_cfg(self.cfg.clone())
             .with_block(self.env.clone());
         let mut evm = crate::env::evm(ctx, self.withdrawals);
-        let transacted = evm.transact(env);
+        let transacted = evm.transact(pending.env.clone());
         drop(evm);
-        let outcome = match transacted {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                if let Some(change) = undo {
-                    self.db.restore_change(tx.sender, change);
-                }
-                return Err(match error {
-                    EVMError::Transaction(invalid) => {
-                        SkippedTx::Invalid(invalid_tx_message(&invalid))
-                    }
-                    other => SkippedTx::Invalid(other.to_string()),
-                });
+        let outcome = self.settle_attempt(&tx, &pending, transacted)?;
+        self.conclude(tx, &pending, outcome);
+        Ok(())
+    }
+
+    /// [`BlockBuilder::push`] with `inspector` watching the EVM: `look` sees the outcome
+    /// before it is committed, with the state as it was before the transaction (what
+    /// tracers such as the prestate tracer read).
+    pub fn push_inspected<I, R>(
+        &mut self,
+        tx: Arc<RecoveredTx>,
+        inspector: &mut I,
+        look: impl FnOnce(&mut I, Inspected<'_, 'a>) -> R,
+    ) -> Result<R, SkippedTx>
+    where
+        I: for<'x> Inspector<InspectContext<'x, 'a>>,
+    {
+        let pending = self.begin(&tx)?;
+        let ctx = Context::mainnet()
+            .with_db(WrapDatabaseRef(&self.db))
+            .with_cfg(self.cfg.clone())
+            .with_block(self.env.clone());
+        let mut evm = crate::env::inspecting_evm(ctx, self.withdrawals, &mut *inspector);
+        let transacted = evm.inspect_tx(pending.env.clone());
+        drop(evm);
+        let outcome = self.settle_attempt(&tx, &pending, transacted)?;
+        let seen = look(
+            inspector,
+            Inspected {
+                outcome: &outcome,
+                tx: &pending.env,
+                block: &self.env,
+                db: &self.db,
+                l1_gas: pending.l1_gas,
+            },
+        );
+        self.conclude(tx, &pending, outcome);
+        Ok(seen)
+    }
+
+    /// Admission checks and the L1 data fee debit that come before the EVM runs `tx`.
+    fn begin(&mut self, tx: &RecoveredTx) -> Result<Pending, SkippedTx> {
+        let basefee = self.env.basefee;
+        // The mempool admits a transaction only if its limit covers the L1 gas at the rate
+        // of the moment; if the rate rose since, the charge stops at what the limit leaves
+        // above intrinsic gas, so an accepted transaction never becomes invalid because of
+        // it (and a journal replayed before the rate is known stays valid).
+        let (intrinsic, floor) = intrinsic_gas(tx);
+        let l1_gas = l1_gas(tx.encoded.len(), self.l1_fee_rate, basefee)
+            .min(tx.gas_limit().saturating_sub(intrinsic.max(floor)));
+        if tx.gas_limit() - l1_gas > self.gas_remaining() {
+            return Err(SkippedTx::BlockFull);
+        }
+        let mut env = tx_env(tx);
+        let mut undo = None;
+        let mut l1_fee = U256::ZERO;
+        if l1_gas > 0 {
+            let charge = self.charge_l1_fee(tx, l1_gas)?;
+            l1_fee = charge.0;
+            undo = Some(charge.1);
+            env.gas_limit -= l1_gas;
+        }
+        Ok(Pending {
+            env,
+            l1_gas,
+            l1_fee,
+            undo,
+        })
+    }
+
+    /// The EVM's answer, or the L1 fee debit undone and the reason it refused `tx`.
+    fn settle_attempt(
+        &self,
+        tx: &RecoveredTx,
+        pending: &Pending,
+        transacted: Result<ResultAndState, EVMError<ExecutionError>>,
+    ) -> Result<ResultAndState, SkippedTx> {
+        transacted.map_err(|error| {
+            if let Some(change) = pending.undo {
+                self.db.restore_change(tx.sender, change);
             }
-        };
+            match error {
+                EVMError::Transaction(invalid) => SkippedTx::Invalid(invalid_tx_message(&invalid)),
+                other => SkippedTx::Invalid(other.to_string()),
+            }
+        })
+    }
+
+    /// Commits an executed transaction and its receipt.
+    fn conclude(&mut self, tx: Arc<RecoveredTx>, pending: &Pending, outcome: ResultAndState) {
+        let basefee = self.env.basefee;
         let result = outcome.result;
         self.db.commit(outcome.state);
         let execution_gas = result.tx_gas_used();
-        let gas_used = execution_gas + l1_gas;
+        let gas_used = execution_gas + pending.l1_gas;
         self.cumulative_gas += gas_used;
-        self.l1_gas_used += l1_gas;
-        self.recipient_fees += U256::from(execution_gas) * U256::from(basefee) + l1_fee;
+        self.l1_gas_used += pending.l1_gas;
+        self.recipient_fees +=
+            U256::from(execution_gas) * U256::from(basefee) + pending.l1_fee;
         let contract_address = result.created_address().unwrap_or_default();
         let success = matches!(result, ExecutionResult::Success { .. });
         self.receipts.push(Receipt {
@@ -278,7 +391,6 @@ impl<'a> BlockBuilder<'a> {
             logs: result.into_logs(),
         });
         self.transactions.push(tx);
-        Ok(())
     }
 
     /// Checks that `tx` can pay (geth's messages, counted over the whole gas limit) and

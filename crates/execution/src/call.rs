@@ -4,19 +4,20 @@
 
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_rpc_types_eth::TransactionRequest;
+use alloy_rpc_types_eth::BlockOverrides;
 use alloy_rpc_types_eth::state::StateOverride;
 use cairn_primitives::{Block, ChainSpec, Log};
 use cairn_storage::{Storage, StorageError};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, OutOfGasError};
 use revm::context::{Context, TxEnv};
 use revm::database_interface::WrapDatabaseRef;
-use revm::{ExecuteEvm, MainContext};
+use revm::{ExecuteEvm, InspectEvm, Inspector, MainContext};
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy};
 use alloy_eips::eip2718::Encodable2718 as _;
 use alloy_primitives::Signature;
 
-use crate::builder::invalid_tx_message;
+use crate::builder::{InspectContext, Inspected, invalid_tx_message};
 use crate::db::StateDb;
 use crate::env::{block_env, cfg_env};
 use crate::fees::next_base_fee;
@@ -187,6 +188,52 @@ impl<'a> Caller<'a> {
         run(&prepared, prepared.tx.clone(), RPC_GAS_CAP)
     }
 
+    /// Run `request` on the state after `block` with `inspector` watching (debug_traceCall,
+    /// trace_call, eth_createAccessList): `look` sees the outcome, whether it succeeded,
+    /// reverted or halted. `block_overrides` replace fields of the block environment.
+    pub fn inspect<I, R>(
+        &self,
+        block: &Block,
+        request: &CallRequest,
+        overrides: Option<&StateOverride>,
+        block_overrides: Option<&BlockOverrides>,
+        inspector: &mut I,
+        look: impl FnOnce(&mut I, Inspected<'_, 'a>) -> R,
+    ) -> Result<R, CallError>
+    where
+        I: for<'x> Inspector<InspectContext<'x, 'a>>,
+    {
+        let mut prepared = self.prepare(block, request, overrides, RPC_GAS_CAP)?;
+        if prepared.tx.gas_limit > RPC_GAS_CAP {
+            return Err(CallError::BadRequest(format!(
+                "gas limit {} exceeds the RPC gas cap {RPC_GAS_CAP}",
+                prepared.tx.gas_limit
+            )));
+        }
+        if let Some(o) = block_overrides {
+            override_block(&mut prepared.block, o);
+        }
+        let ctx = Context::mainnet()
+            .with_db(WrapDatabaseRef(&prepared.db))
+            .with_cfg(call_cfg(&prepared, RPC_GAS_CAP))
+            .with_block(prepared.block.clone());
+        let mut evm = crate::env::inspecting_evm(ctx, prepared.withdrawals, &mut *inspector);
+        let outcome = evm
+            .inspect_tx(prepared.tx.clone())
+            .map_err(evm_error)?;
+        drop(evm);
+        Ok(look(
+            inspector,
+            Inspected {
+                outcome: &outcome,
+                tx: &prepared.tx,
+                block: &prepared.block,
+                db: &prepared.db,
+                l1_gas: 0,
+            },
+        ))
+    }
+
     /// The smallest gas limit with which `request` succeeds (geth's search).
     pub fn estimate_gas(
         &self,
@@ -340,26 +387,54 @@ where
     tx.into_signed(Signature::test_signature()).into()
 }
 
-fn run(prepared: &Prepared<'_>, tx: TxEnv, gas_cap: u64) -> Result<CallOutcome, CallError> {
+/// revm's configuration for an RPC call: geth's relaxed checks.
+fn call_cfg(prepared: &Prepared<'_>, gas_cap: u64) -> revm::context::CfgEnv {
     let mut cfg = cfg_env(prepared.chain_id);
     cfg.tx_gas_limit_cap = Some(gas_cap);
     cfg.disable_nonce_check = !prepared.nonce_given;
     cfg.disable_base_fee = prepared.no_fee;
     cfg.disable_block_gas_limit = true;
     cfg.disable_eip3607 = true;
+    cfg
+}
+
+fn evm_error(error: EVMError<crate::ExecutionError>) -> CallError {
+    match error {
+        EVMError::Transaction(invalid) => CallError::Invalid(invalid_tx_message(&invalid)),
+        EVMError::Database(e) => CallError::Internal(e.to_string()),
+        other => CallError::Internal(other.to_string()),
+    }
+}
+
+/// Applies `eth_call`-style block overrides to a block environment.
+pub fn override_block(env: &mut revm::context::BlockEnv, o: &BlockOverrides) {
+    if let Some(number) = o.number {
+        env.number = number;
+    }
+    if let Some(time) = o.time {
+        env.timestamp = U256::from(time);
+    }
+    if let Some(gas_limit) = o.gas_limit {
+        env.gas_limit = gas_limit;
+    }
+    if let Some(coinbase) = o.coinbase {
+        env.beneficiary = coinbase;
+    }
+    if let Some(random) = o.random {
+        env.prevrandao = Some(random);
+    }
+    if let Some(base_fee) = o.base_fee {
+        env.basefee = base_fee.saturating_to();
+    }
+}
+
+fn run(prepared: &Prepared<'_>, tx: TxEnv, gas_cap: u64) -> Result<CallOutcome, CallError> {
     let ctx = Context::mainnet()
         .with_db(WrapDatabaseRef(&prepared.db))
-        .with_cfg(cfg)
+        .with_cfg(call_cfg(prepared, gas_cap))
         .with_block(prepared.block.clone());
     let mut evm = crate::env::evm(ctx, prepared.withdrawals);
-    let outcome = match evm.transact(tx) {
-        Ok(outcome) => outcome,
-        Err(EVMError::Transaction(invalid)) => {
-            return Err(CallError::Invalid(invalid_tx_message(&invalid)));
-        }
-        Err(EVMError::Database(e)) => return Err(CallError::Internal(e.to_string())),
-        Err(other) => return Err(CallError::Internal(other.to_string())),
-    };
+    let outcome = evm.transact(tx).map_err(evm_error)?;
     match outcome.result {
         ExecutionResult::Success {
             output, gas, logs, ..

@@ -79,3 +79,29 @@ where
         crate::withdraw::CairnPrecompiles::new(EVM_SPEC, withdrawals),
     )
 }
+
+/// [`evm`] with `inspector` watching every step: for tracers, access lists and simulations.
+pub(crate) fn inspecting_evm<CTX, I>(
+    ctx: CTX,
+    withdrawals: Option<cairn_primitives::WithdrawalSpec>,
+    inspector: I,
+) -> revm::context::Evm<
+    CTX,
+    I,
+    revm::handler::instructions::EthInstructions<
+        revm::interpreter::interpreter::EthInterpreter,
+        CTX,
+    >,
+    crate::withdraw::CairnPrecompiles,
+    revm::handler::EthFrame,
+>
+where
+    CTX: revm::context_interface::ContextTr,
+{
+    revm::context::Evm::new_with_inspector(
+        ctx,
+        inspector,
+        revm::handler::instructions::EthInstructions::new_mainnet_with_spec(EVM_SPEC),
+        crate::withdraw::CairnPrecompiles::new(EVM_SPEC, withdrawals),
+    )
+}

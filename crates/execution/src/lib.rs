@@ -13,15 +13,19 @@ mod env;
 pub mod fees;
 mod import;
 mod intrinsic;
+mod replay;
 pub mod l1fee;
 pub mod withdraw;
 
-pub use builder::{BlockBuilder, BuiltBlock, SkippedTx, SystemTx, invalid_tx_message};
+pub use builder::{
+    BlockBuilder, BuiltBlock, InspectContext, Inspected, SkippedTx, SystemTx, invalid_tx_message,
+};
 pub use call::{CallError, CallOutcome, CallRequest, Caller, RPC_GAS_CAP};
 pub use db::StateDb;
 pub use env::{EVM_SPEC, tx_env};
 pub use import::{BlockInput, ImportError, execute_input};
 pub use intrinsic::intrinsic_gas;
+pub use replay::Replay;
 pub use l1fee::L1FeeRate;
 
 /// Errors from execution.

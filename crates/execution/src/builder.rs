@@ -51,11 +51,18 @@ struct Pending {
     undo: Option<Option<Option<cairn_storage::Account>>>,
 }
 
-/// The EVM context an inspector watches while a block is built or replayed.
-pub type InspectContext<'x, 'a> = Context<BlockEnv, TxEnv, CfgEnv, WrapDatabaseRef<&'x StateDb<'a>>>;
+/// The EVM context an inspector watches while a block is built or replayed. One lifetime
+/// for the borrow and the state it borrows (the state view is covariant), so that an
+/// inspector bound over every `'x` does not demand a `'static` store.
+pub type InspectContext<'x> = Context<BlockEnv, TxEnv, CfgEnv, WrapDatabaseRef<&'x StateDb<'x>>>;
+
+/// A state borrowed for no longer than the state itself lives (see [`InspectContext`]).
+pub(crate) fn shorten<'x>(db: &'x StateDb<'_>) -> &'x StateDb<'x> {
+    db
+}
 
 /// What an inspected transaction left, before it is committed.
-pub struct Inspected<'x, 'a> {
+pub struct Inspected<'x> {
     /// The EVM's result and the state it would write.
     pub outcome: &'x ResultAndState,
     /// The transaction as the EVM ran it (its gas limit is less the L1 gas).
@@ -63,7 +70,7 @@ pub struct Inspected<'x, 'a> {
     /// The block environment.
     pub block: &'x BlockEnv,
     /// The state before the transaction (after its L1 fee debit).
-    pub db: &'x StateDb<'a>,
+    pub db: &'x StateDb<'x>,
     /// The L1 data fee's gas, charged before the EVM ran.
     pub l1_gas: u64,
 }
@@ -292,14 +299,14 @@ impl<'a> BlockBuilder<'a> {
         &mut self,
         tx: Arc<RecoveredTx>,
         inspector: &mut I,
-        look: impl FnOnce(&mut I, Inspected<'_, 'a>) -> R,
+        look: impl FnOnce(&mut I, Inspected<'_>) -> R,
     ) -> Result<R, SkippedTx>
     where
-        I: for<'x> Inspector<InspectContext<'x, 'a>>,
+        I: for<'x> Inspector<InspectContext<'x>>,
     {
         let pending = self.begin(&tx)?;
         let ctx = Context::mainnet()
-            .with_db(WrapDatabaseRef(&self.db))
+            .with_db(WrapDatabaseRef(shorten(&self.db)))
             .with_cfg(self.cfg.clone())
             .with_block(self.env.clone());
         let mut evm = crate::env::inspecting_evm(ctx, self.withdrawals, &mut *inspector);
@@ -312,7 +319,7 @@ impl<'a> BlockBuilder<'a> {
                 outcome: &outcome,
                 tx: &pending.env,
                 block: &self.env,
-                db: &self.db,
+                db: shorten(&self.db),
                 l1_gas: pending.l1_gas,
             },
         );
@@ -377,8 +384,7 @@ impl<'a> BlockBuilder<'a> {
         let gas_used = execution_gas + pending.l1_gas;
         self.cumulative_gas += gas_used;
         self.l1_gas_used += pending.l1_gas;
-        self.recipient_fees +=
-            U256::from(execution_gas) * U256::from(basefee) + pending.l1_fee;
+        self.recipient_fees += U256::from(execution_gas) * U256::from(basefee) + pending.l1_fee;
         let contract_address = result.created_address().unwrap_or_default();
         let success = matches!(result, ExecutionResult::Success { .. });
         self.receipts.push(Receipt {

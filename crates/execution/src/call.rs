@@ -3,8 +3,8 @@
 //! price is given, a 50M gas cap) and geth's estimation search.
 
 use alloy_primitives::{Address, Bytes, TxKind, U256};
-use alloy_rpc_types_eth::TransactionRequest;
 use alloy_rpc_types_eth::BlockOverrides;
+use alloy_rpc_types_eth::TransactionRequest;
 use alloy_rpc_types_eth::state::StateOverride;
 use cairn_primitives::{Block, ChainSpec, Log};
 use cairn_storage::{Storage, StorageError};
@@ -198,10 +198,10 @@ impl<'a> Caller<'a> {
         overrides: Option<&StateOverride>,
         block_overrides: Option<&BlockOverrides>,
         inspector: &mut I,
-        look: impl FnOnce(&mut I, Inspected<'_, 'a>) -> R,
+        look: impl FnOnce(&mut I, Inspected<'_>) -> R,
     ) -> Result<R, CallError>
     where
-        I: for<'x> Inspector<InspectContext<'x, 'a>>,
+        I: for<'x> Inspector<InspectContext<'x>>,
     {
         let mut prepared = self.prepare(block, request, overrides, RPC_GAS_CAP)?;
         if prepared.tx.gas_limit > RPC_GAS_CAP {
@@ -214,13 +214,11 @@ impl<'a> Caller<'a> {
             override_block(&mut prepared.block, o);
         }
         let ctx = Context::mainnet()
-            .with_db(WrapDatabaseRef(&prepared.db))
+            .with_db(WrapDatabaseRef(crate::builder::shorten(&prepared.db)))
             .with_cfg(call_cfg(&prepared, RPC_GAS_CAP))
             .with_block(prepared.block.clone());
         let mut evm = crate::env::inspecting_evm(ctx, prepared.withdrawals, &mut *inspector);
-        let outcome = evm
-            .inspect_tx(prepared.tx.clone())
-            .map_err(evm_error)?;
+        let outcome = evm.inspect_tx(prepared.tx.clone()).map_err(evm_error)?;
         drop(evm);
         Ok(look(
             inspector,
@@ -228,7 +226,7 @@ impl<'a> Caller<'a> {
                 outcome: &outcome,
                 tx: &prepared.tx,
                 block: &prepared.block,
-                db: &prepared.db,
+                db: crate::builder::shorten(&prepared.db),
                 l1_gas: 0,
             },
         ))

@@ -13,8 +13,8 @@ mod env;
 pub mod fees;
 mod import;
 mod intrinsic;
-mod replay;
 pub mod l1fee;
+mod replay;
 pub mod withdraw;
 
 pub use builder::{
@@ -25,8 +25,8 @@ pub use db::StateDb;
 pub use env::{EVM_SPEC, tx_env};
 pub use import::{BlockInput, ImportError, execute_input};
 pub use intrinsic::intrinsic_gas;
-pub use replay::Replay;
 pub use l1fee::L1FeeRate;
+pub use replay::Replay;
 
 /// Errors from execution.
 #[derive(Debug, thiserror::Error)]

@@ -66,10 +66,10 @@ impl<'a> Replay<'a> {
     pub fn inspect_next<I, R>(
         &mut self,
         inspector: &mut I,
-        look: impl FnOnce(&mut I, Inspected<'_, 'a>) -> R,
+        look: impl FnOnce(&mut I, Inspected<'_>) -> R,
     ) -> Result<Option<R>>
     where
-        I: for<'x> Inspector<InspectContext<'x, 'a>>,
+        I: for<'x> Inspector<InspectContext<'x>>,
     {
         let Some(tx) = self.transactions.get(self.next).cloned() else {
             return Ok(None);
@@ -93,5 +93,7 @@ impl<'a> Replay<'a> {
 
 /// A recorded block that no longer re-executes: the store is inconsistent.
 fn diverged(number: u64, what: &str) -> ExecutionError {
-    ExecutionError::Evm(format!("replaying block {number}: {what} no longer applies"))
+    ExecutionError::Evm(format!(
+        "replaying block {number}: {what} no longer applies"
+    ))
 }

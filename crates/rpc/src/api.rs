@@ -439,6 +439,12 @@ pub fn module(
     m.merge(crate::cairn::SettlementApiServer::into_rpc(
         crate::cairn::SettlementRpc(ctx.clone()),
     ))?;
+    m.merge(crate::debug::DebugApiServer::into_rpc(
+        crate::debug::DebugRpc(ctx.clone()),
+    ))?;
+    m.merge(crate::trace::TraceApiServer::into_rpc(
+        crate::trace::TraceRpc(ctx.clone()),
+    ))?;
     m.merge(crate::peg::PegApiServer::into_rpc(crate::peg::PegRpc(ctx)))?;
     crate::filters::register(&mut m)?;
     crate::pubsub::register(&mut m)?;

@@ -1,7 +1,7 @@
 //! Errors as Ethereum tooling parses them: geth's codes and messages.
 
 use alloy_primitives::Bytes;
-use cairn_execution::CallError;
+use cairn_execution::{CallError, ExecutionError};
 use cairn_sequencer::PoolError;
 use cairn_storage::StorageError;
 use jsonrpsee::types::ErrorObjectOwned;
@@ -52,6 +52,15 @@ impl From<CallError> for RpcError {
             CallError::BadRequest(m) => Self::InvalidParams(m),
             CallError::Storage(e) => e.into(),
             CallError::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<ExecutionError> for RpcError {
+    fn from(e: ExecutionError) -> Self {
+        match e {
+            ExecutionError::Storage(e) => e.into(),
+            ExecutionError::Evm(m) => Self::Internal(m),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod api;
 pub mod cairn;
 mod context;
 mod convert;
+pub mod debug;
 mod error;
 mod filter_store;
 mod filters;
@@ -17,6 +18,7 @@ pub mod peg;
 mod pubsub;
 mod server;
 pub mod small;
+pub mod trace;
 
 pub use api::{EthApiClient, EthApiServer};
 pub use cairn::{

@@ -10,3 +10,4 @@ mod peg;
 mod recovery;
 mod settlement;
 mod subscriptions;
+mod tracing;

@@ -98,6 +98,15 @@ pub trait EthApi {
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
     ) -> RpcResult<U64>;
+    /// The storage a transaction touches, as an EIP-2930 access list, and the gas it uses
+    /// with that list (geth's fixed-point search).
+    #[method(name = "createAccessList", blocking)]
+    fn create_access_list(
+        &self,
+        request: CallRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<alloy_rpc_types_eth::AccessListResult>;
     /// Submits a signed transaction.
     #[method(name = "sendRawTransaction")]
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
@@ -293,6 +302,21 @@ impl EthApiServer for EthRpc {
         Ok(U64::from(gas))
     }
 
+    fn create_access_list(
+        &self,
+        request: CallRequest,
+        id: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<alloy_rpc_types_eth::AccessListResult> {
+        let block = ok(self.0.state_block(id))?;
+        ok(access_list(
+            &self.0,
+            &block.block,
+            request,
+            overrides.as_ref(),
+        ))
+    }
+
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
         if !self.0.accepts_transactions {
             return Err(RpcError::Server(
@@ -419,6 +443,62 @@ impl EthApiServer for EthRpc {
     fn get_logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
         ok(self.0.logs(&filter))
     }
+}
+
+/// The most runs `eth_createAccessList` makes before the list must have settled: each run
+/// can only add what the previous list made reachable.
+const ACCESS_LIST_ROUNDS: usize = 16;
+
+/// geth's `eth_createAccessList`: run the call with the list so far until it stops growing
+/// (the sender, the recipient and precompiles are left out, as warm anyway).
+fn access_list(
+    c: &RpcContext,
+    block: &cairn_primitives::Block,
+    mut request: CallRequest,
+    overrides: Option<&StateOverride>,
+) -> Result<alloy_rpc_types_eth::AccessListResult, RpcError> {
+    use revm::context::result::ExecutionResult;
+    let caller = c.caller();
+    let mut list = request.access_list.clone().unwrap_or_default();
+    for _ in 0..ACCESS_LIST_ROUNDS {
+        request.access_list = Some(list.clone());
+        let mut inspector = revm_inspectors::access_list::AccessListInspector::new(list.clone());
+        let (found, gas_used, error) = caller.inspect(
+            block,
+            &request,
+            overrides,
+            None,
+            &mut inspector,
+            |inspector, seen| {
+                let error = match &seen.outcome.result {
+                    ExecutionResult::Success { .. } => None,
+                    ExecutionResult::Revert { output, .. } => Some(
+                        crate::error::revert_reason(output)
+                            .map_or("execution reverted".to_string(), |r| {
+                                format!("execution reverted: {r}")
+                            }),
+                    ),
+                    ExecutionResult::Halt { reason, .. } => Some(format!("{reason:?}")),
+                };
+                (
+                    inspector.access_list(),
+                    seen.outcome.result.tx_gas_used(),
+                    error,
+                )
+            },
+        )?;
+        if found == list || error.is_some() {
+            return Ok(alloy_rpc_types_eth::AccessListResult {
+                access_list: found,
+                gas_used: U256::from(gas_used),
+                error,
+            });
+        }
+        list = found;
+    }
+    Err(RpcError::Server(
+        "access list did not settle: the call's storage depends on its own list".into(),
+    ))
 }
 
 /// Build the method table: every namespace over one context.

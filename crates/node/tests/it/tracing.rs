@@ -256,3 +256,48 @@ async fn parity_traces_and_errors() {
     );
     node.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn access_lists_name_the_inner_contracts_storage() {
+    let node = TestNode::start().await;
+    let (counter, forwarder, _) = nested_call(&node).await;
+    let request = json!({
+        "from": node.address(3),
+        "to": forwarder,
+        "data": Bytes::from(Counter::incCall { by: U256::from(2) }.abi_encode()),
+    });
+    let result = rpc(&node, "eth_createAccessList", json!([request, "latest"]))
+        .await
+        .expect("createAccessList");
+    // The sender and the recipient are warm anyway: only the inner contract is listed.
+    assert_eq!(
+        result["accessList"],
+        json!([{ "address": lower(counter), "storageKeys": [format!("{:#066x}", 0)] }]),
+        "{result}"
+    );
+    assert!(result.get("error").is_none(), "{result}");
+    let gas = u64::from_str_radix(
+        result["gasUsed"]
+            .as_str()
+            .expect("gasUsed")
+            .trim_start_matches("0x"),
+        16,
+    )
+    .expect("hex");
+    assert!(gas > 21_000 && gas < 100_000, "{gas}");
+
+    // A reverting call still gets its list, with geth's error beside it.
+    let reverting = json!({
+        "from": node.address(3),
+        "to": counter,
+        "data": Bytes::from(Counter::incCall { by: U256::ZERO }.abi_encode()),
+    });
+    let result = rpc(&node, "eth_createAccessList", json!([reverting]))
+        .await
+        .expect("createAccessList");
+    assert_eq!(
+        result["error"], "execution reverted: zero increment",
+        "{result}"
+    );
+    node.node.shutdown().await;
+}

@@ -140,6 +140,32 @@ impl Arena {
         r
     }
 
+    /// RLP of node `id` at `depth`, whose children are all clean (after a commit): what a
+    /// proof lists for it.
+    pub(crate) fn encode_clean(&self, id: NodeId, depth: usize, out: &mut Vec<u8>) {
+        let mut hp = [0u8; 33];
+        out.clear();
+        match self.kind(id) {
+            Kind::Leaf { key, value } => {
+                let n = hex_prefix(key, depth, KEY_NIBBLES, true, &mut hp);
+                encode_short(&hp[..n], Tail::Value(value), out);
+            }
+            Kind::Extension { path, len, child } => {
+                let end = depth + usize::from(*len);
+                let n = hex_prefix(path, depth, end, false, &mut hp);
+                encode_short(&hp[..n], Tail::Child(&self.node(*child).cache), out);
+            }
+            Kind::Branch { children } => {
+                let mut refs = [None; 16];
+                for (r, child) in refs.iter_mut().zip(children) {
+                    *r = child.map(|c| self.node(c).cache);
+                }
+                encode_branch(&refs, out);
+            }
+            Kind::Vacant => out.push(alloy_rlp::EMPTY_STRING_CODE),
+        }
+    }
+
     /// Refreshes every dirty node under `root` and returns the root's
     /// reference. Uses up to `threads` threads over the root's children.
     pub(crate) fn commit(&mut self, root: NodeId, threads: usize) -> NodeRef {

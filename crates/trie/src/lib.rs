@@ -155,6 +155,59 @@ impl Trie {
     }
 }
 
+/// An EIP-1186 Merkle proof of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// The value under the key, if present.
+    pub value: Option<Vec<u8>>,
+    /// The RLP of every node on the key's path that its parent references by hash, root
+    /// first (inlined nodes travel inside their parent), ending where the key's path ends
+    /// or leaves the trie (which proves its absence).
+    pub nodes: Vec<Vec<u8>>,
+}
+
+impl Trie {
+    /// The proof of `key` against [`Trie::root`] (which it refreshes first).
+    pub fn proof(&mut self, key: &B256) -> Proof {
+        let mut proof = Proof {
+            value: None,
+            nodes: Vec::new(),
+        };
+        let Some(mut id) = self.root else {
+            return proof;
+        };
+        self.root();
+        let mut depth = 0;
+        let mut by_hash = true;
+        loop {
+            if by_hash {
+                let mut rlp = Vec::new();
+                self.arena.encode_clean(id, depth, &mut rlp);
+                proof.nodes.push(rlp);
+            }
+            let next = match self.arena.kind(id) {
+                Kind::Leaf { key: k, value } => {
+                    if k == key {
+                        proof.value = Some(value.clone());
+                    }
+                    None
+                }
+                Kind::Extension { path, len, child } => {
+                    let end = depth + usize::from(*len);
+                    (node::mismatch(key, path, depth, end) == end).then_some((*child, end))
+                }
+                Kind::Branch { children } => children[nibble(key, depth)].map(|c| (c, depth + 1)),
+                Kind::Vacant => None,
+            };
+            let Some((child, child_depth)) = next else {
+                return proof;
+            };
+            by_hash = self.arena.node(child).cache.rlp_len() == 33;
+            (id, depth) = (child, child_depth);
+        }
+    }
+}
+
 impl std::fmt::Debug for Trie {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let root = self.root.map(|r| self.arena.node(r).cache);

@@ -467,3 +467,65 @@ proptest! {
         prop_assert_eq!(Trie::from_entries(map.clone()).root(), trie.root());
     }
 }
+
+/// Proofs of present and absent keys, with inlined nodes among them, verify against the
+/// root with alloy-trie's EIP-1186 verifier; a tampered value does not.
+#[test]
+fn proofs_verify_with_alloy_trie() {
+    use alloy_primitives::Bytes;
+    let mut rng = StdRng::seed_from_u64(1186);
+    for round in 0..40 {
+        let mut map = BTreeMap::new();
+        for _ in 0..rng.random_range(1..200) {
+            map.insert(random_key(&mut rng), random_value(&mut rng));
+        }
+        let mut trie: Trie = map.iter().map(|(k, v)| (*k, v.clone())).collect();
+        // Some edits after the last root, so proving must refresh it.
+        let edited = random_key(&mut rng);
+        map.insert(edited, vec![round as u8 + 1]);
+        trie.insert(edited, vec![round as u8 + 1]);
+        let root = reference_root(&map);
+        let probes: Vec<B256> = map
+            .keys()
+            .take(30)
+            .copied()
+            .chain((0..30).map(|_| random_key(&mut rng)))
+            .collect();
+        for key in probes {
+            let proof = trie.proof(&key);
+            assert_eq!(proof.value.as_ref(), map.get(&key), "value of {key}");
+            assert_eq!(trie.root(), root);
+            let nodes: Vec<Bytes> = proof.nodes.into_iter().map(Bytes::from).collect();
+            alloy_trie::proof::verify_proof(
+                root,
+                Nibbles::unpack(key),
+                proof.value.clone(),
+                &nodes,
+            )
+            .unwrap_or_else(|e| panic!("round {round}, key {key}: {e}"));
+            if let Some(mut wrong) = proof.value {
+                wrong.push(0);
+                assert!(
+                    alloy_trie::proof::verify_proof(
+                        root,
+                        Nibbles::unpack(key),
+                        Some(wrong),
+                        &nodes
+                    )
+                    .is_err()
+                );
+            }
+        }
+    }
+    let mut empty = Trie::new();
+    let proof = empty.proof(&B256::ZERO);
+    assert_eq!(
+        proof,
+        Proof {
+            value: None,
+            nodes: Vec::new()
+        }
+    );
+    alloy_trie::proof::verify_proof(EMPTY_ROOT, Nibbles::unpack(B256::ZERO), None, &[])
+        .expect("empty");
+}

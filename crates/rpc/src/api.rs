@@ -107,6 +107,14 @@ pub trait EthApi {
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
     ) -> RpcResult<alloy_rpc_types_eth::AccessListResult>;
+    /// EIP-1186 Merkle proofs of an account and some of its storage, in the head's state.
+    #[method(name = "getProof", blocking)]
+    fn get_proof(
+        &self,
+        address: Address,
+        keys: Vec<alloy_serde::storage::JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<alloy_rpc_types_eth::EIP1186AccountProofResponse>;
     /// Submits a signed transaction.
     #[method(name = "sendRawTransaction")]
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
@@ -317,6 +325,15 @@ impl EthApiServer for EthRpc {
         ))
     }
 
+    fn get_proof(
+        &self,
+        address: Address,
+        keys: Vec<alloy_serde::storage::JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<alloy_rpc_types_eth::EIP1186AccountProofResponse> {
+        ok(proof(&self.0, address, keys, block))
+    }
+
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
         if !self.0.accepts_transactions {
             return Err(RpcError::Server(
@@ -443,6 +460,60 @@ impl EthApiServer for EthRpc {
     fn get_logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
         ok(self.0.logs(&filter))
     }
+}
+
+/// The most storage keys one `eth_getProof` may ask for.
+const MAX_PROOF_KEYS: usize = 1024;
+
+/// `eth_getProof` from the state trie itself. The tries are kept for the head only, so an
+/// older block gets an error naming the head.
+fn proof(
+    c: &RpcContext,
+    address: Address,
+    keys: Vec<alloy_serde::storage::JsonStorageKey>,
+    block: Option<BlockId>,
+) -> Result<alloy_rpc_types_eth::EIP1186AccountProofResponse, RpcError> {
+    use alloy_rpc_types_eth::EIP1186StorageProof;
+    if keys.len() > MAX_PROOF_KEYS {
+        return Err(RpcError::InvalidParams(format!(
+            "too many storage keys: {} > {MAX_PROOF_KEYS}",
+            keys.len()
+        )));
+    }
+    let requested = c.state_block(block)?.block.number();
+    let slots: Vec<U256> = keys
+        .iter()
+        .map(|k| U256::from_be_bytes(k.as_b256().0))
+        .collect();
+    let (head, proven) = c.storage.proof(&address, &slots)?;
+    if requested != head {
+        return Err(RpcError::Server(format!(
+            "proofs are served for the latest block only: requested {requested}, head is {head}"
+        )));
+    }
+    let account = proven.account.unwrap_or(cairn_storage::ProvenAccount {
+        nonce: 0,
+        balance: U256::ZERO,
+        storage_root: alloy_consensus::EMPTY_ROOT_HASH,
+        code_hash: alloy_primitives::KECCAK256_EMPTY,
+    });
+    Ok(alloy_rpc_types_eth::EIP1186AccountProofResponse {
+        address,
+        balance: account.balance,
+        code_hash: account.code_hash,
+        nonce: account.nonce,
+        storage_hash: account.storage_root,
+        account_proof: proven.nodes.into_iter().map(Bytes::from).collect(),
+        storage_proof: keys
+            .into_iter()
+            .zip(proven.storage)
+            .map(|(key, (_, value, nodes))| EIP1186StorageProof {
+                key,
+                value,
+                proof: nodes.into_iter().map(Bytes::from).collect(),
+            })
+            .collect(),
+    })
 }
 
 /// The most runs `eth_createAccessList` makes before the list must have settled: each run

@@ -2,12 +2,12 @@
 //! contract, kept in memory and re-hashed only along the paths a block touched.
 
 use alloy_primitives::{Address, B256, U256, keccak256, map::HashMap as FastMap};
-use alloy_rlp::RlpEncodable;
+use alloy_rlp::{RlpDecodable, RlpEncodable};
 use cairn_trie::{EMPTY_ROOT, Trie};
 
 use crate::state::{Account, FlatState, StateChanges};
 
-#[derive(RlpEncodable)]
+#[derive(RlpEncodable, RlpDecodable)]
 struct TrieAccount {
     nonce: u64,
     balance: U256,
@@ -94,8 +94,68 @@ impl Commitment {
         self.accounts.root()
     }
 
+    /// EIP-1186 proofs of `address` and its `slots` against [`Commitment::root`]: what the
+    /// trie itself holds, so the answer is consistent with the root it proves to.
+    pub fn proof(&mut self, address: &Address, slots: &[U256]) -> AccountProof {
+        let root = self.accounts.root();
+        let account = self.accounts.proof(&keccak256(address));
+        let leaf = account
+            .value
+            .as_deref()
+            .and_then(|mut rlp| alloy_rlp::Decodable::decode(&mut rlp).ok())
+            .map(|a: TrieAccount| ProvenAccount {
+                nonce: a.nonce,
+                balance: a.balance,
+                storage_root: a.storage_root,
+                code_hash: a.code_hash,
+            });
+        let storage = slots
+            .iter()
+            .map(|slot| match self.storages.get_mut(address) {
+                Some(trie) => {
+                    let proof = trie.proof(&slot_key(slot));
+                    let value = proof
+                        .value
+                        .as_deref()
+                        .and_then(|mut rlp| alloy_rlp::Decodable::decode(&mut rlp).ok())
+                        .unwrap_or_default();
+                    (*slot, value, proof.nodes)
+                }
+                None => (*slot, U256::ZERO, Vec::new()),
+            })
+            .collect();
+        AccountProof {
+            root,
+            account: leaf,
+            nodes: account.nodes,
+            storage,
+        }
+    }
+
     /// Root without changes.
     pub fn root(&mut self) -> B256 {
         self.accounts.root()
     }
+}
+
+/// An account as the account trie holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProvenAccount {
+    pub nonce: u64,
+    pub balance: U256,
+    pub storage_root: B256,
+    pub code_hash: B256,
+}
+
+/// EIP-1186 proofs of one account and some of its storage slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProof {
+    /// The state root the proofs lead to.
+    pub root: B256,
+    /// The account, `None` if absent (the proof then shows its absence).
+    pub account: Option<ProvenAccount>,
+    /// The account trie's nodes on the address's path.
+    pub nodes: Vec<Vec<u8>>,
+    /// Each slot, its value (zero if unset) and the storage trie's nodes on its path.
+    pub storage: Vec<(U256, U256, Vec<Vec<u8>>)>,
 }

@@ -16,7 +16,7 @@ mod db;
 mod state;
 mod store;
 
-pub use commitment::Commitment;
+pub use commitment::{AccountProof, Commitment, ProvenAccount};
 pub use state::{Account, ChangeSet, FlatState, StateChanges};
 pub use store::{BlockWithReceipts, Finality, StateView, Storage, StorageOptions};
 

@@ -11,7 +11,7 @@ use cairn_primitives::{Block, ChainSpec, Receipt, header_template};
 use fjall::PersistMode;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
-use crate::commitment::Commitment;
+use crate::commitment::{AccountProof, Commitment};
 use crate::db::{Tables, corrupt, decode_u64, encode_account, storage_key};
 use crate::state::{Account, ChangeSet, FlatState, StateChanges, account_at, storage_at};
 use crate::{Result, StorageError};
@@ -205,6 +205,24 @@ impl Storage {
     /// blocks are built one at a time, on top of the head.
     pub fn state_root_after(&self, changes: &StateChanges) -> B256 {
         self.commitment.lock().apply(changes)
+    }
+
+    /// EIP-1186 proofs of `address` and `slots` in the head's state, with the head's number.
+    /// While a block is being sealed the commitment runs one block ahead of the head; the
+    /// proof then waits for the commit, so it always matches a block users can see.
+    pub fn proof(&self, address: &Address, slots: &[U256]) -> Result<(u64, AccountProof)> {
+        for _ in 0..1000 {
+            let head = self.head();
+            let proof = self.commitment.lock().proof(address, slots);
+            if proof.root == head.block.header.state_root {
+                return Ok((head.block.number(), proof));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(StorageError::Corrupt {
+            table: "commitment",
+            reason: "the state commitment does not match the head".into(),
+        })
     }
 
     /// Persist a block atomically (block, receipts, indexes, state, head), then

@@ -7,6 +7,7 @@ mod harness;
 mod l1;
 mod payout;
 mod peg;
+mod proof;
 mod recovery;
 mod settlement;
 mod subscriptions;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test Cairn has: formatting, lints, the Rust test suite, and the
-# JavaScript compatibility suite (ethers, viem, solcjs) against a real `cairn dev`.
+# JavaScript compatibility suite (ethers, viem, solcjs, Foundry cast) against a real `cairn dev`.
 # Usage: scripts/test.sh        (from anywhere in the repo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-step "JavaScript compatibility suite (ethers v6, viem, solcjs)"
+step "JavaScript compatibility suite (ethers v6, viem, solcjs, Foundry cast)"
 cargo build --locked --bin cairn
 (cd compat && npm ci --no-audit --no-fund --loglevel=error)
 

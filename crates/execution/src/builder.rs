@@ -129,12 +129,28 @@ impl<'a> BlockBuilder<'a> {
         header.base_fee_per_gas = Some(next_base_fee(&parent.header, spec.base_fee_floor));
         // Cairn has no beacon chain: PREVRANDAO is derived from the parent hash.
         header.mix_hash = keccak256(parent.hash);
-        let env = block_env(&header);
+        Self::starting(
+            storage,
+            spec,
+            StateDb::new(storage.latest_state(), storage),
+            header,
+            l1_fee_rate,
+        )
+    }
+
+    /// A builder over `db` for the block `header` describes.
+    fn starting(
+        storage: &'a Storage,
+        spec: &ChainSpec,
+        db: StateDb<'a>,
+        header: Header,
+        l1_fee_rate: u64,
+    ) -> Self {
         Self {
             storage,
-            db: StateDb::new(storage.latest_state(), storage),
+            db,
             cfg: cfg_env(spec.chain_id),
-            env,
+            env: block_env(&header),
             header,
             transactions: Vec::new(),
             receipts: Vec::new(),
@@ -157,22 +173,14 @@ impl<'a> BlockBuilder<'a> {
         })?;
         let view = storage.state_at(parent)?;
         let header = block.header.clone();
-        Ok(Self {
+        let l1_fee_rate = crate::l1fee::l1_fee_rate_of(&header);
+        Ok(Self::starting(
             storage,
-            db: StateDb::new(view, storage),
-            cfg: cfg_env(spec.chain_id),
-            env: block_env(&header),
-            l1_fee_rate: crate::l1fee::l1_fee_rate_of(&header),
+            spec,
+            StateDb::new(view, storage),
             header,
-            transactions: Vec::new(),
-            receipts: Vec::new(),
-            cumulative_gas: 0,
-            l1_gas_used: 0,
-            recipient_fees: U256::ZERO,
-            deposits: Vec::new(),
-            payouts: Vec::new(),
-            withdrawals: spec.withdrawals,
-        })
+            l1_fee_rate,
+        ))
     }
 
     pub fn number(&self) -> u64 {

@@ -60,32 +60,15 @@ pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
 pub(crate) fn evm<CTX>(
     ctx: CTX,
     withdrawals: Option<cairn_primitives::WithdrawalSpec>,
-) -> revm::context::Evm<
-    CTX,
-    (),
-    revm::handler::instructions::EthInstructions<
-        revm::interpreter::interpreter::EthInterpreter,
-        CTX,
-    >,
-    crate::withdraw::CairnPrecompiles,
-    revm::handler::EthFrame,
->
+) -> CairnEvm<CTX, ()>
 where
     CTX: revm::context_interface::ContextTr,
 {
-    revm::context::Evm::new(
-        ctx,
-        revm::handler::instructions::EthInstructions::new_mainnet_with_spec(EVM_SPEC),
-        crate::withdraw::CairnPrecompiles::new(EVM_SPEC, withdrawals),
-    )
+    inspecting_evm(ctx, withdrawals, ())
 }
 
-/// [`evm`] with `inspector` watching every step: for tracers, access lists and simulations.
-pub(crate) fn inspecting_evm<CTX, I>(
-    ctx: CTX,
-    withdrawals: Option<cairn_primitives::WithdrawalSpec>,
-    inspector: I,
-) -> revm::context::Evm<
+/// revm's EVM type for Cairn's instructions and precompiles, with inspector `I`.
+pub(crate) type CairnEvm<CTX, I> = revm::context::Evm<
     CTX,
     I,
     revm::handler::instructions::EthInstructions<
@@ -94,7 +77,14 @@ pub(crate) fn inspecting_evm<CTX, I>(
     >,
     crate::withdraw::CairnPrecompiles,
     revm::handler::EthFrame,
->
+>;
+
+/// [`evm`] with `inspector` watching every step: for tracers, access lists and simulations.
+pub(crate) fn inspecting_evm<CTX, I>(
+    ctx: CTX,
+    withdrawals: Option<cairn_primitives::WithdrawalSpec>,
+    inspector: I,
+) -> CairnEvm<CTX, I>
 where
     CTX: revm::context_interface::ContextTr,
 {

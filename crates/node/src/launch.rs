@@ -45,6 +45,9 @@ pub struct LaunchConfig {
     pub settlement: Option<SettlementConfig>,
     /// Signing and paying withdrawals (networks with a peg).
     pub peg: PegRuntime,
+    /// Serve the dev-chain controls (`evm_mine`, `evm_increaseTime`...): `cairn dev` and
+    /// tests only.
+    pub dev_methods: bool,
 }
 
 /// The peg's processes on this node.
@@ -320,6 +323,9 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         Arc::new(crate::settle::RpcSource(status)) as Arc<dyn cairn_rpc::SettlementSource>
     });
     ctx.peg = peg.clone().map(|peg| peg as Arc<dyn cairn_rpc::PegSource>);
+    if config.dev_methods && !config.is_follower() {
+        ctx.dev = Some(Arc::new(DevChain(producer.clone())));
+    }
     let ctx = Arc::new(ctx);
     let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
         .await
@@ -375,4 +381,21 @@ async fn serve_signer(
         cookie,
         server,
     })
+}
+
+/// `cairn dev`'s controls over its own chain, for the RPC's `evm_`/`anvil_` methods.
+struct DevChain(Arc<Producer>);
+
+impl cairn_rpc::dev::DevControl for DevChain {
+    fn mine(&self, count: u64, interval: Option<u64>) -> Result<u64, String> {
+        self.0.mine(count, interval).map_err(|e| e.to_string())
+    }
+
+    fn increase_time(&self, seconds: u64) -> u64 {
+        self.0.increase_time(seconds)
+    }
+
+    fn set_next_timestamp(&self, timestamp: u64) -> Result<(), String> {
+        self.0.set_next_timestamp(timestamp)
+    }
 }

@@ -590,6 +590,9 @@ pub fn module(
     m.merge(crate::cairn::SettlementApiServer::into_rpc(
         crate::cairn::SettlementRpc(ctx.clone()),
     ))?;
+    m.merge(crate::dev::DevApiServer::into_rpc(crate::dev::DevRpc(
+        ctx.clone(),
+    )))?;
     m.merge(crate::debug::DebugApiServer::into_rpc(
         crate::debug::DebugRpc(ctx.clone()),
     ))?;

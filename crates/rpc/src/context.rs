@@ -38,6 +38,8 @@ pub struct RpcContext {
     pub settlement: Option<Arc<dyn crate::cairn::SettlementSource>>,
     /// The peg, on networks that have one.
     pub peg: Option<Arc<dyn crate::peg::PegSource>>,
+    /// Dev-chain controls (`evm_mine`, `evm_increaseTime`...): `cairn dev` only.
+    pub dev: Option<Arc<dyn crate::dev::DevControl>>,
     pub(crate) filters: Filters,
 }
 
@@ -58,6 +60,7 @@ impl RpcContext {
             accepts_transactions: true,
             settlement: None,
             peg: None,
+            dev: None,
             filters: Filters::default(),
         }
     }

@@ -11,6 +11,7 @@ pub mod cairn;
 mod context;
 mod convert;
 pub mod debug;
+pub mod dev;
 mod error;
 mod filter_store;
 mod filters;

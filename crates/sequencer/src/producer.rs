@@ -3,7 +3,7 @@
 //! timestamps and `eth_blockNumber` still move.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::Address;
@@ -40,6 +40,10 @@ pub struct Producer {
     /// Held while a block is built or the chain is rewound.
     building: Mutex<()>,
     stop: AtomicBool,
+    /// Seconds added to the wall clock for block timestamps (`evm_increaseTime`, dev only).
+    time_offset: AtomicU64,
+    /// The next block's timestamp, if one was set (`evm_setNextBlockTimestamp`).
+    next_timestamp: Mutex<Option<u64>>,
 }
 
 fn unix_now() -> u64 {
@@ -68,6 +72,8 @@ impl Producer {
             payouts: Mutex::new(Vec::new()),
             building: Mutex::new(()),
             stop: AtomicBool::new(false),
+            time_offset: AtomicU64::new(0),
+            next_timestamp: Mutex::new(None),
         }
     }
 
@@ -79,6 +85,57 @@ impl Producer {
     /// A handle to create more block subscriptions from.
     pub fn block_sender(&self) -> broadcast::Sender<BlockWithReceipts> {
         self.blocks.clone()
+    }
+
+    /// Move block time `seconds` ahead of the wall clock, on top of earlier moves; returns
+    /// the whole offset.
+    pub fn increase_time(&self, seconds: u64) -> u64 {
+        self.time_offset.fetch_add(seconds, Ordering::SeqCst) + seconds
+    }
+
+    /// Give the next block `timestamp`; later blocks continue from it. Refused unless it
+    /// is after the head's (Hardhat's rule).
+    pub fn set_next_timestamp(&self, timestamp: u64) -> std::result::Result<(), String> {
+        let head = self.storage.head().block.header.timestamp;
+        if timestamp <= head {
+            return Err(format!(
+                "Timestamp {timestamp} is lower than or equal to previous block's timestamp {head}"
+            ));
+        }
+        *self.next_timestamp.lock() = Some(timestamp);
+        Ok(())
+    }
+
+    /// Seal `count` blocks now, empty or not; with `interval`, each `interval` seconds after
+    /// the one before. Returns the last block's number.
+    pub fn mine(&self, count: u64, interval: Option<u64>) -> Result<u64> {
+        let mut last = self.storage.head_number();
+        for i in 0..count {
+            if let (Some(step), true) = (interval, i > 0) {
+                let head = self.storage.head().block.header.timestamp;
+                *self.next_timestamp.lock() = Some(head.saturating_add(step));
+            }
+            if let Some(block) = self.produce(true)? {
+                last = block.block.number();
+            }
+        }
+        Ok(last)
+    }
+
+    /// The next block's timestamp: a set one, or the wall clock plus the offset.
+    fn next_block_time(&self) -> u64 {
+        match *self.next_timestamp.lock() {
+            Some(set) => set,
+            None => unix_now().saturating_add(self.time_offset.load(Ordering::SeqCst)),
+        }
+    }
+
+    /// A block took the set timestamp: later blocks continue from it.
+    fn timestamp_taken(&self) {
+        if let Some(set) = self.next_timestamp.lock().take() {
+            self.time_offset
+                .store(set.saturating_sub(unix_now()), Ordering::SeqCst);
+        }
     }
 
     /// Queue a system transaction for the next block (the peg's deposits).
@@ -128,7 +185,7 @@ impl Producer {
             &self.storage,
             &self.spec,
             &head.block,
-            unix_now(),
+            self.next_block_time(),
             self.config.fee_recipient,
             self.pool.l1_fee_rate().get().to_sat_per_kwu(),
         );
@@ -181,6 +238,7 @@ impl Producer {
             return Ok(None);
         }
         let built = builder.finish()?;
+        self.timestamp_taken();
         let executed = started.elapsed();
         let included = built.block.transactions.clone();
         let committed = self

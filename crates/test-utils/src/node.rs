@@ -47,6 +47,7 @@ pub fn config(dir: &Path, accounts: &[DevAccount]) -> LaunchConfig {
         l1: None,
         settlement: None,
         peg: Default::default(),
+        dev_methods: true,
     }
 }
 

@@ -2,6 +2,7 @@
 //! dirs, driven through alloy like any Ethereum client would.
 
 mod chain;
+mod dev_methods;
 mod errors;
 mod harness;
 mod l1;

@@ -1,6 +1,7 @@
 //! What every RPC method serves from: storage, the mempool, the chain spec, block
 //! announcements, settlement and the peg ([`RpcContext`]), and the reads several
-//! namespaces share (block tags, log queries). The method tables (`api`, `filters`,
+//! namespaces share (block tags, log queries), and the seam `cairn dev` serves its
+//! controls through ([`DevControl`]). The method tables (`api`, `filters`,
 //! `pubsub`, `cairn`, `peg`) import this; it imports none of them but the filter store.
 
 use std::sync::Arc;
@@ -23,6 +24,17 @@ pub const MAX_LOG_RANGE: u64 = 100_000;
 /// Most blocks one `eth_feeHistory` may cover (geth's limit).
 pub const MAX_FEE_HISTORY: u64 = 1024;
 
+/// What `cairn dev` lets the RPC do to its chain.
+pub trait DevControl: Send + Sync {
+    /// Seal `count` blocks now, each `interval` seconds after the one before (if given);
+    /// returns the last block's number.
+    fn mine(&self, count: u64, interval: Option<u64>) -> Result<u64, String>;
+    /// Move block time ahead by `seconds`; returns the whole offset.
+    fn increase_time(&self, seconds: u64) -> u64;
+    /// Give the next block `timestamp` (after the head's).
+    fn set_next_timestamp(&self, timestamp: u64) -> Result<(), String>;
+}
+
 /// What the RPC serves from.
 pub struct RpcContext {
     pub storage: Arc<Storage>,
@@ -39,7 +51,7 @@ pub struct RpcContext {
     /// The peg, on networks that have one.
     pub peg: Option<Arc<dyn crate::peg::PegSource>>,
     /// Dev-chain controls (`evm_mine`, `evm_increaseTime`...): `cairn dev` only.
-    pub dev: Option<Arc<dyn crate::dev::DevControl>>,
+    pub dev: Option<Arc<dyn DevControl>>,
     pub(crate) filters: Filters,
 }
 

@@ -11,19 +11,9 @@ use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 use serde::{Deserialize, Serialize};
 
+pub use crate::context::DevControl;
 use crate::context::RpcContext;
 use crate::error::RpcError;
-
-/// What `cairn dev` lets the RPC do to its chain.
-pub trait DevControl: Send + Sync {
-    /// Seal `count` blocks now, each `interval` seconds after the one before (if given);
-    /// returns the last block's number.
-    fn mine(&self, count: u64, interval: Option<u64>) -> Result<u64, String>;
-    /// Move block time ahead by `seconds`; returns the whole offset.
-    fn increase_time(&self, seconds: u64) -> u64;
-    /// Give the next block `timestamp` (after the head's).
-    fn set_next_timestamp(&self, timestamp: u64) -> Result<(), String>;
-}
 
 /// `evm_mine`'s optional argument: a timestamp, or Ganache's `{timestamp, blocks}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -41,10 +41,9 @@ pub enum SkippedTx {
     Invalid(String),
 }
 
-/// A transaction between its admission checks and its commit.
+/// A transaction between its admission checks and its commit (what the EVM runs, the
+/// gas limit less the L1 gas, travels beside it).
 struct Pending {
-    /// What the EVM runs: the gas limit less the L1 gas.
-    env: TxEnv,
     l1_gas: u64,
     l1_fee: U256,
     /// The sender's earlier change, to undo the L1 fee debit if the EVM refuses.
@@ -71,8 +70,6 @@ pub struct Inspected<'x> {
     pub block: &'x BlockEnv,
     /// The state before the transaction (after its L1 fee debit).
     pub db: &'x StateDb<'x>,
-    /// The L1 data fee's gas, charged before the EVM ran.
-    pub l1_gas: u64,
 }
 
 /// A sealed block with its receipts and state changes, ready to commit.
@@ -287,13 +284,9 @@ impl<'a> BlockBuilder<'a> {
 
     /// Execute `tx` on top of the block so far and include it, or say why not.
     pub fn push(&mut self, tx: Arc<RecoveredTx>) -> Result<(), SkippedTx> {
-        let pending = self.begin(&tx)?;
-        let ctx = Context::mainnet()
-            .with_db(WrapDatabaseRef(&self.db))
-            .with_cfg(self.cfg.clone())
-            .with_block(self.env.clone());
-        let mut evm = crate::env::evm(ctx, self.withdrawals);
-        let transacted = evm.transact(pending.env.clone());
+        let (env, pending) = self.begin(&tx)?;
+        let mut evm = crate::env::evm(self.context(), self.withdrawals);
+        let transacted = evm.transact(env);
         drop(evm);
         let outcome = self.settle_attempt(&tx, &pending, transacted)?;
         self.conclude(tx, &pending, outcome);
@@ -312,31 +305,35 @@ impl<'a> BlockBuilder<'a> {
     where
         I: for<'x> Inspector<InspectContext<'x>>,
     {
-        let pending = self.begin(&tx)?;
-        let ctx = Context::mainnet()
-            .with_db(WrapDatabaseRef(shorten(&self.db)))
-            .with_cfg(self.cfg.clone())
-            .with_block(self.env.clone());
-        let mut evm = crate::env::inspecting_evm(ctx, self.withdrawals, &mut *inspector);
-        let transacted = evm.inspect_tx(pending.env.clone());
+        let (env, pending) = self.begin(&tx)?;
+        let mut evm = crate::env::inspecting_evm(self.context(), self.withdrawals, &mut *inspector);
+        let transacted = evm.inspect_tx(env.clone());
         drop(evm);
         let outcome = self.settle_attempt(&tx, &pending, transacted)?;
         let seen = look(
             inspector,
             Inspected {
                 outcome: &outcome,
-                tx: &pending.env,
+                tx: &env,
                 block: &self.env,
                 db: shorten(&self.db),
-                l1_gas: pending.l1_gas,
             },
         );
         self.conclude(tx, &pending, outcome);
         Ok(seen)
     }
 
-    /// Admission checks and the L1 data fee debit that come before the EVM runs `tx`.
-    fn begin(&mut self, tx: &RecoveredTx) -> Result<Pending, SkippedTx> {
+    /// The EVM context over the block so far.
+    fn context(&self) -> InspectContext<'_> {
+        Context::mainnet()
+            .with_db(WrapDatabaseRef(shorten(&self.db)))
+            .with_cfg(self.cfg.clone())
+            .with_block(self.env.clone())
+    }
+
+    /// Admission checks and the L1 data fee debit that come before the EVM runs `tx`;
+    /// returns what the EVM runs.
+    fn begin(&mut self, tx: &RecoveredTx) -> Result<(TxEnv, Pending), SkippedTx> {
         let basefee = self.env.basefee;
         // The mempool admits a transaction only if its limit covers the L1 gas at the rate
         // of the moment; if the rate rose since, the charge stops at what the limit leaves
@@ -357,12 +354,14 @@ impl<'a> BlockBuilder<'a> {
             undo = Some(charge.1);
             env.gas_limit -= l1_gas;
         }
-        Ok(Pending {
+        Ok((
             env,
-            l1_gas,
-            l1_fee,
-            undo,
-        })
+            Pending {
+                l1_gas,
+                l1_fee,
+                undo,
+            },
+        ))
     }
 
     /// The EVM's answer, or the L1 fee debit undone and the reason it refused `tx`.

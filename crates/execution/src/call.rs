@@ -178,6 +178,17 @@ impl<'a> Caller<'a> {
         request: &CallRequest,
         overrides: Option<&StateOverride>,
     ) -> Result<CallOutcome, CallError> {
+        let prepared = self.prepare_capped(block, request, overrides)?;
+        run(&prepared, prepared.tx.clone(), RPC_GAS_CAP)
+    }
+
+    /// [`Caller::prepare`] at the RPC gas cap, refusing a request that asks for more.
+    fn prepare_capped(
+        &self,
+        block: &Block,
+        request: &CallRequest,
+        overrides: Option<&StateOverride>,
+    ) -> Result<Prepared<'a>, CallError> {
         let prepared = self.prepare(block, request, overrides, RPC_GAS_CAP)?;
         if prepared.tx.gas_limit > RPC_GAS_CAP {
             return Err(CallError::BadRequest(format!(
@@ -185,7 +196,7 @@ impl<'a> Caller<'a> {
                 prepared.tx.gas_limit
             )));
         }
-        run(&prepared, prepared.tx.clone(), RPC_GAS_CAP)
+        Ok(prepared)
     }
 
     /// Run `request` on the state after `block` with `inspector` watching (debug_traceCall,
@@ -203,13 +214,7 @@ impl<'a> Caller<'a> {
     where
         I: for<'x> Inspector<InspectContext<'x>>,
     {
-        let mut prepared = self.prepare(block, request, overrides, RPC_GAS_CAP)?;
-        if prepared.tx.gas_limit > RPC_GAS_CAP {
-            return Err(CallError::BadRequest(format!(
-                "gas limit {} exceeds the RPC gas cap {RPC_GAS_CAP}",
-                prepared.tx.gas_limit
-            )));
-        }
+        let mut prepared = self.prepare_capped(block, request, overrides)?;
         if let Some(o) = block_overrides {
             override_block(&mut prepared.block, o);
         }
@@ -227,7 +232,6 @@ impl<'a> Caller<'a> {
                 tx: &prepared.tx,
                 block: &prepared.block,
                 db: crate::builder::shorten(&prepared.db),
-                l1_gas: 0,
             },
         ))
     }
@@ -405,7 +409,7 @@ fn evm_error(error: EVMError<crate::ExecutionError>) -> CallError {
 }
 
 /// Applies `eth_call`-style block overrides to a block environment.
-pub fn override_block(env: &mut revm::context::BlockEnv, o: &BlockOverrides) {
+fn override_block(env: &mut revm::context::BlockEnv, o: &BlockOverrides) {
     if let Some(number) = o.number {
         env.number = number;
     }

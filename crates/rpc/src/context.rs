@@ -109,6 +109,21 @@ impl RpcContext {
             .ok_or_else(|| RpcError::Server("header not found".into()))
     }
 
+    /// The block holding transaction `hash`, and the transaction's index there.
+    pub(crate) fn recorded_transaction(
+        &self,
+        hash: &alloy_primitives::B256,
+    ) -> Result<Option<(BlockWithReceipts, usize)>, RpcError> {
+        let Some((number, index)) = self.storage.transaction_location(hash)? else {
+            return Ok(None);
+        };
+        let entry = self
+            .storage
+            .block_by_number(number)?
+            .ok_or(cairn_storage::StorageError::BlockNotFound(number))?;
+        Ok(Some((entry, index)))
+    }
+
     /// The state after the block `id` names (default `latest`).
     pub(crate) fn state(
         &self,

@@ -63,7 +63,7 @@ impl DevRpc {
     }
 }
 
-fn seconds(value: U256, what: &str) -> Result<u64, ErrorObjectOwned> {
+fn to_u64(value: U256, what: &str) -> Result<u64, ErrorObjectOwned> {
     u64::try_from(value)
         .map_err(|_| RpcError::InvalidParams(format!("{what} {value} is out of range")).into())
 }
@@ -75,6 +75,15 @@ fn server(message: String) -> ErrorObjectOwned {
 /// The most blocks one mining call may seal.
 const MAX_MINE: u64 = 100_000;
 
+/// A mining call's block count (default 1), within [`MAX_MINE`].
+fn block_count(value: Option<U256>) -> Result<u64, ErrorObjectOwned> {
+    let count = value.map_or(Ok(1), |c| to_u64(c, "block count"))?;
+    if count > MAX_MINE {
+        return Err(RpcError::InvalidParams(format!("at most {MAX_MINE} blocks at once")).into());
+    }
+    Ok(count)
+}
+
 impl DevApiServer for DevRpc {
     fn evm_mine(&self, options: Option<MineOptions>) -> RpcResult<String> {
         let control = self.control("evm_mine")?;
@@ -85,41 +94,31 @@ impl DevApiServer for DevRpc {
         };
         if let Some(t) = timestamp {
             control
-                .set_next_timestamp(seconds(t, "timestamp")?)
+                .set_next_timestamp(to_u64(t, "timestamp")?)
                 .map_err(server)?;
         }
-        let count = blocks.map_or(Ok(1), |b| seconds(b, "block count"))?;
-        if count > MAX_MINE {
-            return Err(
-                RpcError::InvalidParams(format!("at most {MAX_MINE} blocks at once")).into(),
-            );
-        }
+        let count = block_count(blocks)?;
         control.mine(count.max(1), None).map_err(server)?;
         Ok("0x0".into())
     }
 
     fn anvil_mine(&self, count: Option<U256>, interval: Option<U256>) -> RpcResult<()> {
         let control = self.control("anvil_mine")?;
-        let count = count.map_or(Ok(1), |c| seconds(c, "block count"))?;
-        if count > MAX_MINE {
-            return Err(
-                RpcError::InvalidParams(format!("at most {MAX_MINE} blocks at once")).into(),
-            );
-        }
-        let interval = interval.map(|i| seconds(i, "interval")).transpose()?;
+        let count = block_count(count)?;
+        let interval = interval.map(|i| to_u64(i, "interval")).transpose()?;
         control.mine(count, interval).map_err(server)?;
         Ok(())
     }
 
     fn increase_time(&self, value: U256) -> RpcResult<u64> {
         let control = self.control("evm_increaseTime")?;
-        Ok(control.increase_time(seconds(value, "time increase")?))
+        Ok(control.increase_time(to_u64(value, "time increase")?))
     }
 
     fn set_next_block_timestamp(&self, timestamp: U256) -> RpcResult<()> {
         let control = self.control("evm_setNextBlockTimestamp")?;
         control
-            .set_next_timestamp(seconds(timestamp, "timestamp")?)
+            .set_next_timestamp(to_u64(timestamp, "timestamp")?)
             .map_err(server)
     }
 

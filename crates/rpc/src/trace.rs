@@ -83,12 +83,12 @@ pub(crate) struct TraceRpc(pub(crate) Arc<RpcContext>);
 impl TraceApiServer for TraceRpc {
     async fn transaction(&self, hash: B256) -> RpcResult<Option<Vec<LocalizedTransactionTrace>>> {
         traced(self.0.clone(), DEFAULT_TRACE_TIMEOUT, move |ctx| {
-            let Some((entry, index)) = recorded(ctx, &hash)? else {
+            let Some((entry, index)) = ctx.recorded_transaction(&hash)? else {
                 return Ok(None);
             };
             let mut replay = Replay::start(&ctx.storage, &ctx.spec, &entry.block)?;
             replay.skip_to(index)?;
-            Ok(flat_traces(&mut replay, &entry)?.pop())
+            flat_traces(&mut replay, &entry)
         })
         .await
     }
@@ -109,7 +109,8 @@ impl TraceApiServer for TraceRpc {
         trace_types: HashSet<TraceType, alloy_primitives::map::DefaultHashBuilder>,
     ) -> RpcResult<TraceResults> {
         traced(self.0.clone(), DEFAULT_TRACE_TIMEOUT, move |ctx| {
-            let (entry, index) = recorded(ctx, &hash)?
+            let (entry, index) = ctx
+                .recorded_transaction(&hash)?
                 .ok_or_else(|| RpcError::Server(format!("transaction {hash} not found")))?;
             let mut replay = Replay::start(&ctx.storage, &ctx.spec, &entry.block)?;
             replay.skip_to(index)?;
@@ -232,18 +233,6 @@ impl TraceApiServer for TraceRpc {
     }
 }
 
-/// The block holding transaction `hash`, and its index there.
-fn recorded(ctx: &RpcContext, hash: &B256) -> Result<Option<(BlockWithReceipts, usize)>, RpcError> {
-    let Some((number, index)) = ctx.storage.transaction_location(hash)? else {
-        return Ok(None);
-    };
-    let entry = ctx
-        .storage
-        .block_by_number(number)?
-        .ok_or(cairn_storage::StorageError::BlockNotFound(number))?;
-    Ok(Some((entry, index)))
-}
-
 /// Every transaction's flat call traces in a recorded block, in order.
 fn block_traces(
     ctx: &RpcContext,
@@ -254,19 +243,17 @@ fn block_traces(
     }
     let mut replay = Replay::start(&ctx.storage, &ctx.spec, &entry.block)?;
     let mut out = Vec::new();
-    while replay.position() < replay.transactions().len() {
-        for traces in flat_traces(&mut replay, entry)? {
-            out.extend(traces);
-        }
+    while let Some(traces) = flat_traces(&mut replay, entry)? {
+        out.extend(traces);
     }
     Ok(out)
 }
 
-/// The next transaction's flat call traces (at most one entry: empty at the block's end).
+/// The next transaction's flat call traces (`None` at the block's end).
 fn flat_traces(
     replay: &mut Replay<'_>,
     entry: &BlockWithReceipts,
-) -> Result<Vec<Vec<LocalizedTransactionTrace>>, RpcError> {
+) -> Result<Option<Vec<LocalizedTransactionTrace>>, RpcError> {
     let index = replay.position();
     let info = tx_info(entry, index);
     let mut inspector = TracingInspector::new(TracingInspectorConfig::default_parity());
@@ -277,7 +264,7 @@ fn flat_traces(
             .with_transaction_gas_used(gas_used)
             .into_localized_transaction_traces(info)
     })?;
-    Ok(traces.into_iter().collect())
+    Ok(traces)
 }
 
 /// Where a recorded transaction sits, for localized traces.

@@ -42,17 +42,6 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-# The L1 data fee is charged once the batcher has read Bitcoin's fee rate: wait for a
-# plain transfer's estimate to include it, as the suite checks it on every receipt.
-estimate='{"jsonrpc":"2.0","id":1,"method":"eth_estimateGas","params":[{"from":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","to":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8","value":"0x1"}]}'
-for _ in $(seq 1 100); do
-  if curl -sf -X POST -H 'content-type: application/json' --data "$estimate" "http://127.0.0.1:$port" \
-      | grep -qv '"result":"0x5208"'; then
-    break
-  fi
-  sleep 0.2
-done
-
 if ! (cd compat && CAIRN_RPC_URL="http://127.0.0.1:$port" CAIRN_WS_URL="ws://127.0.0.1:$port" npm test); then
   echo "--- cairn dev log ---"; tail -50 "$data_dir/cairn.log"
   exit 1

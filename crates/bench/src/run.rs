@@ -69,7 +69,7 @@ impl Bench {
             l1: None,
             settlement: None,
             peg: Default::default(),
-            dev_methods: false,
+            dev: None,
         })
         .await?;
         node.pool.l1_fee_rate().set(self.fees.l1_fee_rate);

@@ -22,12 +22,36 @@ use crate::intrinsic::intrinsic_gas;
 use crate::l1fee::{extra_data_for, l1_gas};
 use crate::{ExecutionError, Result};
 
-/// A state change that does not come from a signed transaction: the seam for
-/// the peg's deposit mints.
+/// A state change that does not come from a signed transaction: the peg's deposit mints,
+/// and on `cairn dev` the state edits Anvil and Hardhat serve (`anvil_setBalance`...),
+/// which no batch carries (see `Storage::mark_local_from`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SystemTx {
     /// Credit `amount` wei to `to`.
     Mint { to: Address, amount: U256 },
+    /// Set an account's balance.
+    SetBalance { address: Address, balance: U256 },
+    /// Set an account's nonce.
+    SetNonce { address: Address, nonce: u64 },
+    /// Replace an account's code (empty: none).
+    SetCode {
+        address: Address,
+        code: alloy_primitives::Bytes,
+    },
+    /// Set one storage slot.
+    SetStorage {
+        address: Address,
+        slot: U256,
+        value: U256,
+    },
+}
+
+impl SystemTx {
+    /// Whether batches can carry it (a deposit's mint is re-derived from Bitcoin; edits
+    /// exist only on the node that made them).
+    pub fn is_settled(&self) -> bool {
+        matches!(self, Self::Mint { .. })
+    }
 }
 
 /// Why a transaction was left out of the block.
@@ -184,6 +208,21 @@ impl<'a> BlockBuilder<'a> {
         self.header.number
     }
 
+    /// Charge `base_fee` instead of the EIP-1559 one (`cairn dev`'s
+    /// `anvil_setNextBlockBaseFeePerGas`; a block no follower would accept). Before any
+    /// transaction.
+    pub fn set_base_fee(&mut self, base_fee: u64) {
+        self.header.base_fee_per_gas = Some(base_fee);
+        self.env = block_env(&self.header);
+    }
+
+    /// Give the block `gas_limit` instead of the chain spec's (`cairn dev`'s
+    /// `anvil_setBlockGasLimit`). Before any transaction.
+    pub fn set_gas_limit(&mut self, gas_limit: u64) {
+        self.header.gas_limit = gas_limit;
+        self.env = block_env(&self.header);
+    }
+
     pub fn base_fee(&self) -> u64 {
         self.env.basefee
     }
@@ -210,6 +249,27 @@ impl<'a> BlockBuilder<'a> {
                 let mut account = self.db.account(to).unwrap_or_default();
                 account.balance = account.balance.saturating_add(*amount);
                 self.db.set_account(*to, account);
+            }
+            SystemTx::SetBalance { address, balance } => {
+                let mut account = self.db.account(address).unwrap_or_default();
+                account.balance = *balance;
+                self.db.set_account(*address, account);
+            }
+            SystemTx::SetNonce { address, nonce } => {
+                let mut account = self.db.account(address).unwrap_or_default();
+                account.nonce = *nonce;
+                self.db.set_account(*address, account);
+            }
+            SystemTx::SetCode { address, code } => self.db.set_code(*address, code.clone()),
+            SystemTx::SetStorage {
+                address,
+                slot,
+                value,
+            } => {
+                // A slot of an account the state does not have yet needs the account.
+                let account = self.db.account(address).unwrap_or_default();
+                self.db.set_account(*address, account);
+                self.db.set_storage(*address, *slot, *value);
             }
         }
     }

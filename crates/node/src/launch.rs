@@ -45,9 +45,16 @@ pub struct LaunchConfig {
     pub settlement: Option<SettlementConfig>,
     /// Signing and paying withdrawals (networks with a peg).
     pub peg: PegRuntime,
-    /// Serve the dev-chain controls (`evm_mine`, `evm_increaseTime`...): `cairn dev` and
-    /// tests only.
-    pub dev_methods: bool,
+    /// `cairn dev`'s controls (Anvil's and Hardhat's methods) and the accounts it signs
+    /// for; `None` on every other node.
+    pub dev: Option<DevOptions>,
+}
+
+/// What `cairn dev` adds to a node.
+#[derive(Debug, Clone, Default)]
+pub struct DevOptions {
+    /// Accounts `eth_sendTransaction` signs for (`eth_accounts`).
+    pub unlocked: Vec<alloy_signer_local::PrivateKeySigner>,
 }
 
 /// The peg's processes on this node.
@@ -221,11 +228,15 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         )
         .context("cannot open the mempool journal")?,
     );
-    if config.settlement.is_some() {
-        // Until the batcher reads Bitcoin's fee rate again, charge the last one.
-        pool.l1_fee_rate().set(bitcoin::FeeRate::from_sat_per_kwu(
-            cairn_execution::l1fee::l1_fee_rate_of(&head.block.header),
-        ));
+    if let Some(settlement) = config.settlement.as_ref().filter(|s| !s.is_follower()) {
+        // Until the batcher reads Bitcoin's fee rate, charge the last one, or on a fresh
+        // chain the configured fallback: estimates made now must still hold when the
+        // rate arrives.
+        let rate = match cairn_execution::l1fee::l1_fee_rate_of(&head.block.header) {
+            0 => settlement.batcher.fallback_fee_rate,
+            rate => bitcoin::FeeRate::from_sat_per_kwu(rate),
+        };
+        pool.l1_fee_rate().set(rate);
     }
     let producer = Arc::new(Producer::new(
         storage.clone(),
@@ -323,8 +334,17 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         Arc::new(crate::settle::RpcSource(status)) as Arc<dyn cairn_rpc::SettlementSource>
     });
     ctx.peg = peg.clone().map(|peg| peg as Arc<dyn cairn_rpc::PegSource>);
-    if config.dev_methods && !config.is_follower() {
-        ctx.dev = Some(Arc::new(DevChain(producer.clone())));
+    if let Some(dev) = config.dev.as_ref().filter(|_| !config.is_follower()) {
+        ctx.dev = Some(Arc::new(crate::dev::DevChain::new(
+            producer.clone(),
+            dev.unlocked.clone(),
+        )));
+        // Hardhat's network helpers speak to a node whose version starts with `anvil`
+        // (or `hardhat`) in that dialect: `cairn dev` serves Anvil's methods.
+        ctx.client_version = format!(
+            "anvil/v1.7.1 (cairn dev v{}: Anvil-compatible dev methods)",
+            env!("CARGO_PKG_VERSION")
+        );
     }
     let ctx = Arc::new(ctx);
     let (rpc_addr, server) = cairn_rpc::start(RpcConfig::new(config.http_addr), ctx)
@@ -381,21 +401,4 @@ async fn serve_signer(
         cookie,
         server,
     })
-}
-
-/// `cairn dev`'s controls over its own chain, for the RPC's `evm_`/`anvil_` methods.
-struct DevChain(Arc<Producer>);
-
-impl cairn_rpc::dev::DevControl for DevChain {
-    fn mine(&self, count: u64, interval: Option<u64>) -> Result<u64, String> {
-        self.0.mine(count, interval).map_err(|e| e.to_string())
-    }
-
-    fn increase_time(&self, seconds: u64) -> u64 {
-        self.0.increase_time(seconds)
-    }
-
-    fn set_next_timestamp(&self, timestamp: u64) -> Result<(), String> {
-        self.0.set_next_timestamp(timestamp)
-    }
 }

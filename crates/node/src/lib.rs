@@ -14,4 +14,4 @@ pub mod settle;
 pub mod supervise;
 
 pub use l1::{L1, L1Config, L1Status};
-pub use launch::{LaunchConfig, Node, launch};
+pub use launch::{DevOptions, LaunchConfig, Node, launch};

@@ -118,9 +118,10 @@ pub trait EthApi {
     /// Submits a signed transaction.
     #[method(name = "sendRawTransaction")]
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
-    /// Refused: the node holds no keys.
-    #[method(name = "sendTransaction")]
-    fn send_transaction(&self, request: serde_json::Value) -> RpcResult<B256>;
+    /// Signs with `cairn dev`'s accounts (or as an impersonated one); other nodes hold
+    /// no keys and refuse.
+    #[method(name = "sendTransaction", blocking)]
+    fn send_transaction(&self, request: CallRequest) -> RpcResult<B256>;
     /// Refused: the node holds no keys.
     #[method(name = "sign")]
     fn sign(&self, address: Address, data: Bytes) -> RpcResult<Bytes>;
@@ -209,7 +210,7 @@ impl EthApiServer for EthRpc {
     }
 
     fn accounts(&self) -> RpcResult<Vec<Address>> {
-        Ok(vec![])
+        Ok(crate::dev::accounts(&self.0))
     }
 
     fn mining(&self) -> RpcResult<bool> {
@@ -344,8 +345,8 @@ impl EthApiServer for EthRpc {
         ok(self.0.pool.submit_raw(&raw).map_err(Into::into))
     }
 
-    fn send_transaction(&self, _request: serde_json::Value) -> RpcResult<B256> {
-        Err(RpcError::Server("unknown account".into()).into())
+    fn send_transaction(&self, request: CallRequest) -> RpcResult<B256> {
+        ok(crate::dev::send_transaction(&self.0, request))
     }
 
     fn sign(&self, _address: Address, _data: Bytes) -> RpcResult<Bytes> {

@@ -11,7 +11,7 @@ mod pool;
 mod producer;
 
 pub use pool::{Pool, PoolConfig, PoolError, PoolStatus};
-pub use producer::{Producer, ProducerConfig};
+pub use producer::{ChainSnapshot, Producer, ProducerConfig, RevertError};
 
 /// Errors of the sequencer.
 #[derive(Debug, thiserror::Error)]

@@ -122,6 +122,8 @@ pub struct Pool {
     inner: Mutex<Inner>,
     pending_hashes: broadcast::Sender<B256>,
     l1_fee_rate: L1FeeRate,
+    /// The most execution gas one transaction may ask for: the blocks' gas limit.
+    block_gas_limit: std::sync::atomic::AtomicU64,
 }
 
 /// EIP-7825 cap on any transaction's gas.
@@ -146,7 +148,6 @@ impl Pool {
         let (pending_hashes, _) = broadcast::channel(65_536);
         let pool = Self {
             config,
-            spec,
             storage,
             inner: Mutex::new(Inner {
                 by_hash: HashMap::new(),
@@ -156,6 +157,8 @@ impl Pool {
             }),
             pending_hashes,
             l1_fee_rate: L1FeeRate::default(),
+            block_gas_limit: std::sync::atomic::AtomicU64::new(spec.block_gas_limit),
+            spec,
         };
         let mut restored = 0usize;
         for raw in &replay {
@@ -186,6 +189,28 @@ impl Pool {
     /// Bitcoin's fee rate; 0 until then).
     pub fn l1_fee_rate(&self) -> &L1FeeRate {
         &self.l1_fee_rate
+    }
+
+    /// Blocks have this gas limit from now on (`cairn dev`'s `anvil_setBlockGasLimit`).
+    pub fn set_block_gas_limit(&self, gas_limit: u64) {
+        self.block_gas_limit
+            .store(gas_limit, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Drop one waiting transaction; whether it was waiting.
+    pub fn drop_transaction(&self, hash: &B256) -> bool {
+        let waiting = self.get(hash).is_some();
+        if waiting {
+            self.on_block(&[], &[*hash]);
+        }
+        waiting
+    }
+
+    /// Drop every waiting transaction; how many.
+    pub fn drop_all(&self) -> usize {
+        let hashes: Vec<B256> = self.inner.lock().by_hash.keys().copied().collect();
+        self.on_block(&[], &hashes);
+        hashes.len()
     }
 
     /// New pending transaction hashes, for subscriptions and filters.
@@ -339,7 +364,11 @@ impl Pool {
             });
         }
         let execution = tx.gas_limit() - l1_gas;
-        if execution > self.spec.block_gas_limit {
+        if execution
+            > self
+                .block_gas_limit
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return Err(PoolError::GasLimit);
         }
         if execution > TX_GAS_CAP {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use cairn_execution::{BlockBuilder, SkippedTx, SystemTx};
 use cairn_primitives::{ChainSpec, Deposit, Payout};
 use cairn_storage::{BlockWithReceipts, Storage};
@@ -44,6 +44,52 @@ pub struct Producer {
     time_offset: AtomicU64,
     /// The next block's timestamp, if one was set (`evm_setNextBlockTimestamp`).
     next_timestamp: Mutex<Option<u64>>,
+    /// What `cairn dev`'s controls changed about how blocks are made.
+    dev: Mutex<DevKnobs>,
+}
+
+/// How `cairn dev`'s controls change block production (Anvil's and Hardhat's knobs).
+#[derive(Debug, Clone, Default)]
+struct DevKnobs {
+    /// Blocks are sealed only on request (`evm_setAutomine false`).
+    manual: bool,
+    /// Seal a block every interval, with or without transactions (`evm_setIntervalMining`).
+    interval: Option<Duration>,
+    /// The next block's base fee (`anvil_setNextBlockBaseFeePerGas`).
+    next_base_fee: Option<u64>,
+    /// Fees go here instead of the configured recipient (`anvil_setCoinbase`).
+    coinbase: Option<Address>,
+    /// Blocks' gas limit instead of the chain spec's (`anvil_setBlockGasLimit`).
+    gas_limit: Option<u64>,
+}
+
+/// What a dev snapshot returns to: the head then, and the clock as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainSnapshot {
+    /// The head block's number and hash.
+    pub number: u64,
+    pub hash: B256,
+    time_offset: u64,
+    next_timestamp: Option<u64>,
+}
+
+/// Why a dev snapshot cannot be returned to.
+#[derive(Debug, thiserror::Error)]
+pub enum RevertError {
+    /// A later block credited a deposit or recorded a payout: Bitcoin still has it.
+    #[error(
+        "cannot revert to block {target}: block {block} {what}, which the Bitcoin devnet still holds"
+    )]
+    Settled {
+        target: u64,
+        block: u64,
+        what: &'static str,
+    },
+    /// The snapshot's block is no longer the one at its height.
+    #[error("the snapshot's block {0} is no longer in the chain")]
+    Gone(u64),
+    #[error(transparent)]
+    Chain(#[from] crate::SequencerError),
 }
 
 fn unix_now() -> u64 {
@@ -74,6 +120,7 @@ impl Producer {
             stop: AtomicBool::new(false),
             time_offset: AtomicU64::new(0),
             next_timestamp: Mutex::new(None),
+            dev: Mutex::new(DevKnobs::default()),
         }
     }
 
@@ -120,6 +167,137 @@ impl Producer {
             }
         }
         Ok(last)
+    }
+
+    /// Apply `edits` to the state (`anvil_setBalance`...) in a block sealed now, without
+    /// mempool transactions, so that `latest` shows them. Blocks from this one on exist only on
+    /// this node (no batch can carry an edit). Returns the block's number.
+    pub fn edit_state(&self, edits: Vec<SystemTx>) -> Result<u64> {
+        self.storage
+            .mark_local_from(self.storage.head_number().saturating_add(1))?;
+        let _building = self.building.lock();
+        let block = self.build(true, false, &edits)?;
+        Ok(block.map_or_else(|| self.storage.head_number(), |b| b.block.number()))
+    }
+
+    /// Marks the chain from the next block on as this node's alone, as
+    /// [`Producer::edit_state`] does, without editing anything (impersonated
+    /// transactions, which no follower could check).
+    pub fn go_local(&self) -> Result<()> {
+        self.storage
+            .mark_local_from(self.storage.head_number().saturating_add(1))?;
+        Ok(())
+    }
+
+    /// Remember the head and the clock to come back to with [`Producer::revert_to`]. Later
+    /// blocks are this node's alone: a snapshot's future may be thrown away.
+    pub fn snapshot(&self) -> Result<ChainSnapshot> {
+        let _building = self.building.lock();
+        let head = self.storage.head();
+        self.storage
+            .mark_local_from(head.block.number().saturating_add(1))?;
+        Ok(ChainSnapshot {
+            number: head.block.number(),
+            hash: head.block.hash,
+            time_offset: self.time_offset.load(Ordering::SeqCst),
+            next_timestamp: *self.next_timestamp.lock(),
+        })
+    }
+
+    /// Go back to `snapshot`: later blocks are unwound and their transactions dropped,
+    /// with the mempool, and the clock is put back. Refused if a later block credited a
+    /// Bitcoin deposit or recorded a payout (Bitcoin cannot be reverted with it).
+    pub fn revert_to(&self, snapshot: &ChainSnapshot) -> std::result::Result<(), RevertError> {
+        let _building = self.building.lock();
+        let at = self
+            .storage
+            .block_by_number(snapshot.number)
+            .map_err(crate::SequencerError::from)?;
+        if at.is_none_or(|b| b.block.hash != snapshot.hash) {
+            return Err(RevertError::Gone(snapshot.number));
+        }
+        let head = self.storage.head_number();
+        for number in snapshot.number + 1..=head {
+            let Some(block) = self
+                .storage
+                .block_by_number(number)
+                .map_err(crate::SequencerError::from)?
+            else {
+                continue;
+            };
+            let what = match (
+                block.block.deposits.is_empty(),
+                block.block.payouts.is_empty(),
+            ) {
+                (false, _) => "credits a Bitcoin deposit",
+                (_, false) => "records a Bitcoin payout",
+                _ => continue,
+            };
+            return Err(RevertError::Settled {
+                target: snapshot.number,
+                block: number,
+                what,
+            });
+        }
+        self.storage
+            .unwind_to(snapshot.number)
+            .map_err(crate::SequencerError::from)?;
+        self.pool.drop_all();
+        self.time_offset
+            .store(snapshot.time_offset, Ordering::SeqCst);
+        *self.next_timestamp.lock() = snapshot.next_timestamp;
+        tracing::info!(target: "cairn::sequencer", from = head, to = snapshot.number, "reverted to a snapshot");
+        Ok(())
+    }
+
+    /// Whether blocks are sealed as transactions arrive (`false`: only on request).
+    pub fn automine(&self) -> bool {
+        !self.dev.lock().manual
+    }
+
+    /// Seal blocks as transactions arrive, or only on request.
+    pub fn set_automine(&self, on: bool) {
+        self.dev.lock().manual = !on;
+    }
+
+    /// Seal a block every `interval` whether or not transactions wait (`None`: back to
+    /// sealing when they do).
+    pub fn set_interval_mining(&self, interval: Option<Duration>) {
+        let mut dev = self.dev.lock();
+        dev.interval = interval;
+        if interval.is_some() {
+            dev.manual = false;
+        }
+    }
+
+    /// Give the next block this base fee. The chain is local from it on: followers
+    /// compute the base fee from the parent block.
+    pub fn set_next_base_fee(&self, base_fee: u64) -> Result<()> {
+        self.go_local()?;
+        self.dev.lock().next_base_fee = Some(base_fee);
+        Ok(())
+    }
+
+    /// Send fees to `coinbase` from the next block on (batches carry each block's
+    /// recipient, so this stays settleable).
+    pub fn set_coinbase(&self, coinbase: Address) {
+        self.dev.lock().coinbase = Some(coinbase);
+    }
+
+    /// Give blocks this gas limit from the next one on (local: the chain spec fixes it).
+    pub fn set_block_gas_limit(&self, gas_limit: u64) -> Result<()> {
+        self.go_local()?;
+        self.dev.lock().gas_limit = Some(gas_limit);
+        self.pool.set_block_gas_limit(gas_limit);
+        Ok(())
+    }
+
+    /// Where block fees go now.
+    pub fn coinbase(&self) -> Address {
+        self.dev
+            .lock()
+            .coinbase
+            .unwrap_or(self.config.fee_recipient)
     }
 
     /// The next block's timestamp: a set one, or the wall clock plus the offset.
@@ -179,17 +357,40 @@ impl Producer {
     /// Build and commit one block if there is anything to put in it (or `force`).
     pub fn produce(&self, force: bool) -> Result<Option<BlockWithReceipts>> {
         let _building = self.building.lock();
+        self.build(force, true, &[])
+    }
+
+    /// [`Producer::produce`] under the building lock: the queued system transactions and
+    /// `edits` first, then the peg's, then (with `with_pool`) the mempool's best.
+    fn build(
+        &self,
+        force: bool,
+        with_pool: bool,
+        edits: &[SystemTx],
+    ) -> Result<Option<BlockWithReceipts>> {
         let head = self.storage.head();
         let started = Instant::now();
+        let (base_fee, coinbase, gas_limit) = {
+            let dev = self.dev.lock();
+            let coinbase = dev.coinbase.unwrap_or(self.config.fee_recipient);
+            (dev.next_base_fee, coinbase, dev.gas_limit)
+        };
         let mut builder = BlockBuilder::new(
             &self.storage,
             &self.spec,
             &head.block,
             self.next_block_time(),
-            self.config.fee_recipient,
+            coinbase,
             self.pool.l1_fee_rate().get().to_sat_per_kwu(),
         );
-        let system: Vec<SystemTx> = std::mem::take(&mut *self.system.lock());
+        if let Some(base_fee) = base_fee {
+            builder.set_base_fee(base_fee);
+        }
+        if let Some(gas_limit) = gas_limit {
+            builder.set_gas_limit(gas_limit);
+        }
+        let mut system: Vec<SystemTx> = std::mem::take(&mut *self.system.lock());
+        system.extend_from_slice(edits);
         for tx in &system {
             builder.apply_system(tx);
         }
@@ -202,8 +403,12 @@ impl Producer {
                 tracing::error!(target: "cairn::sequencer", txid = %payout.txid, %reason, "cannot record a payout");
             }
         }
-        let max_count = (self.spec.block_gas_limit / 21_000) as usize;
-        let candidates = self.pool.best(builder.base_fee(), max_count);
+        let max_count = (builder.gas_remaining() / 21_000) as usize;
+        let candidates = if with_pool {
+            self.pool.best(builder.base_fee(), max_count)
+        } else {
+            Vec::new()
+        };
         let mut invalid = Vec::new();
         let mut skipped_sender: Option<Address> = None;
         for tx in candidates {
@@ -239,6 +444,7 @@ impl Producer {
         }
         let built = builder.finish()?;
         self.timestamp_taken();
+        self.dev.lock().next_base_fee = None;
         let executed = started.elapsed();
         let included = built.block.transactions.clone();
         let committed = self
@@ -307,12 +513,21 @@ impl Producer {
             if now < next_tick {
                 std::thread::sleep(next_tick - now);
             }
-            next_tick += self.config.block_time;
+            let (manual, interval) = {
+                let dev = self.dev.lock();
+                (dev.manual, dev.interval)
+            };
+            let tick = interval.unwrap_or(self.config.block_time);
+            next_tick += tick;
             if next_tick < Instant::now() {
                 // Building took longer than a block time: don't try to catch up.
-                next_tick = Instant::now() + self.config.block_time;
+                next_tick = Instant::now() + tick;
             }
-            let idle_due = last_block.elapsed() >= self.config.empty_block_interval;
+            if manual {
+                continue;
+            }
+            let idle_due =
+                interval.is_some() || last_block.elapsed() >= self.config.empty_block_interval;
             if self.pool.is_empty()
                 && !idle_due
                 && self.system.lock().is_empty()

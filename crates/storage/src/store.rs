@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy_consensus::EMPTY_ROOT_HASH;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
@@ -52,6 +53,9 @@ pub struct Storage {
     commitment: Mutex<Commitment>,
     recent: RwLock<VecDeque<BlockWithReceipts>>,
     finality: RwLock<Option<Finality>>,
+    /// The first block that exists only on this node (see [`Storage::mark_local_from`]);
+    /// `u64::MAX`: none.
+    local_from: AtomicU64,
 }
 
 /// How far Bitcoin has settled the chain: the last L2 block whose batch is in a Bitcoin
@@ -138,6 +142,7 @@ impl Storage {
             commitment: Mutex::new(commitment),
             recent: RwLock::new(VecDeque::new()),
             finality: RwLock::new(None),
+            local_from: AtomicU64::new(u64::MAX),
         };
         storage.commit(block, Vec::new(), changes)?;
         tracing::info!(target: "cairn::storage", %state_root, accounts = spec.alloc.len(), "created genesis");
@@ -179,7 +184,13 @@ impl Storage {
             commitment: Mutex::new(commitment),
             recent: RwLock::new(VecDeque::new()),
             finality: RwLock::new(None),
+            local_from: AtomicU64::new(u64::MAX),
         };
+        if let Some(from) = storage.tables.meta.get("local_from")? {
+            storage
+                .local_from
+                .store(decode_u64(&from, "meta")?, Ordering::SeqCst);
+        }
         let head_block = storage
             .read_block(head)?
             .ok_or(StorageError::BlockNotFound(head))?;
@@ -378,6 +389,35 @@ impl Storage {
         }
         tracing::warn!(target: "cairn::storage", from = head, to = target, "unwound the chain");
         Ok(())
+    }
+
+    /// Marks the chain from block `number` on as this node's alone: `cairn dev` edited its
+    /// state outside any transaction, or took a snapshot it may return to, so no batch can
+    /// carry those blocks and settlement must never post them. An earlier mark stays; the
+    /// mark survives restarts. Returns the mark now in force.
+    pub fn mark_local_from(&self, number: u64) -> Result<u64> {
+        let from = self.local_from.load(Ordering::SeqCst).min(number);
+        if from != self.local_from.load(Ordering::SeqCst) {
+            self.tables.meta.insert("local_from", from.to_be_bytes())?;
+            self.tables.db.persist(PersistMode::SyncData)?;
+            self.local_from.store(from, Ordering::SeqCst);
+            tracing::warn!(target: "cairn::storage", from, "blocks from here on exist only on this node: settlement stops posting them");
+        }
+        Ok(from)
+    }
+
+    /// The first block that exists only on this node, if any (see
+    /// [`Storage::mark_local_from`]).
+    pub fn local_from(&self) -> Option<u64> {
+        Some(self.local_from.load(Ordering::SeqCst)).filter(|n| *n != u64::MAX)
+    }
+
+    /// The last block settlement may post: the head, or the block before the first local
+    /// one.
+    pub fn settleable_head(&self) -> u64 {
+        let head = self.head_number();
+        self.local_from()
+            .map_or(head, |from| head.min(from.saturating_sub(1)))
     }
 
     /// Records how far Bitcoin has settled the chain (see [`Finality`]).

@@ -47,7 +47,9 @@ pub fn config(dir: &Path, accounts: &[DevAccount]) -> LaunchConfig {
         l1: None,
         settlement: None,
         peg: Default::default(),
-        dev_methods: true,
+        dev: Some(cairn_node::DevOptions {
+            unlocked: accounts.iter().map(|a| a.signer.clone()).collect(),
+        }),
     }
 }
 

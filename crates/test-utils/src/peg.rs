@@ -14,7 +14,7 @@ use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, withdrawCall};
 use cairn_node::settle::SettlementConfig;
 use cairn_primitives::RollupConfig;
 
-use crate::{Devnet, TestNode, config, devnet, rollup_for, wait_for};
+use crate::{Devnet, TestNode, config, devnet, rollup_for};
 
 /// Wei per satoshi.
 pub const SAT: u64 = 10_000_000_000;
@@ -87,8 +87,6 @@ pub async fn peg_sequencer_edited(
     });
     let started = seq_config.clone();
     let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
-    // Transactions are estimated once the batcher has priced the L1 data fee.
-    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > bitcoin::FeeRate::ZERO).await;
     (devnet, sequencer, rollup, started)
 }
 /// `recipient`'s deposit address.

@@ -49,8 +49,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         )
     })?;
     let (mut config, banner) = args.l2.to_launch(data_dir.clone())?;
-    // Anvil's and Hardhat's controls over the local chain (refused by `cairn node`).
-    config.dev_methods = true;
+    // Anvil's and Hardhat's controls over the local chain (refused by `cairn node`), and
+    // the dev accounts unlocked for `eth_sendTransaction`.
+    config.dev = Some(crate::DevOptions {
+        unlocked: crate::dev::dev_accounts(args.l2.accounts)?
+            .into_iter()
+            .map(|a| a.signer)
+            .collect(),
+    });
     // The node reaches the devnet exactly as it reaches bitcoind: over RPC, with the cookie.
     let l1 = L1Config {
         rpc: cairn_l1::Config::new(

@@ -150,7 +150,7 @@ impl L2Args {
             l1: None,
             settlement: None,
             peg: Default::default(),
-            dev_methods: false,
+            dev: None,
         };
         Ok((config, banner(&accounts, self.balance, self.chain_id)))
     }

@@ -102,9 +102,10 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
     })
     .await;
 
-    // Once the batcher has read Bitcoin's fee rate, transfers pay for their bytes there:
-    // a wallet's estimate covers it, 21,000 gas no longer does.
-    wait_for(|| sequencer.node.pool.l1_fee_rate().get() > bitcoin::FeeRate::ZERO).await;
+    // Transfers pay for their bytes on Bitcoin from the first block: before the batcher
+    // has read Bitcoin's fee rate, at the configured fallback rate. A wallet's estimate
+    // covers it, 21,000 gas does not.
+    assert!(sequencer.node.pool.l1_fee_rate().get() > bitcoin::FeeRate::ZERO);
     let estimate = sequencer
         .provider(0)
         .estimate_gas(

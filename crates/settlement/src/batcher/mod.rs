@@ -333,7 +333,9 @@ impl Batcher {
             return Ok(());
         }
         let (number, prev_hash, first_block) = self.next_position(view);
-        let head = self.storage.head_number();
+        // Blocks `cairn dev` made by editing state or may revert to a snapshot are never
+        // posted.
+        let head = self.storage.settleable_head();
         if first_block > head {
             return Ok(());
         }

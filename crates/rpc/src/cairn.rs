@@ -84,6 +84,10 @@ pub struct SyncStatusView {
     pub head: U64,
     pub safe: U64,
     pub finalized: U64,
+    /// `cairn dev` only: the first block its state edits, snapshots or impersonated
+    /// transactions made this node's alone (settlement posts only the blocks before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_from: Option<U64>,
     pub settlement: Option<SettlementView>,
 }
 
@@ -240,6 +244,7 @@ impl SettlementApiServer for SettlementRpc {
             head: U64::from(head),
             safe: U64::from(finality.map_or(head, |f| f.safe)),
             finalized: U64::from(finality.map_or(head, |f| f.finalized)),
+            local_from: c.storage.local_from().map(U64::from),
             settlement,
         })
     }

@@ -502,3 +502,70 @@ async fn the_create2_deployer_is_in_the_dev_genesis() {
     );
     node.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn local_blocks_are_never_batched_and_reverts_stop_at_deposits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (devnet, sequencer, _) = peg_sequencer(dir.path()).await;
+    // A block to settle before the snapshot.
+    let before = send_tx(
+        &sequencer,
+        1,
+        TxKind::Call(sequencer.address(0)),
+        Vec::new(),
+        100_000,
+    )
+    .await;
+    assert!(receipt(&sequencer.provider(1), before).await.status());
+    let (at_snapshot, _) = head(&sequencer).await;
+    let id = call(&sequencer, "evm_snapshot", json!([]))
+        .await
+        .expect("snapshot");
+    let hash = send_tx(
+        &sequencer,
+        0,
+        TxKind::Call(sequencer.address(1)),
+        Vec::new(),
+        100_000,
+    )
+    .await;
+    let included = receipt(&sequencer.provider(0), hash)
+        .await
+        .block_number
+        .expect("mined");
+    assert!(included > at_snapshot);
+    let status = call(&sequencer, "cairn_syncStatus", json!([]))
+        .await
+        .expect("status");
+    assert_eq!(
+        status["localFrom"],
+        json!(format!("{:#x}", at_snapshot + 1))
+    );
+
+    // Bitcoin settles the chain up to the snapshot, and no further.
+    mine_until_batched(
+        &devnet,
+        &sequencer.node,
+        "the blocks before the snapshot",
+        at_snapshot,
+    )
+    .await;
+    for _ in 0..3 {
+        devnet.mine(1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    let applied = settlement(&sequencer.node).applied;
+    assert!(
+        applied.iter().all(|b| b.last_block <= at_snapshot),
+        "a batch carried a block after the snapshot: {applied:?}"
+    );
+    assert!(sequencer.node.storage.head_number() > at_snapshot);
+
+    // A deposit credited after the snapshot is on Bitcoin for good: no going back.
+    deposit(&devnet, &sequencer, 50_000).await;
+    let refused = call(&sequencer, "evm_revert", json!([id]))
+        .await
+        .expect_err("refused");
+    assert!(refused.contains("credits a Bitcoin deposit"), "{refused}");
+    sequencer.node.shutdown().await;
+}

@@ -241,12 +241,22 @@ impl cairn_rpc::dev::DevControl for DevChain {
         self.unlocked.iter().any(|s| s.address() == from) || self.impersonates(from)
     }
 
-    fn sign(&self, from: Address, mut tx: TypedTransaction) -> Result<Option<RecoveredTx>, String> {
-        let signature = match self.unlocked.iter().find(|s| s.address() == from) {
+    fn sign(
+        &self,
+        from: Address,
+        mut tx: TypedTransaction,
+        impersonate: bool,
+    ) -> Result<Option<RecoveredTx>, String> {
+        let key = self
+            .unlocked
+            .iter()
+            .find(|s| s.address() == from)
+            .filter(|_| !impersonate);
+        let signature = match key {
             Some(signer) => signer
                 .sign_transaction_sync(&mut tx)
                 .map_err(|e| format!("cannot sign: {e}"))?,
-            None if self.impersonates(from) => {
+            None if impersonate || self.impersonates(from) => {
                 // No follower could check this sender: the chain is local from here on.
                 self.producer.go_local().map_err(|e| e.to_string())?;
                 impersonation_signature(from)

@@ -57,12 +57,14 @@ pub trait DevControl: Send + Sync {
     fn accounts(&self) -> Vec<alloy_primitives::Address>;
     /// Whether `eth_sendTransaction` can send as `from` (a dev key, or impersonated).
     fn can_send_as(&self, from: alloy_primitives::Address) -> bool;
-    /// `tx` signed as `from` (with its dev key, or impersonated), or `None` if this node
-    /// holds no key for `from` and does not impersonate it.
+    /// `tx` signed as `from` (with its dev key, or impersonated; with `impersonate`,
+    /// impersonated whoever `from` is), or `None` if this node holds no key for `from`
+    /// and does not impersonate it.
     fn sign(
         &self,
         from: alloy_primitives::Address,
         tx: alloy_consensus::TypedTransaction,
+        impersonate: bool,
     ) -> Result<Option<cairn_primitives::RecoveredTx>, String>;
 }
 

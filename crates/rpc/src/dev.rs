@@ -56,13 +56,13 @@ pub trait DevApi {
     /// Seal blocks as transactions arrive (`true`) or only on request.
     #[method(name = "evm_setAutomine", aliases = ["anvil_setAutomine"])]
     fn set_automine(&self, on: bool) -> RpcResult<()>;
-    /// Seal a block every `seconds` (Anvil's unit); 0: as transactions arrive.
-    #[method(name = "anvil_setIntervalMining")]
-    fn set_interval_mining_seconds(&self, seconds: U256) -> RpcResult<()>;
-    /// Seal a block every `ms` milliseconds (Hardhat's unit, or a `[min, max]` range, of
-    /// which the minimum is taken); 0: as transactions arrive.
-    #[method(name = "evm_setIntervalMining")]
-    fn set_interval_mining_ms(&self, ms: IntervalMs) -> RpcResult<()>;
+    /// Seal a block every `seconds` (Anvil's unit, which clients that see Anvil's
+    /// version also send to `evm_setIntervalMining`); 0: as transactions arrive.
+    #[method(name = "anvil_setIntervalMining", aliases = ["evm_setIntervalMining"])]
+    fn set_interval_mining(&self, seconds: U256) -> RpcResult<()>;
+    /// A transaction from any address, without a signature (Anvil).
+    #[method(name = "eth_sendUnsignedTransaction", blocking)]
+    fn send_unsigned_transaction(&self, request: TransactionRequest) -> RpcResult<B256>;
     #[method(name = "anvil_setBalance", aliases = ["hardhat_setBalance"], blocking)]
     fn set_balance(&self, address: Address, balance: U256) -> RpcResult<()>;
     #[method(name = "anvil_setNonce", aliases = ["hardhat_setNonce"], blocking)]
@@ -109,14 +109,6 @@ pub trait DevApi {
     /// Anvil's description of the node.
     #[method(name = "anvil_nodeInfo")]
     fn anvil_node_info(&self) -> RpcResult<serde_json::Value>;
-}
-
-/// `evm_setIntervalMining`'s argument: milliseconds, or Hardhat's `[min, max]` range.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum IntervalMs {
-    Fixed(u64),
-    Range([u64; 2]),
 }
 
 /// Serves the dev methods from the node's context.
@@ -204,27 +196,16 @@ impl DevApiServer for DevRpc {
         Ok(())
     }
 
-    fn set_interval_mining_seconds(&self, seconds: U256) -> RpcResult<()> {
+    fn set_interval_mining(&self, seconds: U256) -> RpcResult<()> {
         let control = self.control("anvil_setIntervalMining")?;
         let seconds = to_u64(seconds, "interval")?;
         control.set_interval_mining((seconds > 0).then(|| Duration::from_secs(seconds)));
         Ok(())
     }
 
-    fn set_interval_mining_ms(&self, ms: IntervalMs) -> RpcResult<()> {
-        let control = self.control("evm_setIntervalMining")?;
-        let ms = match ms {
-            IntervalMs::Fixed(ms) => ms,
-            IntervalMs::Range([min, max]) if min <= max => min,
-            IntervalMs::Range([min, max]) => {
-                return Err(RpcError::InvalidParams(format!(
-                    "the interval range's minimum {min} is above its maximum {max}"
-                ))
-                .into());
-            }
-        };
-        control.set_interval_mining((ms > 0).then(|| Duration::from_millis(ms)));
-        Ok(())
+    fn send_unsigned_transaction(&self, request: TransactionRequest) -> RpcResult<B256> {
+        self.control("eth_sendUnsignedTransaction")?;
+        Ok(send(&self.0, request, true)?)
     }
 
     fn set_balance(&self, address: Address, balance: U256) -> RpcResult<()> {
@@ -390,7 +371,16 @@ pub(crate) fn accounts(ctx: &RpcContext) -> Vec<Address> {
 /// mempool. Other nodes hold no keys: "unknown account", as geth says.
 pub(crate) fn send_transaction(
     ctx: &RpcContext,
+    request: TransactionRequest,
+) -> Result<B256, RpcError> {
+    send(ctx, request, false)
+}
+
+/// [`send_transaction`]; with `unsigned`, as any sender, impersonated.
+fn send(
+    ctx: &RpcContext,
     mut request: TransactionRequest,
+    unsigned: bool,
 ) -> Result<B256, RpcError> {
     let unknown = || RpcError::Server("unknown account".into());
     let Some(dev) = ctx.dev.as_deref() else {
@@ -399,7 +389,7 @@ pub(crate) fn send_transaction(
     let from = request
         .from
         .ok_or_else(|| RpcError::InvalidParams("missing \"from\": the sender".into()))?;
-    if !dev.can_send_as(from) {
+    if !unsigned && !dev.can_send_as(from) {
         return Err(unknown());
     }
     let head = ctx.storage.head();
@@ -437,7 +427,7 @@ pub(crate) fn send_transaction(
         RpcError::InvalidParams("the request does not make a complete transaction".into())
     })?;
     let signed = dev
-        .sign(from, tx)
+        .sign(from, tx, unsigned)
         .map_err(RpcError::Server)?
         .ok_or_else(unknown)?;
     Ok(ctx.pool.add(Arc::new(signed))?)

@@ -347,6 +347,24 @@ async fn send_transaction_signs_for_dev_accounts_and_impersonated_ones() {
         .await
         .expect_err("stopped");
     assert!(refused.contains("unknown account"), "{refused}");
+    // Anvil's unsigned transaction: any sender, no impersonation asked.
+    let nobody = "0x4444444444444444444444444444444444444444";
+    call(
+        &node,
+        "anvil_setBalance",
+        json!([nobody, "0xde0b6b3a7640000"]),
+    )
+    .await
+    .expect("fund");
+    let hash = call(
+        &node,
+        "eth_sendUnsignedTransaction",
+        json!([{"from": nobody, "to": to, "value": "0x1"}]),
+    )
+    .await
+    .expect("unsigned");
+    let hash: alloy::primitives::B256 = serde_json::from_value(hash).expect("hash");
+    assert!(receipt(&node.provider(0), hash).await.status());
     call(&node, "anvil_autoImpersonateAccount", json!([true]))
         .await
         .expect("auto");
@@ -409,14 +427,14 @@ async fn automine_interval_mining_and_dropping_transactions() {
         Ok(Value::Null)
     );
 
-    // A block every 100 ms with nothing to put in it.
-    call(&node, "evm_setIntervalMining", json!([100]))
+    // A block every second (Anvil's unit) with nothing to put in it.
+    call(&node, "evm_setIntervalMining", json!([1]))
         .await
         .expect("interval");
     let (start, _) = head(&node).await;
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    assert!(head(&node).await.0 >= start + 3, "interval blocks");
-    call(&node, "evm_setIntervalMining", json!([0]))
+    tokio::time::sleep(std::time::Duration::from_millis(2_600)).await;
+    assert!(head(&node).await.0 >= start + 2, "interval blocks");
+    call(&node, "anvil_setIntervalMining", json!([0]))
         .await
         .expect("off");
     assert_eq!(

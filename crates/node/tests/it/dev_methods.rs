@@ -310,6 +310,17 @@ async fn send_transaction_signs_for_dev_accounts_and_impersonated_ones() {
     let r = receipt(&node.provider(0), hash).await;
     assert!(r.status());
     assert_eq!(r.from, node.address(0));
+    // No `to`: a deployment.
+    let hash = call(
+        &node,
+        "eth_sendTransaction",
+        json!([{"from": accounts[0], "data": counter_bytecode()}]),
+    )
+    .await
+    .expect("a deployment");
+    let hash: alloy::primitives::B256 = serde_json::from_value(hash).expect("hash");
+    let deployed = receipt(&node.provider(0), hash).await;
+    assert!(deployed.status() && deployed.contract_address.is_some());
     // A dev account's transaction is an ordinary signed one: the chain stays settleable.
     assert_eq!(node.node.storage.local_from(), None);
 

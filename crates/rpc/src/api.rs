@@ -600,6 +600,12 @@ pub fn module(
     m.merge(crate::trace::TraceApiServer::into_rpc(
         crate::trace::TraceRpc(ctx.clone()),
     ))?;
+    m.merge(crate::ots::OtsApiServer::into_rpc(crate::ots::OtsRpc(
+        ctx.clone(),
+    )))?;
+    m.merge(crate::ots::ErigonApiServer::into_rpc(crate::ots::OtsRpc(
+        ctx.clone(),
+    )))?;
     m.merge(crate::peg::PegApiServer::into_rpc(crate::peg::PegRpc(ctx)))?;
     crate::filters::register(&mut m)?;
     crate::pubsub::register(&mut m)?;

@@ -15,6 +15,7 @@ pub mod dev;
 mod error;
 mod filter_store;
 mod filters;
+pub mod ots;
 pub mod peg;
 mod pubsub;
 mod server;

@@ -13,7 +13,8 @@ const ACCOUNT_V1: u8 = 1;
 
 pub(crate) struct Tables {
     pub db: Database,
-    /// "head" → block number; "chain" → chain spec JSON.
+    /// "head" → block number; "chain" → chain spec JSON; "local_from" → the first block
+    /// only this node has; "history_index" → the address index's version.
     pub meta: Keyspace,
     /// block number → encoded block.
     pub blocks: Keyspace,
@@ -33,6 +34,13 @@ pub(crate) struct Tables {
     pub storage: Keyspace,
     /// code hash → code.
     pub code: Keyspace,
+    /// address ‖ block number ‖ index → empty: the transactions an address sent, received
+    /// or deployed, for history searches (Otterscan's `ots_search*`).
+    pub by_address: Keyspace,
+    /// deployed contract → block number ‖ index of the creating transaction.
+    pub creations: Keyspace,
+    /// sender ‖ nonce → block number ‖ index.
+    pub sender_nonces: Keyspace,
 }
 
 impl Tables {
@@ -50,6 +58,9 @@ impl Tables {
             accounts: ks("accounts")?,
             storage: ks("storage")?,
             code: ks("code")?,
+            by_address: ks("by_address")?,
+            creations: ks("creations")?,
+            sender_nonces: ks("sender_nonces")?,
             db,
         })
     }

@@ -13,10 +13,12 @@
 
 mod commitment;
 mod db;
+mod history;
 mod state;
 mod store;
 
 pub use commitment::{AccountProof, Commitment, ProvenAccount};
+pub use history::Direction;
 pub use state::{Account, ChangeSet, FlatState, StateChanges};
 pub use store::{BlockWithReceipts, Finality, StateView, Storage, StorageOptions};
 

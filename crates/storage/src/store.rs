@@ -144,6 +144,10 @@ impl Storage {
             finality: RwLock::new(None),
             local_from: AtomicU64::new(u64::MAX),
         };
+        storage.tables.meta.insert(
+            "history_index",
+            crate::history::HISTORY_INDEX_VERSION.to_be_bytes(),
+        )?;
         storage.commit(block, Vec::new(), changes)?;
         tracing::info!(target: "cairn::storage", %state_root, accounts = spec.alloc.len(), "created genesis");
         Ok(storage)
@@ -202,6 +206,15 @@ impl Storage {
             });
         }
         storage.recent.write().push_back(head_block);
+        let indexed = storage.tables.meta.get("history_index")?;
+        if indexed
+            .as_deref()
+            .map(|v| decode_u64(v, "meta"))
+            .transpose()?
+            != Some(crate::history::HISTORY_INDEX_VERSION)
+        {
+            storage.build_history_index(head)?;
+        }
         tracing::info!(
             target: "cairn::storage", head, %root,
             accounts = storage.state.read().account_count(),
@@ -270,6 +283,7 @@ impl Storage {
                 location_bytes(number, index),
             );
         }
+        crate::history::index_block(t, &mut batch, &block, &receipts, false);
         self.write_state(&mut batch, &changes);
         batch.insert(&t.meta, "head", number.to_be_bytes());
         batch.commit()?;
@@ -371,6 +385,7 @@ impl Storage {
             for payout in &block.block.payouts {
                 batch.remove(&t.payouts, payout.txid.as_slice());
             }
+            crate::history::index_block(t, &mut batch, &block.block, &block.receipts, true);
         }
         batch.insert(&t.meta, "head", target.to_be_bytes());
         batch.commit()?;
@@ -389,6 +404,10 @@ impl Storage {
         }
         tracing::warn!(target: "cairn::storage", from = head, to = target, "unwound the chain");
         Ok(())
+    }
+
+    pub(crate) fn tables(&self) -> &Tables {
+        &self.tables
     }
 
     /// Marks the chain from block `number` on as this node's alone: `cairn dev` edited its
@@ -585,7 +604,7 @@ impl Storage {
 }
 
 /// A block number and a position in it, as the indexes store them.
-fn location_bytes(number: u64, index: usize) -> [u8; 12] {
+pub(crate) fn location_bytes(number: u64, index: usize) -> [u8; 12] {
     let mut location = [0u8; 12];
     location[..8].copy_from_slice(&number.to_be_bytes());
     location[8..].copy_from_slice(&(index as u32).to_be_bytes());
@@ -593,7 +612,7 @@ fn location_bytes(number: u64, index: usize) -> [u8; 12] {
 }
 
 /// Decodes an index value of `len` bytes that starts with a location.
-fn decode_location(
+pub(crate) fn decode_location(
     value: Option<&[u8]>,
     table: &'static str,
     len: usize,

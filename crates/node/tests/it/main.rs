@@ -6,6 +6,7 @@ mod dev_methods;
 mod errors;
 mod harness;
 mod l1;
+mod ots;
 mod payout;
 mod peg;
 mod proof;

@@ -8,20 +8,6 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// Creation code of a forwarder: its runtime copies the calldata, CALLs `target` with it
-/// and stops (CALLDATASIZE PUSH0 PUSH0 CALLDATACOPY, then CALL(gas, target, 0, 0, size,
-/// 0, 0), POP, STOP), so one transaction makes a call inside a call.
-fn forwarder_bytecode(target: Address) -> Vec<u8> {
-    let mut runtime = vec![0x36, 0x5f, 0x5f, 0x37, 0x5f, 0x5f, 0x36, 0x5f, 0x5f, 0x73];
-    runtime.extend_from_slice(target.as_slice());
-    runtime.extend_from_slice(&[0x5a, 0xf1, 0x50, 0x00]);
-    assert_eq!(runtime.len(), 0x22);
-    // PUSH1 len DUP1 PUSH1 9 PUSH0 CODECOPY PUSH0 RETURN
-    let mut code = vec![0x60, 0x22, 0x80, 0x60, 0x09, 0x5f, 0x39, 0x5f, 0xf3];
-    code.extend(runtime);
-    code
-}
-
 async fn rpc(node: &TestNode, method: &str, params: Value) -> Result<Value, String> {
     node.provider(0)
         .raw_request::<_, Value>(method.to_string().into(), params)
@@ -36,7 +22,7 @@ async fn nested_call(node: &TestNode) -> (Address, Address, B256) {
         node,
         3,
         TxKind::Create,
-        forwarder_bytecode(counter),
+        forwarder_bytecode(counter, false),
         200_000,
     )
     .await;

@@ -128,6 +128,9 @@ pub struct BlockBuilder<'a> {
     payouts: Vec<Payout>,
     /// The withdrawal contract's rules (chains with a peg).
     withdrawals: Option<cairn_primitives::WithdrawalSpec>,
+    /// A simulation without geth's validation (`eth_simulateV1`): no nonce or base fee
+    /// checks, senders may have code.
+    relaxed: bool,
 }
 
 impl<'a> BlockBuilder<'a> {
@@ -160,7 +163,7 @@ impl<'a> BlockBuilder<'a> {
     }
 
     /// A builder over `db` for the block `header` describes.
-    fn starting(
+    pub(crate) fn starting(
         storage: &'a Storage,
         spec: &ChainSpec,
         db: StateDb<'a>,
@@ -182,6 +185,7 @@ impl<'a> BlockBuilder<'a> {
             deposits: Vec::new(),
             payouts: Vec::new(),
             withdrawals: spec.withdrawals,
+            relaxed: false,
         }
     }
 
@@ -476,7 +480,7 @@ impl<'a> BlockBuilder<'a> {
         l1_gas: u64,
     ) -> Result<(U256, Option<Option<cairn_storage::Account>>), SkippedTx> {
         let basefee = self.env.basefee;
-        if tx.max_fee_per_gas() < u128::from(basefee) {
+        if !self.relaxed && tx.max_fee_per_gas() < u128::from(basefee) {
             return Err(SkippedTx::Invalid(invalid_tx_message(
                 &InvalidTransaction::GasPriceLessThanBasefee,
             )));
@@ -497,6 +501,70 @@ impl<'a> BlockBuilder<'a> {
         account.balance -= fee;
         self.db.set_account(tx.sender, account);
         Ok((fee, before))
+    }
+
+    /// Drop geth's validation (a simulation's `validation: false`): nonces and base fees
+    /// are not checked, and senders may have code.
+    pub(crate) fn relax(&mut self) {
+        self.relaxed = true;
+        self.cfg.disable_nonce_check = true;
+        self.cfg.disable_base_fee = true;
+        self.cfg.disable_eip3607 = true;
+    }
+
+    /// The receipt of the last transaction included.
+    pub(crate) fn last_receipt(&self) -> Option<&Receipt> {
+        self.receipts.last()
+    }
+
+    /// The state as the block has left it so far.
+    pub(crate) fn state(&self) -> &StateDb<'a> {
+        &self.db
+    }
+
+    /// Seal a simulated block as [`BlockBuilder::finish`] does, but without a state root
+    /// (the commitment covers only real blocks: zero) and keeping the state, for the next
+    /// simulated block to build on.
+    pub(crate) fn seal_simulated(self) -> Result<(Block, Vec<Receipt>, StateDb<'a>)> {
+        let Self {
+            db,
+            mut header,
+            transactions,
+            receipts,
+            cumulative_gas,
+            l1_gas_used,
+            recipient_fees,
+            l1_fee_rate,
+            deposits,
+            ..
+        } = self;
+        if !recipient_fees.is_zero() {
+            let mut account = db.account(&header.beneficiary).unwrap_or_default();
+            account.balance = account.balance.saturating_add(recipient_fees);
+            db.set_account(header.beneficiary, account);
+        }
+        seal_header(
+            &mut header,
+            &transactions,
+            &receipts,
+            cumulative_gas,
+            l1_gas_used,
+            l1_fee_rate,
+            &deposits,
+        )?;
+        header.state_root = alloy_primitives::B256::ZERO;
+        let hash = header.hash_slow();
+        Ok((
+            Block {
+                header,
+                hash,
+                transactions,
+                deposits,
+                payouts: Vec::new(),
+            },
+            receipts,
+            db,
+        ))
     }
 
     /// Seal the block: credit the base fees to the fee recipient (they are not
@@ -522,25 +590,15 @@ impl<'a> BlockBuilder<'a> {
             db.set_account(header.beneficiary, account);
         }
         let changes = db.into_changes();
-        let envelopes: Vec<_> = transactions.iter().map(|tx| tx.envelope.clone()).collect();
-        header.transactions_root = calculate_transaction_root(&envelopes);
-        let consensus_receipts = receipts
-            .iter()
-            .map(Receipt::to_envelope)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ExecutionError::Evm(e.to_string()))?;
-        header.receipts_root = calculate_receipt_root(&consensus_receipts);
-        let mut bloom = Bloom::ZERO;
-        // Each envelope already carries its receipt's bloom.
-        for receipt in &consensus_receipts {
-            bloom.accrue_bloom(receipt.logs_bloom());
-        }
-        header.logs_bloom = bloom;
-        header.gas_used = cumulative_gas;
-        // gasUsed ≤ gasLimit, as tools expect, with the L1 gas outside the block's space.
-        header.gas_limit += l1_gas_used;
-        header.extra_data = extra_data_for(l1_fee_rate, l1_gas_used);
-        header.withdrawals_root = Some(deposits_root(header.number, &deposits));
+        seal_header(
+            &mut header,
+            &transactions,
+            &receipts,
+            cumulative_gas,
+            l1_gas_used,
+            l1_fee_rate,
+            &deposits,
+        )?;
         header.state_root = storage.state_root_after(&changes);
         let hash = header.hash_slow();
         Ok(BuiltBlock {
@@ -555,6 +613,38 @@ impl<'a> BlockBuilder<'a> {
             changes,
         })
     }
+}
+
+/// Fills a sealed block's roots, bloom, gas and extra data (all but the state root).
+fn seal_header(
+    header: &mut Header,
+    transactions: &[Arc<RecoveredTx>],
+    receipts: &[Receipt],
+    cumulative_gas: u64,
+    l1_gas_used: u64,
+    l1_fee_rate: u64,
+    deposits: &[Deposit],
+) -> Result<()> {
+    let envelopes: Vec<_> = transactions.iter().map(|tx| tx.envelope.clone()).collect();
+    header.transactions_root = calculate_transaction_root(&envelopes);
+    let consensus_receipts = receipts
+        .iter()
+        .map(Receipt::to_envelope)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ExecutionError::Evm(e.to_string()))?;
+    header.receipts_root = calculate_receipt_root(&consensus_receipts);
+    let mut bloom = Bloom::ZERO;
+    // Each envelope already carries its receipt's bloom.
+    for receipt in &consensus_receipts {
+        bloom.accrue_bloom(receipt.logs_bloom());
+    }
+    header.logs_bloom = bloom;
+    header.gas_used = cumulative_gas;
+    // gasUsed ≤ gasLimit, as tools expect, with the L1 gas outside the block's space.
+    header.gas_limit += l1_gas_used;
+    header.extra_data = extra_data_for(l1_fee_rate, l1_gas_used);
+    header.withdrawals_root = Some(deposits_root(header.number, deposits));
+    Ok(())
 }
 
 /// geth's wording for a transaction that cannot run against the current state.

@@ -69,7 +69,7 @@ pub struct Caller<'a> {
     pub l1_fee_rate: u64,
 }
 
-fn halt_message(reason: &HaltReason) -> String {
+pub(crate) fn halt_message(reason: &HaltReason) -> String {
     match reason {
         HaltReason::OutOfGas(OutOfGasError::Basic | OutOfGasError::Precompile) => {
             "out of gas".into()
@@ -450,7 +450,10 @@ fn run(prepared: &Prepared<'_>, tx: TxEnv, gas_cap: u64) -> Result<CallOutcome, 
     }
 }
 
-fn apply_overrides(db: &StateDb<'_>, overrides: &StateOverride) -> Result<(), CallError> {
+pub(crate) fn apply_overrides(
+    db: &StateDb<'_>,
+    overrides: &StateOverride,
+) -> Result<(), CallError> {
     for (address, o) in overrides.iter() {
         if o.state.is_some() && o.state_diff.is_some() {
             return Err(CallError::BadRequest(format!(

@@ -15,6 +15,7 @@ mod import;
 mod intrinsic;
 pub mod l1fee;
 mod replay;
+pub mod simulate;
 pub mod withdraw;
 
 pub use builder::{

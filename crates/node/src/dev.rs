@@ -10,7 +10,6 @@ use std::time::Duration;
 use alloy_consensus::{SignableTransaction as _, TxEnvelope, TypedTransaction};
 use alloy_eips::eip2718::Encodable2718 as _;
 use alloy_network::TxSignerSync as _;
-use alloy_primitives::Signature;
 use alloy_primitives::{Address, B256, Bytes, U256, address, bytes};
 use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
 use cairn_execution::SystemTx;
@@ -133,19 +132,6 @@ impl DevChain {
     }
 }
 
-/// The signature an impersonated transaction carries: no key made it, and its `r` is the
-/// sender, so that the same transaction from two impersonated senders has two hashes.
-fn impersonation_signature(sender: Address) -> Signature {
-    let mut r = [0u8; 32];
-    r[0] = 0x01;
-    r[12..].copy_from_slice(sender.as_slice());
-    Signature::new(
-        alloy_primitives::U256::from_be_bytes(r),
-        alloy_primitives::U256::from(1),
-        false,
-    )
-}
-
 impl cairn_rpc::dev::DevControl for DevChain {
     fn mine(&self, count: u64, interval: Option<u64>) -> Result<u64, String> {
         self.producer
@@ -252,25 +238,25 @@ impl cairn_rpc::dev::DevControl for DevChain {
             .iter()
             .find(|s| s.address() == from)
             .filter(|_| !impersonate);
-        let signature = match key {
-            Some(signer) => signer
+        if let Some(signer) = key {
+            let signature = signer
                 .sign_transaction_sync(&mut tx)
-                .map_err(|e| format!("cannot sign: {e}"))?,
-            None if impersonate || self.impersonates(from) => {
-                // No follower could check this sender: the chain is local from here on.
-                self.producer.go_local().map_err(|e| e.to_string())?;
-                impersonation_signature(from)
-            }
-            None => return Ok(None),
-        };
-        let envelope: TxEnvelope = tx.into_signed(signature).into();
-        let encoded = envelope.encoded_2718().into();
-        Ok(Some(RecoveredTx {
-            hash: *envelope.tx_hash(),
-            envelope,
-            sender: from,
-            encoded,
-        }))
+                .map_err(|e| format!("cannot sign: {e}"))?;
+            let envelope: TxEnvelope = tx.into_signed(signature).into();
+            let encoded = envelope.encoded_2718().into();
+            return Ok(Some(RecoveredTx {
+                hash: *envelope.tx_hash(),
+                envelope,
+                sender: from,
+                encoded,
+            }));
+        }
+        if !(impersonate || self.impersonates(from)) {
+            return Ok(None);
+        }
+        // No follower could check this sender: the chain is local from here on.
+        self.producer.go_local().map_err(|e| e.to_string())?;
+        Ok(Some(RecoveredTx::impersonated(tx, from)))
     }
 }
 

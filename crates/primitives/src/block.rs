@@ -41,6 +41,30 @@ pub struct RecoveredTx {
 }
 
 impl RecoveredTx {
+    /// `tx` sent as `sender` without their key (`cairn dev`'s impersonation, simulations):
+    /// it carries a signature no key made, whose `r` is the sender so that the same
+    /// transaction from two senders has two hashes. Only this node can take its sender on
+    /// trust: no follower can recover it.
+    pub fn impersonated(tx: alloy_consensus::TypedTransaction, sender: Address) -> Self {
+        use alloy_consensus::SignableTransaction as _;
+        let mut r = [0u8; 32];
+        r[0] = 0x01;
+        r[12..].copy_from_slice(sender.as_slice());
+        let signature = alloy_primitives::Signature::new(
+            alloy_primitives::U256::from_be_bytes(r),
+            alloy_primitives::U256::from(1),
+            false,
+        );
+        let envelope: TxEnvelope = tx.into_signed(signature).into();
+        let encoded = envelope.encoded_2718().into();
+        Self {
+            hash: *envelope.tx_hash(),
+            envelope,
+            sender,
+            encoded,
+        }
+    }
+
     pub fn nonce(&self) -> u64 {
         self.envelope.nonce()
     }

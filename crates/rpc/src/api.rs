@@ -600,6 +600,9 @@ pub fn module(
     m.merge(crate::trace::TraceApiServer::into_rpc(
         crate::trace::TraceRpc(ctx.clone()),
     ))?;
+    m.merge(crate::simulate::SimulateApiServer::into_rpc(
+        crate::simulate::SimulateRpc(ctx.clone()),
+    ))?;
     m.merge(crate::ots::OtsApiServer::into_rpc(crate::ots::OtsRpc(
         ctx.clone(),
     )))?;

@@ -24,6 +24,9 @@ pub enum RpcError {
     Reverted(Bytes),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A failure with its own code (geth's `eth_simulateV1` codes).
+    #[error("{1}")]
+    Coded(i32, String),
 }
 
 impl From<PoolError> for RpcError {
@@ -88,6 +91,7 @@ impl From<RpcError> for ErrorObjectOwned {
             RpcError::Server(m) => ErrorObjectOwned::owned(SERVER_ERROR, m, None::<()>),
             RpcError::InvalidParams(m) => ErrorObjectOwned::owned(INVALID_PARAMS, m, None::<()>),
             RpcError::Internal(m) => ErrorObjectOwned::owned(INTERNAL_ERROR, m, None::<()>),
+            RpcError::Coded(code, m) => ErrorObjectOwned::owned(code, m, None::<()>),
             RpcError::Reverted(data) => {
                 let message = match revert_reason(&data) {
                     Some(reason) => format!("execution reverted: {reason}"),

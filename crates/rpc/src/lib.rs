@@ -19,6 +19,7 @@ pub mod ots;
 pub mod peg;
 mod pubsub;
 mod server;
+pub mod simulate;
 pub mod small;
 pub mod trace;
 

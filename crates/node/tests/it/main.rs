@@ -12,5 +12,6 @@ mod peg;
 mod proof;
 mod recovery;
 mod settlement;
+mod simulate;
 mod subscriptions;
 mod tracing;

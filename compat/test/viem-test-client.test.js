@@ -154,3 +154,19 @@ test('revert returns to the snapshot: blocks, balances and code are as before', 
   // A used snapshot is gone (Hardhat's rule): reverting again answers false.
   assert.equal(await rpc('evm_revert', [snapshot]), false);
 });
+
+test('simulateBlocks (eth_simulateV1) traces a transfer and charges the L1 data fee', T, async () => {
+  const to = fresh();
+  const blocks = await client.simulateBlocks({
+    blocks: [{ calls: [{ account: DEV0_ADDRESS, to, value: 1000n }] }],
+    traceTransfers: true,
+    validation: true,
+  });
+  assert.equal(blocks.length, 1);
+  const [call] = blocks[0].calls;
+  assert.equal(call.status, 'success');
+  assert.ok(call.gasUsed > 21_000n, `gas ${call.gasUsed} includes the L1 data fee`);
+  assert.equal(call.logs.length, 1, 'the transfer as a log');
+  assert.equal(call.logs[0].address.toLowerCase(), '0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee');
+  assert.equal(await client.getBalance({ address: to }), 0n, 'nothing sent for real');
+});

@@ -82,9 +82,10 @@ impl DebugApiServer for DebugRpc {
             let mut replay = Replay::start(&ctx.storage, &ctx.spec, &entry.block)?;
             replay.skip_to(index)?;
             let context = tx_context(&entry, index);
+            let gas_limit = entry.block.transactions.get(index).map(|tx| tx.gas_limit());
             replay
                 .inspect_next(&mut inspector, |inspector, seen| {
-                    geth_result(inspector, Some(context), seen)
+                    geth_result(inspector, Some(context), gas_limit, seen)
                 })?
                 .ok_or_else(|| RpcError::Internal(format!("block {number} lost a transaction")))?
         })
@@ -114,7 +115,7 @@ impl DebugApiServer for DebugRpc {
                 options.state_overrides.as_ref(),
                 options.block_overrides.as_ref(),
                 &mut inspector,
-                |inspector, seen| geth_result(inspector, None, seen),
+                |inspector, seen| geth_result(inspector, None, None, seen),
             )?
         })
         .await
@@ -158,8 +159,9 @@ impl DebugRpc {
             loop {
                 let index = replay.position();
                 let context = tx_context(&entry, index);
+                let gas_limit = entry.block.transactions.get(index).map(|tx| tx.gas_limit());
                 let Some(result) = replay.inspect_next(&mut inspector, |inspector, seen| {
-                    geth_result(inspector, Some(context), seen)
+                    geth_result(inspector, Some(context), gas_limit, seen)
                 })?
                 else {
                     break;
@@ -196,15 +198,22 @@ pub(crate) fn tx_context(entry: &BlockWithReceipts, index: usize) -> Transaction
     }
 }
 
-/// The tracer's answer for the transaction it just watched.
+/// The tracer's answer for the transaction it just watched. A recorded transaction's
+/// top frame shows its whole gas limit (`gas_limit`), as geth shows it, not the part left
+/// to the EVM after the L1 data fee.
 fn geth_result(
     inspector: &mut DebugInspector,
     context: Option<TransactionContext>,
+    gas_limit: Option<u64>,
     seen: Inspected<'_>,
 ) -> Result<GethTrace, RpcError> {
     let mut db = seen.db;
+    let mut tx = seen.tx.clone();
+    if let Some(limit) = gas_limit {
+        tx.gas_limit = limit;
+    }
     inspector
-        .get_result(context, seen.tx, seen.block, seen.outcome, &mut db)
+        .get_result(context, &tx, seen.block, seen.outcome, &mut db)
         .map_err(|e| RpcError::Internal(e.to_string()))
 }
 

@@ -526,42 +526,18 @@ impl<'a> BlockBuilder<'a> {
     /// (the commitment covers only real blocks: zero) and keeping the state, for the next
     /// simulated block to build on.
     pub(crate) fn seal_simulated(self) -> Result<(Block, Vec<Receipt>, StateDb<'a>)> {
-        let Self {
+        let Sealed {
             db,
             mut header,
             transactions,
             receipts,
-            cumulative_gas,
-            l1_gas_used,
-            recipient_fees,
-            l1_fee_rate,
             deposits,
+            payouts,
             ..
-        } = self;
-        if !recipient_fees.is_zero() {
-            let mut account = db.account(&header.beneficiary).unwrap_or_default();
-            account.balance = account.balance.saturating_add(recipient_fees);
-            db.set_account(header.beneficiary, account);
-        }
-        seal_header(
-            &mut header,
-            &transactions,
-            &receipts,
-            cumulative_gas,
-            l1_gas_used,
-            l1_fee_rate,
-            &deposits,
-        )?;
+        } = self.seal()?;
         header.state_root = alloy_primitives::B256::ZERO;
-        let hash = header.hash_slow();
         Ok((
-            Block {
-                header,
-                hash,
-                transactions,
-                deposits,
-                payouts: Vec::new(),
-            },
+            block_of(header, transactions, deposits, payouts),
             receipts,
             db,
         ))
@@ -570,6 +546,26 @@ impl<'a> BlockBuilder<'a> {
     /// Seal the block: credit the base fees to the fee recipient (they are not
     /// burned, so L2 supply stays backed by the peg), compute the roots.
     pub fn finish(self) -> Result<BuiltBlock> {
+        let Sealed {
+            storage,
+            db,
+            mut header,
+            transactions,
+            receipts,
+            deposits,
+            payouts,
+        } = self.seal()?;
+        let changes = db.into_changes();
+        header.state_root = storage.state_root_after(&changes);
+        Ok(BuiltBlock {
+            block: block_of(header, transactions, deposits, payouts),
+            receipts,
+            changes,
+        })
+    }
+
+    /// The fees credited and every header field filled but the state root.
+    fn seal(self) -> Result<Sealed<'a>> {
         let Self {
             storage,
             db,
@@ -589,7 +585,6 @@ impl<'a> BlockBuilder<'a> {
             account.balance = account.balance.saturating_add(recipient_fees);
             db.set_account(header.beneficiary, account);
         }
-        let changes = db.into_changes();
         seal_header(
             &mut header,
             &transactions,
@@ -599,19 +594,43 @@ impl<'a> BlockBuilder<'a> {
             l1_fee_rate,
             &deposits,
         )?;
-        header.state_root = storage.state_root_after(&changes);
-        let hash = header.hash_slow();
-        Ok(BuiltBlock {
-            block: Block {
-                header,
-                hash,
-                transactions,
-                deposits,
-                payouts,
-            },
+        Ok(Sealed {
+            storage,
+            db,
+            header,
+            transactions,
             receipts,
-            changes,
+            deposits,
+            payouts,
         })
+    }
+}
+
+/// A block whose fees are credited and whose header lacks only its state root.
+struct Sealed<'a> {
+    storage: &'a Storage,
+    db: StateDb<'a>,
+    header: Header,
+    transactions: Vec<Arc<RecoveredTx>>,
+    receipts: Vec<Receipt>,
+    deposits: Vec<Deposit>,
+    payouts: Vec<Payout>,
+}
+
+/// The block a sealed header (state root set) heads.
+fn block_of(
+    header: Header,
+    transactions: Vec<Arc<RecoveredTx>>,
+    deposits: Vec<Deposit>,
+    payouts: Vec<Payout>,
+) -> Block {
+    let hash = header.hash_slow();
+    Block {
+        header,
+        hash,
+        transactions,
+        deposits,
+        payouts,
     }
 }
 

@@ -101,17 +101,32 @@ pub fn block_logs(entry: &BlockWithReceipts) -> impl Iterator<Item = RpcLog> + '
         .flat_map(move |(i, (receipt, tx))| {
             let start = log_index;
             log_index += receipt.logs.len() as u64;
-            receipt.logs.iter().enumerate().map(move |(j, log)| RpcLog {
-                inner: log.clone(),
-                block_hash: Some(block.hash),
-                block_number: Some(block.header.number),
-                block_timestamp: Some(block.header.timestamp),
-                transaction_hash: Some(tx.hash),
-                transaction_index: Some(i as u64),
-                log_index: Some(start + j as u64),
-                removed: false,
-            })
+            receipt
+                .logs
+                .iter()
+                .enumerate()
+                .map(move |(j, log)| rpc_log(block, tx, i, start + j as u64, log))
         })
+}
+
+/// `log`, emitted by transaction `index` (`tx`) of `block`, as the RPC shows it.
+pub fn rpc_log(
+    block: &Block,
+    tx: &RecoveredTx,
+    index: usize,
+    log_index: u64,
+    log: &cairn_primitives::Log,
+) -> RpcLog {
+    RpcLog {
+        inner: log.clone(),
+        block_hash: Some(block.hash),
+        block_number: Some(block.header.number),
+        block_timestamp: Some(block.header.timestamp),
+        transaction_hash: Some(tx.hash),
+        transaction_index: Some(index as u64),
+        log_index: Some(log_index),
+        removed: false,
+    }
 }
 
 /// An Ethereum receipt plus what the transaction paid for its bytes on Bitcoin (the L1
@@ -144,16 +159,7 @@ pub fn receipt(entry: &BlockWithReceipts, index: usize) -> Result<Option<CairnRe
         .logs
         .iter()
         .enumerate()
-        .map(|(j, log)| RpcLog {
-            inner: log.clone(),
-            block_hash: Some(block.hash),
-            block_number: Some(block.header.number),
-            block_timestamp: Some(block.header.timestamp),
-            transaction_hash: Some(tx.hash),
-            transaction_index: Some(index as u64),
-            log_index: Some(first_log_index + j as u64),
-            removed: false,
-        })
+        .map(|(j, log)| rpc_log(block, tx, index, first_log_index + j as u64, log))
         .collect();
     let inner = rpc_receipt_envelope(receipt, logs)?;
     let rate = l1_fee_rate_of(&block.header);

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use alloy_eips::{BlockId, BlockNumberOrTag};
+use alloy_rpc_types_eth::BlockOverrides;
 use alloy_rpc_types_eth::simulate::{SimCallResult, SimulateError as RpcSimError, SimulatePayload};
-use alloy_rpc_types_eth::{BlockOverrides, Log as RpcLog};
 use cairn_execution::simulate::{SimulateError, SimulatedBlock, SimulatedStatus, Simulator};
 use jsonrpsee::core::{RpcResult, async_trait};
 use jsonrpsee::proc_macros::rpc;
@@ -184,18 +184,8 @@ fn block_json(sim: &SimulatedBlock, full: bool) -> Result<Value, RpcError> {
                 .logs
                 .iter()
                 .map(|log| {
-                    let rpc = RpcLog {
-                        inner: log.clone(),
-                        block_hash: Some(block.hash),
-                        block_number: Some(block.header.number),
-                        block_timestamp: Some(block.header.timestamp),
-                        transaction_hash: Some(tx.hash),
-                        transaction_index: Some(i as u64),
-                        log_index: Some(log_index),
-                        removed: false,
-                    };
                     log_index += 1;
-                    rpc
+                    convert::rpc_log(block, tx, i, log_index - 1, log)
                 })
                 .collect();
             let error = match &call.status {

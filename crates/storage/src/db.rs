@@ -144,6 +144,31 @@ pub(crate) fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
     key
 }
 
+/// A block number and a position in it, as the indexes store them.
+pub(crate) fn location_bytes(number: u64, index: usize) -> [u8; 12] {
+    let mut location = [0u8; 12];
+    location[..8].copy_from_slice(&number.to_be_bytes());
+    location[8..].copy_from_slice(&(index as u32).to_be_bytes());
+    location
+}
+
+/// Decodes an index value of `len` bytes that starts with a location.
+pub(crate) fn decode_location(
+    value: Option<&[u8]>,
+    table: &'static str,
+    len: usize,
+) -> Result<Option<(u64, usize)>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.len() == len => {
+            let number = decode_u64(&v[..8], table)?;
+            let index = u32::from_be_bytes([v[8], v[9], v[10], v[11]]) as usize;
+            Ok(Some((number, index)))
+        }
+        Some(_) => Err(corrupt(table, "unexpected index entry length")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,8 @@ use alloy_consensus::Transaction as _;
 use alloy_primitives::Address;
 use cairn_primitives::{Block, Receipt};
 
-use crate::db::{Tables, corrupt, decode_u64};
-use crate::store::Storage;
-use crate::{Result, StorageError};
+use crate::Result;
+use crate::db::{Tables, corrupt, decode_location, decode_u64, location_bytes};
 
 /// The index layout's version (meta "history_index"); a data dir without it is indexed at
 /// open.
@@ -66,7 +65,7 @@ pub(crate) fn index_block(
 ) {
     let number = block.number();
     for (index, tx) in block.transactions.iter().enumerate() {
-        let location = crate::store::location_bytes(number, index);
+        let location = location_bytes(number, index);
         for address in touched(block, receipts, index) {
             let key = address_key(&address, number, index);
             if remove {
@@ -100,85 +99,55 @@ fn location_of(key: &[u8]) -> Result<(u64, usize)> {
     Ok((number, index))
 }
 
-impl Storage {
-    /// Where `address`'s transactions are (sent, received or deployed by them), as
-    /// `(block, index)`: from block `from` (exclusive; `None`: the chain's end in that
-    /// direction) towards `direction`, at least `limit` of them if there are, and never
-    /// half a block (the block of the last one is finished).
-    pub fn address_history(
-        &self,
-        address: &Address,
-        from: Option<u64>,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<(u64, usize)>> {
-        let t = self.tables();
-        let (low, high) = match (direction, from) {
-            (Direction::Older, Some(from)) => {
-                (address_key(address, 0, 0), address_key(address, from, 0))
-            }
-            (Direction::Newer, Some(from)) => (
-                address_key(address, from.saturating_add(1), 0),
-                address_key(address, u64::MAX, u32::MAX as usize),
-            ),
-            (_, None) => (
-                address_key(address, 0, 0),
-                address_key(address, u64::MAX, u32::MAX as usize),
-            ),
-        };
-        let range = t.by_address.range(low..high);
-        let entries: Box<dyn Iterator<Item = fjall::Guard>> = match direction {
-            Direction::Older => Box::new(range.rev()),
-            Direction::Newer => Box::new(range),
-        };
-        let mut out: Vec<(u64, usize)> = Vec::new();
-        for entry in entries {
-            let location = location_of(&entry.key()?)?;
-            if out.len() >= limit && out.last().is_some_and(|last| last.0 != location.0) {
-                break;
-            }
-            out.push(location);
+/// See `Storage::address_history`.
+pub(crate) fn address_history(
+    t: &Tables,
+    address: &Address,
+    from: Option<u64>,
+    direction: Direction,
+    limit: usize,
+) -> Result<Vec<(u64, usize)>> {
+    let (low, high) = match (direction, from) {
+        (Direction::Older, Some(from)) => {
+            (address_key(address, 0, 0), address_key(address, from, 0))
         }
-        Ok(out)
-    }
-
-    /// The transaction that deployed `contract` (top-level creations), as `(block, index)`.
-    pub fn contract_creation(&self, contract: &Address) -> Result<Option<(u64, usize)>> {
-        let value = self.tables().creations.get(contract.as_slice())?;
-        crate::store::decode_location(value.as_deref(), "creations", 12)
-    }
-
-    /// Where `sender`'s transaction with `nonce` is, as `(block, index)`.
-    pub fn sender_nonce_location(
-        &self,
-        sender: &Address,
-        nonce: u64,
-    ) -> Result<Option<(u64, usize)>> {
-        let value = self.tables().sender_nonces.get(nonce_key(sender, nonce))?;
-        crate::store::decode_location(value.as_deref(), "sender_nonces", 12)
-    }
-
-    /// Indexes every stored block (a data dir written before the index existed).
-    pub(crate) fn build_history_index(&self, head: u64) -> Result<()> {
-        let t = self.tables();
-        let started = std::time::Instant::now();
-        let mut batch = t.db.batch();
-        for number in 1..=head {
-            let block = self
-                .block_by_number(number)?
-                .ok_or(StorageError::BlockNotFound(number))?;
-            index_block(t, &mut batch, &block.block, &block.receipts, false);
-            if number % 10_000 == 0 {
-                std::mem::replace(&mut batch, t.db.batch()).commit()?;
-            }
+        (Direction::Newer, Some(from)) => (
+            address_key(address, from.saturating_add(1), 0),
+            address_key(address, u64::MAX, u32::MAX as usize),
+        ),
+        (_, None) => (
+            address_key(address, 0, 0),
+            address_key(address, u64::MAX, u32::MAX as usize),
+        ),
+    };
+    let range = t.by_address.range(low..high);
+    let entries: Box<dyn Iterator<Item = fjall::Guard>> = match direction {
+        Direction::Older => Box::new(range.rev()),
+        Direction::Newer => Box::new(range),
+    };
+    let mut out: Vec<(u64, usize)> = Vec::new();
+    for entry in entries {
+        let location = location_of(&entry.key()?)?;
+        if out.len() >= limit && out.last().is_some_and(|last| last.0 != location.0) {
+            break;
         }
-        batch.insert(
-            &t.meta,
-            "history_index",
-            HISTORY_INDEX_VERSION.to_be_bytes(),
-        );
-        batch.commit()?;
-        tracing::info!(target: "cairn::storage", blocks = head, elapsed_ms = started.elapsed().as_millis() as u64, "indexed address history");
-        Ok(())
+        out.push(location);
     }
+    Ok(out)
+}
+
+/// See `Storage::contract_creation`.
+pub(crate) fn contract_creation(t: &Tables, contract: &Address) -> Result<Option<(u64, usize)>> {
+    let value = t.creations.get(contract.as_slice())?;
+    decode_location(value.as_deref(), "creations", 12)
+}
+
+/// See `Storage::sender_nonce_location`.
+pub(crate) fn sender_nonce_location(
+    t: &Tables,
+    sender: &Address,
+    nonce: u64,
+) -> Result<Option<(u64, usize)>> {
+    let value = t.sender_nonces.get(nonce_key(sender, nonce))?;
+    decode_location(value.as_deref(), "sender_nonces", 12)
 }

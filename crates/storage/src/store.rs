@@ -13,7 +13,10 @@ use fjall::PersistMode;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::commitment::{AccountProof, Commitment};
-use crate::db::{Tables, corrupt, decode_u64, encode_account, storage_key};
+use crate::db::{
+    Tables, corrupt, decode_location, decode_u64, encode_account, location_bytes, storage_key,
+};
+use crate::history::{Direction, HISTORY_INDEX_VERSION};
 use crate::state::{Account, ChangeSet, FlatState, StateChanges, account_at, storage_at};
 use crate::{Result, StorageError};
 
@@ -144,10 +147,10 @@ impl Storage {
             finality: RwLock::new(None),
             local_from: AtomicU64::new(u64::MAX),
         };
-        storage.tables.meta.insert(
-            "history_index",
-            crate::history::HISTORY_INDEX_VERSION.to_be_bytes(),
-        )?;
+        storage
+            .tables
+            .meta
+            .insert("history_index", HISTORY_INDEX_VERSION.to_be_bytes())?;
         storage.commit(block, Vec::new(), changes)?;
         tracing::info!(target: "cairn::storage", %state_root, accounts = spec.alloc.len(), "created genesis");
         Ok(storage)
@@ -211,7 +214,7 @@ impl Storage {
             .as_deref()
             .map(|v| decode_u64(v, "meta"))
             .transpose()?
-            != Some(crate::history::HISTORY_INDEX_VERSION)
+            != Some(HISTORY_INDEX_VERSION)
         {
             storage.build_history_index(head)?;
         }
@@ -406,8 +409,56 @@ impl Storage {
         Ok(())
     }
 
-    pub(crate) fn tables(&self) -> &Tables {
-        &self.tables
+    /// Where `address`'s transactions are (sent, received or deployed by them), as
+    /// `(block, index)`: from block `from` (exclusive; `None`: the chain's end in that
+    /// direction) towards `direction`, at least `limit` of them if there are, and never
+    /// half a block (the block of the last one is finished).
+    pub fn address_history(
+        &self,
+        address: &Address,
+        from: Option<u64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, usize)>> {
+        crate::history::address_history(&self.tables, address, from, direction, limit)
+    }
+
+    /// The transaction that deployed `contract` (top-level creations), as `(block, index)`.
+    pub fn contract_creation(&self, contract: &Address) -> Result<Option<(u64, usize)>> {
+        crate::history::contract_creation(&self.tables, contract)
+    }
+
+    /// Where `sender`'s transaction with `nonce` is, as `(block, index)`.
+    pub fn sender_nonce_location(
+        &self,
+        sender: &Address,
+        nonce: u64,
+    ) -> Result<Option<(u64, usize)>> {
+        crate::history::sender_nonce_location(&self.tables, sender, nonce)
+    }
+
+    /// Indexes every stored block (a data dir written before the index existed).
+    fn build_history_index(&self, head: u64) -> Result<()> {
+        let t = &self.tables;
+        let started = std::time::Instant::now();
+        let mut batch = t.db.batch();
+        for number in 1..=head {
+            let block = self
+                .block_by_number(number)?
+                .ok_or(StorageError::BlockNotFound(number))?;
+            crate::history::index_block(t, &mut batch, &block.block, &block.receipts, false);
+            if number % 10_000 == 0 {
+                std::mem::replace(&mut batch, t.db.batch()).commit()?;
+            }
+        }
+        batch.insert(
+            &t.meta,
+            "history_index",
+            HISTORY_INDEX_VERSION.to_be_bytes(),
+        );
+        batch.commit()?;
+        tracing::info!(target: "cairn::storage", blocks = head, elapsed_ms = started.elapsed().as_millis() as u64, "indexed address history");
+        Ok(())
     }
 
     /// Marks the chain from block `number` on as this node's alone: `cairn dev` edited its
@@ -600,30 +651,5 @@ impl Storage {
             block: Arc::new(block),
             receipts: Arc::new(receipts),
         }))
-    }
-}
-
-/// A block number and a position in it, as the indexes store them.
-pub(crate) fn location_bytes(number: u64, index: usize) -> [u8; 12] {
-    let mut location = [0u8; 12];
-    location[..8].copy_from_slice(&number.to_be_bytes());
-    location[8..].copy_from_slice(&(index as u32).to_be_bytes());
-    location
-}
-
-/// Decodes an index value of `len` bytes that starts with a location.
-pub(crate) fn decode_location(
-    value: Option<&[u8]>,
-    table: &'static str,
-    len: usize,
-) -> Result<Option<(u64, usize)>> {
-    match value {
-        None => Ok(None),
-        Some(v) if v.len() == len => {
-            let number = decode_u64(&v[..8], table)?;
-            let index = u32::from_be_bytes([v[8], v[9], v[10], v[11]]) as usize;
-            Ok(Some((number, index)))
-        }
-        Some(_) => Err(corrupt(table, "unexpected index entry length")),
     }
 }

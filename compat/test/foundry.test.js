@@ -67,6 +67,9 @@ test('cast run re-executes the mined transaction', T, async () => {
   const out = await cast('run', incHash);
   assert.match(out, /Transaction successfully executed/);
   assert.match(out, /812600df/i, 'the trace shows the inc(uint256) call');
+  // With the opcode printer: the counter's SSTORE is in the step trace.
+  const steps = await cast('run', incHash, '--trace-printer');
+  assert.match(steps, /SSTORE/);
 });
 
 test('debug_traceTransaction callTracer through cast rpc', T, async () => {

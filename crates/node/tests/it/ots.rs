@@ -256,3 +256,65 @@ async fn otterscan_reads_blocks_history_traces_and_creators() {
     );
     node.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_data_dir_from_before_the_index_is_indexed_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let accounts = cairn_node::dev::dev_accounts(10).expect("accounts");
+    let node = TestNode::start_with(
+        tempfile::tempdir().expect("unused"),
+        accounts.clone(),
+        config(dir.path(), &accounts),
+    )
+    .await;
+    let me = node.address(2);
+    let counter = deploy_counter(&node, 2).await;
+    let call = Counter::incCall { by: U256::from(1) }.abi_encode();
+    let hash = send_call(&node, 2, counter, call, 200_000).await;
+    assert!(receipt(&node.provider(2), hash).await.status());
+    node.node.shutdown().await;
+
+    // What a data dir written before the index looks like: no entries, no version mark.
+    {
+        let db = fjall::Database::builder(dir.path().join("db"))
+            .open()
+            .expect("open");
+        let meta = db
+            .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+            .expect("meta");
+        meta.remove("history_index").expect("unmark");
+        for name in ["by_address", "creations", "sender_nonces"] {
+            let keyspace = db
+                .keyspace(name, fjall::KeyspaceCreateOptions::default)
+                .expect("keyspace");
+            let keys: Vec<_> = keyspace
+                .iter()
+                .map(|entry| entry.key().expect("key"))
+                .collect();
+            assert!(!keys.is_empty(), "{name} was written");
+            for key in keys {
+                keyspace.remove(key).expect("remove");
+            }
+            assert_eq!(keyspace.iter().count(), 0, "{name} emptied");
+        }
+        assert!(meta.get("history_index").expect("read").is_none());
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+
+    let node = TestNode::start_with(
+        tempfile::tempdir().expect("unused"),
+        accounts.clone(),
+        config(dir.path(), &accounts),
+    )
+    .await;
+    let found = rpc(&node, "ots_searchTransactionsBefore", json!([me, 0, 10]))
+        .await
+        .expect("search");
+    assert_eq!(hashes(&found).len(), 2, "{found}");
+    assert_eq!(hashes(&found)[0], format!("{hash:#x}"));
+    let creator = rpc(&node, "ots_getContractCreator", json!([counter]))
+        .await
+        .expect("creator");
+    assert_eq!(creator["creator"], lower(me));
+    node.node.shutdown().await;
+}

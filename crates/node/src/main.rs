@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Init(args) => commands::init::run(args).await,
         Command::Deposit(args) => commands::deposit::run(args).await,
         Command::Withdraw(args) => commands::withdraw::run(args).await,
+        Command::ForceSend(args) => commands::force_send::run(args).await,
         Command::Signer(args) => commands::signer::run(args).await,
     }
 }

@@ -23,11 +23,13 @@ use bitcoin::secp256k1::XOnlyPublicKey;
 use crate::codec::Reader;
 use crate::error::{Error, Result};
 
+pub mod forced;
 pub mod leaves;
 pub mod reveal;
 pub mod scan;
 pub mod script;
 
+pub use forced::{ForcedEnvelope, forced_leaf, scan_forced_transaction};
 pub use leaves::{envelope_leaves, split_chunks};
 pub use reveal::{build_reveal, commit_output, reveal_weight};
 pub use scan::{scan_input, scan_transaction};

@@ -50,7 +50,7 @@ pub fn scan_input(witness: &Witness) -> Option<Result<Chunk>> {
 /// `(leaf script, control block)` if the witness is shaped like a taproot script-path
 /// spend: at least two items once an annex (a last item starting with 0x50 when there
 /// are two or more) is set aside.
-fn script_path(witness: &Witness) -> Option<(&[u8], &[u8])> {
+pub(crate) fn script_path(witness: &Witness) -> Option<(&[u8], &[u8])> {
     let mut items = witness.len();
     if items >= 2 && witness.last()?.first() == Some(&ANNEX_TAG) {
         items -= 1;
@@ -62,7 +62,7 @@ fn script_path(witness: &Witness) -> Option<(&[u8], &[u8])> {
 }
 
 /// A BIP341 control block for a tapscript (leaf version 0xc0) leaf.
-fn is_tapscript_control_block(control: &[u8]) -> bool {
+pub(crate) fn is_tapscript_control_block(control: &[u8]) -> bool {
     let len = control.len();
     len >= 33
         && (len - 33).is_multiple_of(32)

@@ -61,7 +61,7 @@ pub fn envelope_leaf(key: &XOnlyPublicKey, header: &ChunkHeader, data: &[u8]) ->
 }
 
 /// Appends one push of 1..=520 bytes with the shortest opcode.
-fn push_data(out: &mut Vec<u8>, data: &[u8]) {
+pub(crate) fn push_data(out: &mut Vec<u8>, data: &[u8]) {
     match data.len() {
         len @ 1..=75 => out.push(len as u8),
         len @ 76..=255 => out.extend_from_slice(&[OP_PUSHDATA1.to_u8(), len as u8]),
@@ -100,7 +100,7 @@ fn parse_envelope(script: &[u8]) -> Result<Chunk> {
 }
 
 /// Reads the canonical data pushes and the final `OP_ENDIF`.
-fn parse_data(script: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn parse_data(script: &[u8]) -> Result<Vec<u8>> {
     let mut data = Vec::with_capacity(script.len());
     let mut pos = 0;
     let mut short_seen = false;

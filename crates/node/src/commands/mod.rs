@@ -16,6 +16,7 @@ use crate::{L1Config, LaunchConfig};
 
 pub mod deposit;
 pub mod dev;
+pub mod force_send;
 pub mod init;
 pub mod node;
 pub mod signer;
@@ -54,6 +55,9 @@ pub enum Command {
     Deposit(deposit::DepositArgs),
     /// Burn BTC on L2 to have the federation pay it to a Bitcoin address.
     Withdraw(withdraw::WithdrawArgs),
+    /// Post a signed L2 transaction to Bitcoin in a forced-transaction envelope, paid by
+    /// a bitcoind wallet: it reaches the chain without the sequencer.
+    ForceSend(force_send::ForceSendArgs),
     /// Run a peg signer: a node that derives the network from `bitcoind` itself and signs
     /// the coordinator's payouts only when its own state justifies them
     /// (`cairn_signPayout`). Give the sequencer its URL with `--signer-url`.

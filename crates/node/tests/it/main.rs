@@ -4,6 +4,7 @@
 mod chain;
 mod dev_methods;
 mod errors;
+mod forced;
 mod harness;
 mod l1;
 mod ots;

@@ -1,0 +1,86 @@
+//! `cairn force-send` (issue 14's first piece): a signed L2 transaction posted to Bitcoin
+//! in a forced-transaction envelope, paid by the node's wallet, found again by the
+//! envelope scanner in the mined block.
+
+use alloy::primitives::Address;
+use bitcoin::FeeRate;
+use cairn_da::envelope::{scan_forced_transaction, scan_transaction};
+use cairn_node::commands::force_send::force_send;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn a_forced_transaction_rides_in_a_reveal_and_is_found_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devnet = devnet(dir.path()).await;
+    let signer = cairn_node::dev::dev_accounts(1).expect("account")[0]
+        .signer
+        .clone();
+    let raw = transfer(&signer, 0, Address::repeat_byte(0x42), 1);
+    let sent = force_send(
+        &devnet.client,
+        bitcoin::Network::Regtest,
+        CHAIN_ID,
+        &raw,
+        FeeRate::from_sat_per_vb_u32(2),
+    )
+    .await
+    .expect("force-send");
+    let l2 = cairn_primitives::decode_raw_transaction(&raw).expect("decode");
+    assert_eq!(sent.l2_hash, l2.hash);
+
+    let mined = devnet.mine(1).await;
+    let block = devnet.client.get_block(&mined[0]).await.expect("block");
+    let txids: Vec<_> = block.txdata.iter().map(|tx| tx.compute_txid()).collect();
+    assert!(
+        txids.contains(&sent.commit) && txids.contains(&sent.reveal),
+        "both mined"
+    );
+    let reveal = block
+        .txdata
+        .iter()
+        .find(|tx| tx.compute_txid() == sent.reveal)
+        .expect("reveal");
+    let found = scan_forced_transaction(reveal);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].chain_id, CHAIN_ID);
+    assert_eq!(found[0].raw, raw.to_vec());
+    assert!(
+        scan_transaction(reveal).is_empty(),
+        "batch scanners do not see it"
+    );
+    // Only the reveal in the block carries one.
+    let all: usize = block
+        .txdata
+        .iter()
+        .map(|tx| scan_forced_transaction(tx).len())
+        .sum();
+    assert_eq!(all, 1);
+
+    let wrong_chain = force_send(
+        &devnet.client,
+        bitcoin::Network::Regtest,
+        CHAIN_ID + 1,
+        &raw,
+        FeeRate::from_sat_per_vb_u32(2),
+    )
+    .await
+    .expect_err("wrong chain");
+    assert!(
+        wrong_chain.to_string().contains("not --chain-id"),
+        "{wrong_chain}"
+    );
+    let junk = force_send(
+        &devnet.client,
+        bitcoin::Network::Regtest,
+        CHAIN_ID,
+        &[0x02, 0x01],
+        FeeRate::from_sat_per_vb_u32(2),
+    )
+    .await
+    .expect_err("junk");
+    assert!(
+        junk.to_string().contains("not a signed L2 transaction"),
+        "{junk}"
+    );
+}

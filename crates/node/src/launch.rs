@@ -314,6 +314,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
                     blocks: producer.block_sender(),
                     l1_fee_rate: pool.l1_fee_rate().clone(),
                     peg: link,
+                    pool: Some(pool.clone()),
                 },
             )
             .await?;

@@ -194,6 +194,7 @@ async fn new_config(
         },
         finality_depth,
         peg,
+        forced_inclusion_window: None,
     };
     config.validate()?;
     Ok(config)

@@ -14,10 +14,12 @@ use bitcoin::{Amount, BlockHash};
 use cairn_execution::L1FeeRate;
 use cairn_l1::{BlockSource, BlockSourceConfig, Client};
 use cairn_primitives::RollupConfig;
-use cairn_rpc::{BatchInfo, SettlementInfo, SettlementSource};
+use cairn_rpc::{BatchInfo, ForcedInfo, SettlementInfo, SettlementSource};
 use cairn_sequencer::Producer;
 use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
-use cairn_settlement::derive::{AppliedBatch, BatchOutcome, DeriveError, Deriver, Role};
+use cairn_settlement::derive::{
+    AppliedBatch, BatchOutcome, DeriveError, Deriver, ForcedSeen, Role,
+};
 use cairn_storage::{BlockWithReceipts, Storage};
 
 use cairn_bridge::{Coordinator, Peg, PegChecker, Ready};
@@ -86,6 +88,8 @@ pub struct SettlementStatus {
     pub batcher_balance: Option<Amount>,
     /// Confirmations that make a batch final.
     pub finality_depth: u32,
+    /// Transactions forced through Bitcoin, in L1 order.
+    pub forced: Vec<ForcedSeen>,
 }
 
 /// The shared, live status.
@@ -120,6 +124,8 @@ pub struct Links {
     pub l1_fee_rate: L1FeeRate,
     /// The peg, on networks with one.
     pub peg: Option<PegLink>,
+    /// The sequencer's mempool, which takes the transactions forced through Bitcoin.
+    pub pool: Option<Arc<cairn_sequencer::Pool>>,
 }
 
 /// Opens the batcher (sequencer only) and returns the task to run. It runs until aborted, or ends
@@ -140,6 +146,7 @@ pub async fn spawn(
         blocks,
         l1_fee_rate,
         peg,
+        pool,
     } = links;
     let rollup = &config.rollup;
     let role = if config.is_follower() {
@@ -211,6 +218,8 @@ pub async fn spawn(
         priced_tip: None,
         coordinated_tip: None,
         peg,
+        pool: pool.filter(|_| !config.is_follower()),
+        forced_offered: std::collections::HashSet::new(),
     };
     Ok((task.run(), status))
 }
@@ -251,6 +260,10 @@ struct Task {
     coordinated_tip: Option<bitcoin::BlockHash>,
     /// The peg, on networks with one.
     peg: Option<PegLink>,
+    /// The sequencer's mempool (forced transactions go there).
+    pool: Option<Arc<cairn_sequencer::Pool>>,
+    /// Forced transactions already offered to it.
+    forced_offered: std::collections::HashSet<alloy_primitives::B256>,
 }
 
 /// What settlement needs of the peg: the watcher, and on the sequencer the producer that
@@ -308,6 +321,7 @@ impl Task {
                 }
                 let before = self.storage.head_number();
                 let mut outcomes = self.derive(move |deriver| deriver.apply(&update)).await?;
+                self.offer_forced();
                 outcomes.extend(self.fetch_wanted().await?);
                 derived_blocks += self.announce_from(before);
                 let Some(deriver) = &self.deriver else {
@@ -370,6 +384,31 @@ impl Task {
             }
             self.publish(caught_up);
             tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    /// The sequencer takes every transaction forced through Bitcoin into its mempool as
+    /// soon as derivation finds it (once each), so the next block includes it. A
+    /// transaction the mempool refuses (nonce, funds) is logged and stays pending.
+    fn offer_forced(&mut self) {
+        let (Some(pool), Some(deriver)) = (&self.pool, &self.deriver) else {
+            return;
+        };
+        for forced in deriver.forced() {
+            let Ok(tx) = &forced.tx else {
+                continue;
+            };
+            if !self.forced_offered.insert(tx.hash) {
+                continue;
+            }
+            match pool.add(tx.clone()) {
+                Ok(_) => {
+                    tracing::info!(target: TARGET, l2_hash = %tx.hash, l1_height = forced.l1_height, "forced transaction taken into the mempool")
+                }
+                Err(e) => {
+                    tracing::warn!(target: TARGET, l2_hash = %tx.hash, error = %e, "the mempool refused a forced transaction")
+                }
+            }
         }
     }
 
@@ -468,6 +507,12 @@ impl Task {
             if s.applied.len() != applied.len() || s.applied.last() != applied.last() {
                 s.applied = applied.to_vec();
             }
+            let forced = deriver.forced();
+            if s.forced.len() != forced.len()
+                || s.forced.last().map(|f| f.txid) != forced.last().map(|f| f.txid)
+            {
+                s.forced = forced.to_vec();
+            }
         }
         if let Some(batcher) = &self.batcher {
             s.pending = batcher
@@ -525,6 +570,20 @@ fn derived_info(s: &SettlementStatus, b: &AppliedBatch) -> BatchInfo {
 }
 
 impl SettlementSource for RpcSource {
+    fn forced(&self, from: u32) -> Vec<ForcedInfo> {
+        let s = self.0.read();
+        s.forced
+            .iter()
+            .filter(|f| f.l1_height >= from)
+            .map(|f| ForcedInfo {
+                l1_height: f.l1_height,
+                txid: f.txid.to_string(),
+                l2_hash: f.tx.as_ref().map(|tx| tx.hash).map_err(Clone::clone),
+                deadline: f.deadline,
+            })
+            .collect()
+    }
+
     fn info(&self) -> SettlementInfo {
         let s = self.0.read();
         SettlementInfo {

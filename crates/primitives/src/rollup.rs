@@ -82,6 +82,11 @@ pub struct RollupConfig {
     /// no deposits or withdrawals (its BTC is all genesis allocation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peg: Option<PegSpec>,
+    /// Bitcoin blocks within which a transaction forced through Bitcoin (a `cairn-force`
+    /// envelope) must be included (default: 6 on regtest, 144 elsewhere; see
+    /// [`RollupConfig::forced_inclusion_window`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced_inclusion_window: Option<u32>,
 }
 
 /// The peg's federation and rules, as `rollup.json` spells them. Keys are BIP340 x-only
@@ -215,6 +220,16 @@ impl PegSpec {
 }
 
 impl RollupConfig {
+    /// The forced-inclusion window in Bitcoin blocks: the configured one, or 6 on regtest
+    /// and 144 (a day) elsewhere.
+    pub fn forced_inclusion_window(&self) -> u32 {
+        self.forced_inclusion_window
+            .unwrap_or(match self.l1.network {
+                L1Network::Regtest => 6,
+                _ => 144,
+            })
+    }
+
     /// Checks what can be checked without Bitcoin.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.version != ROLLUP_CONFIG_VERSION {
@@ -303,6 +318,7 @@ mod tests {
             },
             finality_depth: 2,
             peg: None,
+            forced_inclusion_window: None,
         }
     }
 

@@ -68,8 +68,22 @@ pub struct SettlementInfo {
     pub batcher: Option<(String, u64)>,
 }
 
+/// A transaction forced through Bitcoin, as derivation found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForcedInfo {
+    /// The Bitcoin block that carries it, and the reveal transaction.
+    pub l1_height: u32,
+    pub txid: String,
+    /// The L2 transaction's hash, or why the envelope carries none.
+    pub l2_hash: Result<B256, String>,
+    /// The last Bitcoin height at which a batch may include it.
+    pub deadline: u32,
+}
+
 /// Where the RPC reads settlement from (the node's settlement task).
 pub trait SettlementSource: Send + Sync {
+    /// Forced transactions found in Bitcoin blocks at or after `from`, in L1 order.
+    fn forced(&self, from: u32) -> Vec<ForcedInfo>;
     /// The current status.
     fn info(&self) -> SettlementInfo;
     /// Batch `number`, derived or (on the sequencer) signed.
@@ -127,6 +141,23 @@ pub struct BatchView {
     pub l1_confirmations: Option<U64>,
     pub reveal_txids: Vec<String>,
     pub commit_txid: Option<String>,
+}
+
+/// A forced transaction and where it stands: `pending` (not in an L2 block yet),
+/// `included` (in block `blockNumber`), or `invalid` (the envelope holds no signed
+/// transaction: `reason`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForcedTransactionView {
+    pub l1_height: U64,
+    pub txid: String,
+    pub l2_tx_hash: Option<B256>,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_number: Option<U64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub deadline: U64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +242,9 @@ pub trait SettlementApi {
     /// How far transaction `hash` has come (`null` if unknown).
     #[method(name = "getTransactionStatus")]
     fn get_transaction_status(&self, hash: B256) -> RpcResult<Option<TransactionStatusView>>;
+    /// Transactions forced through Bitcoin from L1 height `from` on (default: all).
+    #[method(name = "getForcedTransactions")]
+    fn get_forced_transactions(&self, from: Option<U64>) -> RpcResult<Vec<ForcedTransactionView>>;
 }
 
 /// Serves [`SettlementApi`] from the node's context.
@@ -259,6 +293,39 @@ impl SettlementApiServer for SettlementRpc {
                 BatchSelector::Block(block) => s.batch_of_block(block.to()),
             })
             .map(|b| batch_view(c, b)))
+    }
+
+    fn get_forced_transactions(&self, from: Option<U64>) -> RpcResult<Vec<ForcedTransactionView>> {
+        let c = &self.0;
+        let Some(source) = c.settlement.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let from = u32::try_from(from.unwrap_or_default()).unwrap_or(u32::MAX);
+        source
+            .forced(from)
+            .into_iter()
+            .map(|f| {
+                let (l2_tx_hash, status, block_number, reason) = match &f.l2_hash {
+                    Err(reason) => (None, "invalid", None, Some(reason.clone())),
+                    Ok(hash) => match c.storage.transaction_location(hash) {
+                        Ok(Some((number, _))) => {
+                            (Some(*hash), "included", Some(U64::from(number)), None)
+                        }
+                        Ok(None) => (Some(*hash), "pending", None, None),
+                        Err(e) => return Err(ErrorObjectOwned::from(RpcError::from(e))),
+                    },
+                };
+                Ok(ForcedTransactionView {
+                    l1_height: U64::from(f.l1_height),
+                    txid: f.txid,
+                    l2_tx_hash,
+                    status: status.into(),
+                    block_number,
+                    reason,
+                    deadline: U64::from(f.deadline),
+                })
+            })
+            .collect()
     }
 
     fn get_transaction_status(&self, hash: B256) -> RpcResult<Option<TransactionStatusView>> {

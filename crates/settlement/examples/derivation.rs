@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         },
         finality_depth: 2,
         peg: None,
+        forced_inclusion_window: None,
     };
     let options = StorageOptions {
         sync_writes: false,

@@ -17,6 +17,7 @@ use alloy_primitives::B256;
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Block, BlockHash, Txid};
+use cairn_da::envelope::scan_forced_transaction;
 use cairn_da::{
     AssembledBatch, Assembler, AssemblerConfig, BatchHeader, decode_batch_body, scan_transaction,
 };
@@ -215,6 +216,24 @@ pub struct Deriver {
     deferred: Option<(u32, AssembledBatch)>,
     /// The blocks it waits for.
     wanted: std::collections::BTreeSet<BlockHash>,
+    /// Forced transactions for this chain found on Bitcoin, in L1 order.
+    forced: Vec<ForcedSeen>,
+    /// Bitcoin blocks within which each must be included.
+    forced_window: u32,
+}
+
+/// A transaction forced through Bitcoin (a `cairn-force` envelope for this chain), in the
+/// L1 order derivation found it.
+#[derive(Debug, Clone)]
+pub struct ForcedSeen {
+    /// The Bitcoin block that carries it.
+    pub l1_height: u32,
+    /// The reveal transaction.
+    pub txid: Txid,
+    /// The signed L2 transaction, or why the envelope's bytes are not one.
+    pub tx: Result<Arc<cairn_primitives::RecoveredTx>, String>,
+    /// The last Bitcoin height at which a batch may include it.
+    pub deadline: u32,
 }
 
 impl Deriver {
@@ -244,6 +263,8 @@ impl Deriver {
             l1: L1Blocks::default(),
             deferred: None,
             wanted: std::collections::BTreeSet::new(),
+            forced: Vec::new(),
+            forced_window: rollup.forced_inclusion_window(),
         };
         deriver.publish_finality();
         Ok(deriver)
@@ -258,6 +279,11 @@ impl Deriver {
     /// Batches accepted so far, in order.
     pub fn applied(&self) -> &[AppliedBatch] {
         &self.applied
+    }
+
+    /// The forced transactions found so far, in L1 order.
+    pub fn forced(&self) -> &[ForcedSeen] {
+        &self.forced
     }
 
     /// The height of the last L1 block processed.
@@ -324,6 +350,7 @@ impl Deriver {
 
     /// Forgets everything found above L1 height `keep`.
     fn rewind(&mut self, keep: u32) -> Result<(), DeriveError> {
+        self.forced.retain(|f| f.l1_height <= keep);
         let undone = self.assembler.rewind_to(keep);
         self.waiting.retain(|_, batch| batch.l1_height() <= keep);
         if self.deferred.as_ref().is_some_and(|(h, _)| *h > keep) {
@@ -359,6 +386,7 @@ impl Deriver {
     fn scan_block(&mut self, height: u32, block: &Block) -> Result<Vec<BatchOutcome>, DeriveError> {
         let mut outcomes = Vec::new();
         for tx in &block.txdata {
+            self.scan_forced(height, tx);
             let chunks = scan_transaction(tx);
             if chunks.is_empty() {
                 continue;
@@ -375,6 +403,31 @@ impl Deriver {
             }
         }
         Ok(outcomes)
+    }
+
+    /// Records the forced transactions for this chain that `tx` (in the Bitcoin block at
+    /// `height`) carries.
+    fn scan_forced(&mut self, height: u32, tx: &bitcoin::Transaction) {
+        let envelopes = scan_forced_transaction(tx);
+        if envelopes.is_empty() {
+            return;
+        }
+        let txid = tx.compute_txid();
+        for envelope in envelopes {
+            if envelope.chain_id != self.spec.chain_id {
+                continue;
+            }
+            let decoded = decode_raw_transaction(&envelope.raw)
+                .map(Arc::new)
+                .map_err(|e| format!("not a signed transaction: {e}"));
+            tracing::info!(target: TARGET, l1_height = height, %txid, l2_hash = ?decoded.as_ref().map(|t| t.hash).ok(), "forced transaction found on Bitcoin");
+            self.forced.push(ForcedSeen {
+                l1_height: height,
+                txid,
+                tx: decoded,
+                deadline: height.saturating_add(self.forced_window),
+            });
+        }
     }
 
     /// Takes a complete batch found at L1 height `height`: applies it if it is the next

@@ -52,6 +52,7 @@ pub fn rollup_for(
         },
         finality_depth: 2,
         peg: None,
+        forced_inclusion_window: None,
     }
 }
 

@@ -84,3 +84,70 @@ async fn a_forced_transaction_rides_in_a_reveal_and_is_found_again() {
         "{junk}"
     );
 }
+
+#[tokio::test]
+async fn the_sequencer_includes_a_forced_transaction_and_reports_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (devnet, sequencer, _) = peg_sequencer(dir.path()).await;
+    let to = Address::repeat_byte(0x43);
+    let raw = paid_transfer(&sequencer.signer(1), 0, to);
+    let sent = force_send(
+        &devnet.client,
+        bitcoin::Network::Regtest,
+        CHAIN_ID,
+        &raw,
+        FeeRate::from_sat_per_vb_u32(2),
+    )
+    .await
+    .expect("force-send");
+    let mined = devnet.mine(1).await;
+    let height = devnet
+        .client
+        .get_block_header_info(&mined[0])
+        .await
+        .expect("header")
+        .height;
+    // The sequencer finds it on Bitcoin and includes it: no one sent it over RPC.
+    let r = receipt(&sequencer.provider(1), sent.l2_hash).await;
+    assert!(r.status());
+    let forced = call_rpc(
+        &sequencer,
+        "cairn_getForcedTransactions",
+        serde_json::json!([]),
+    )
+    .await;
+    let list = forced.as_array().expect("list");
+    assert_eq!(list.len(), 1, "{forced}");
+    assert_eq!(list[0]["l2TxHash"], serde_json::json!(sent.l2_hash));
+    assert_eq!(list[0]["txid"], serde_json::json!(sent.reveal.to_string()));
+    assert_eq!(list[0]["status"], "included");
+    assert_eq!(
+        list[0]["blockNumber"],
+        serde_json::json!(format!("{:#x}", r.block_number.expect("mined")))
+    );
+    assert_eq!(
+        list[0]["l1Height"],
+        serde_json::json!(format!("{height:#x}"))
+    );
+    // regtest's default window: 6 blocks.
+    assert_eq!(
+        list[0]["deadline"],
+        serde_json::json!(format!("{:#x}", height + 6))
+    );
+    let later = call_rpc(
+        &sequencer,
+        "cairn_getForcedTransactions",
+        serde_json::json!([format!("{:#x}", height + 1)]),
+    )
+    .await;
+    assert_eq!(later, serde_json::json!([]));
+    sequencer.node.shutdown().await;
+}
+
+async fn call_rpc(node: &TestNode, method: &str, params: serde_json::Value) -> serde_json::Value {
+    use alloy::providers::Provider as _;
+    node.provider(0)
+        .raw_request::<_, serde_json::Value>(method.to_string().into(), params)
+        .await
+        .expect(method)
+}

@@ -69,6 +69,7 @@ async fn world() -> World {
         },
         finality_depth: 2,
         peg: None,
+        forced_inclusion_window: None,
     };
     let l2 = Arc::new(
         Storage::open(

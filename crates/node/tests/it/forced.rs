@@ -9,6 +9,22 @@ use cairn_node::commands::force_send::force_send;
 
 use crate::harness::*;
 
+/// `cairn force-send` at 2 sat/vB from the devnet's wallet.
+async fn send(
+    devnet: &Devnet,
+    chain_id: u64,
+    raw: &[u8],
+) -> anyhow::Result<cairn_node::commands::force_send::ForcedSend> {
+    force_send(
+        &devnet.client,
+        bitcoin::Network::Regtest,
+        chain_id,
+        raw,
+        FeeRate::from_sat_per_vb_u32(2),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_forced_transaction_rides_in_a_reveal_and_is_found_again() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -17,15 +33,7 @@ async fn a_forced_transaction_rides_in_a_reveal_and_is_found_again() {
         .signer
         .clone();
     let raw = transfer(&signer, 0, Address::repeat_byte(0x42), 1);
-    let sent = force_send(
-        &devnet.client,
-        bitcoin::Network::Regtest,
-        CHAIN_ID,
-        &raw,
-        FeeRate::from_sat_per_vb_u32(2),
-    )
-    .await
-    .expect("force-send");
+    let sent = send(&devnet, CHAIN_ID, &raw).await.expect("force-send");
     let l2 = cairn_primitives::decode_raw_transaction(&raw).expect("decode");
     assert_eq!(sent.l2_hash, l2.hash);
 
@@ -57,28 +65,16 @@ async fn a_forced_transaction_rides_in_a_reveal_and_is_found_again() {
         .sum();
     assert_eq!(all, 1);
 
-    let wrong_chain = force_send(
-        &devnet.client,
-        bitcoin::Network::Regtest,
-        CHAIN_ID + 1,
-        &raw,
-        FeeRate::from_sat_per_vb_u32(2),
-    )
-    .await
-    .expect_err("wrong chain");
+    let wrong_chain = send(&devnet, CHAIN_ID + 1, &raw)
+        .await
+        .expect_err("wrong chain");
     assert!(
         wrong_chain.to_string().contains("not --chain-id"),
         "{wrong_chain}"
     );
-    let junk = force_send(
-        &devnet.client,
-        bitcoin::Network::Regtest,
-        CHAIN_ID,
-        &[0x02, 0x01],
-        FeeRate::from_sat_per_vb_u32(2),
-    )
-    .await
-    .expect_err("junk");
+    let junk = send(&devnet, CHAIN_ID, &[0x02, 0x01])
+        .await
+        .expect_err("junk");
     assert!(
         junk.to_string().contains("not a signed L2 transaction"),
         "{junk}"
@@ -91,15 +87,7 @@ async fn the_sequencer_includes_a_forced_transaction_and_reports_it() {
     let (devnet, sequencer, _) = peg_sequencer(dir.path()).await;
     let to = Address::repeat_byte(0x43);
     let raw = paid_transfer(&sequencer.signer(1), 0, to);
-    let sent = force_send(
-        &devnet.client,
-        bitcoin::Network::Regtest,
-        CHAIN_ID,
-        &raw,
-        FeeRate::from_sat_per_vb_u32(2),
-    )
-    .await
-    .expect("force-send");
+    let sent = send(&devnet, CHAIN_ID, &raw).await.expect("force-send");
     let mined = devnet.mine(1).await;
     let height = devnet
         .client

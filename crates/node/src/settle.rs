@@ -219,7 +219,7 @@ pub async fn spawn(
         coordinated_tip: None,
         peg,
         pool: pool.filter(|_| !config.is_follower()),
-        forced_offered: std::collections::HashSet::new(),
+        forced_offered: std::collections::HashMap::new(),
     };
     Ok((task.run(), status))
 }
@@ -262,8 +262,8 @@ struct Task {
     peg: Option<PegLink>,
     /// The sequencer's mempool (forced transactions go there).
     pool: Option<Arc<cairn_sequencer::Pool>>,
-    /// Forced transactions already offered to it.
-    forced_offered: std::collections::HashSet<alloy_primitives::B256>,
+    /// What the mempool last said to each forced transaction offered.
+    forced_offered: std::collections::HashMap<alloy_primitives::B256, Result<(), String>>,
 }
 
 /// What settlement needs of the peg: the watcher, and on the sequencer the producer that
@@ -388,8 +388,9 @@ impl Task {
     }
 
     /// The sequencer takes every transaction forced through Bitcoin into its mempool as
-    /// soon as derivation finds it (once each), so the next block includes it. A
-    /// transaction the mempool refuses (nonce, funds) is logged and stays pending.
+    /// soon as derivation finds it, and offers it again with every Bitcoin block until one
+    /// of its blocks includes it (one refused for its fee or nonce may become valid later).
+    /// Refusals are logged once per reason.
     fn offer_forced(&mut self) {
         let (Some(pool), Some(deriver)) = (&self.pool, &self.deriver) else {
             return;
@@ -398,17 +399,24 @@ impl Task {
             let Ok(tx) = &forced.tx else {
                 continue;
             };
-            if !self.forced_offered.insert(tx.hash) {
+            if !matches!(self.storage.transaction_location(&tx.hash), Ok(None))
+                || pool.get(&tx.hash).is_some()
+            {
                 continue;
             }
-            match pool.add(tx.clone()) {
-                Ok(_) => {
+            let outcome = pool.add(tx.clone()).map(|_| ()).map_err(|e| e.to_string());
+            if self.forced_offered.get(&tx.hash) == Some(&outcome) {
+                continue;
+            }
+            match &outcome {
+                Ok(()) => {
                     tracing::info!(target: TARGET, l2_hash = %tx.hash, l1_height = forced.l1_height, "forced transaction taken into the mempool")
                 }
-                Err(e) => {
-                    tracing::warn!(target: TARGET, l2_hash = %tx.hash, error = %e, "the mempool refused a forced transaction")
+                Err(error) => {
+                    tracing::warn!(target: TARGET, l2_hash = %tx.hash, %error, deadline = forced.deadline, "the mempool refused a forced transaction; offering it again at the next step")
                 }
             }
+            self.forced_offered.insert(tx.hash, outcome);
         }
     }
 

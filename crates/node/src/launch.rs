@@ -219,6 +219,13 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
         chain_id = config.spec.chain_id,
         "chain ready"
     );
+    if let Some(from) = storage.local_from() {
+        tracing::warn!(
+            target: "cairn::node",
+            from,
+            "blocks from here on were made by dev state edits or snapshots and exist only on this node: settlement posts only the blocks before it (start a fresh data dir to settle again)"
+        );
+    }
     let pool = Arc::new(
         Pool::new(
             config.pool.clone(),

@@ -343,7 +343,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
     });
     ctx.peg = peg.clone().map(|peg| peg as Arc<dyn cairn_rpc::PegSource>);
     if let Some(dev) = config.dev.as_ref().filter(|_| !config.is_follower()) {
-        ctx.dev = Some(Arc::new(crate::dev::DevChain::new(
+        ctx.dev = Some(Arc::new(cairn_sequencer::DevChain::new(
             producer.clone(),
             dev.unlocked.clone(),
         )));

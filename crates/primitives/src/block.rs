@@ -55,13 +55,16 @@ impl RecoveredTx {
             alloy_primitives::U256::from(1),
             false,
         );
-        let envelope: TxEnvelope = tx.into_signed(signature).into();
-        let encoded = envelope.encoded_2718().into();
+        Self::from_signed(tx.into_signed(signature).into(), sender)
+    }
+
+    /// A transaction this node signed (or impersonated) itself, with its sender known.
+    pub fn from_signed(envelope: TxEnvelope, sender: Address) -> Self {
         Self {
             hash: *envelope.tx_hash(),
+            encoded: envelope.encoded_2718().into(),
             envelope,
             sender,
-            encoded,
         }
     }
 

@@ -1,7 +1,6 @@
 //! What every RPC method serves from: storage, the mempool, the chain spec, block
 //! announcements, settlement and the peg ([`RpcContext`]), and the reads several
-//! namespaces share (block tags, log queries), and the seam `cairn dev` serves its
-//! controls through ([`DevControl`]). The method tables (`api`, `filters`,
+//! namespaces share (block tags, log queries). The method tables (`api`, `filters`,
 //! `pubsub`, `cairn`, `peg`) import this; it imports none of them but the filter store.
 
 use std::sync::Arc;
@@ -24,50 +23,6 @@ pub const MAX_LOG_RANGE: u64 = 100_000;
 /// Most blocks one `eth_feeHistory` may cover (geth's limit).
 pub const MAX_FEE_HISTORY: u64 = 1024;
 
-/// What `cairn dev` lets the RPC do to its chain (Anvil's and Hardhat's controls).
-pub trait DevControl: Send + Sync {
-    /// Seal `count` blocks now, each `interval` seconds after the one before (if given);
-    /// returns the last block's number.
-    fn mine(&self, count: u64, interval: Option<u64>) -> Result<u64, String>;
-    /// Move block time ahead by `seconds`; returns the whole offset.
-    fn increase_time(&self, seconds: u64) -> u64;
-    /// Give the next block `timestamp` (after the head's).
-    fn set_next_timestamp(&self, timestamp: u64) -> Result<(), String>;
-    /// Apply state edits (balances, nonces, code, slots) in a block sealed now.
-    fn edit_state(&self, edits: Vec<cairn_execution::SystemTx>) -> Result<(), String>;
-    /// Remember the chain as it is now; returns the snapshot's id.
-    fn snapshot(&self) -> Result<u64, String>;
-    /// Go back to snapshot `id` (dropping it and later ones); `false` if there is none.
-    fn revert(&self, id: u64) -> Result<bool, String>;
-    /// Whether blocks are sealed as transactions arrive.
-    fn automine(&self) -> bool;
-    fn set_automine(&self, on: bool);
-    /// Seal a block every `interval`, or (`None`) as transactions arrive.
-    fn set_interval_mining(&self, interval: Option<std::time::Duration>);
-    fn set_next_base_fee(&self, base_fee: u64) -> Result<(), String>;
-    fn set_coinbase(&self, coinbase: alloy_primitives::Address);
-    fn set_block_gas_limit(&self, gas_limit: u64) -> Result<(), String>;
-    /// Where block fees go.
-    fn coinbase(&self) -> alloy_primitives::Address;
-    /// Send transactions as `address` without its key (or stop).
-    fn impersonate(&self, address: alloy_primitives::Address, on: bool);
-    /// Send transactions as any address without its key (or stop).
-    fn auto_impersonate(&self, on: bool);
-    /// The accounts `eth_sendTransaction` signs for.
-    fn accounts(&self) -> Vec<alloy_primitives::Address>;
-    /// Whether `eth_sendTransaction` can send as `from` (a dev key, or impersonated).
-    fn can_send_as(&self, from: alloy_primitives::Address) -> bool;
-    /// `tx` signed as `from` (with its dev key, or impersonated; with `impersonate`,
-    /// impersonated whoever `from` is), or `None` if this node holds no key for `from`
-    /// and does not impersonate it.
-    fn sign(
-        &self,
-        from: alloy_primitives::Address,
-        tx: alloy_consensus::TypedTransaction,
-        impersonate: bool,
-    ) -> Result<Option<cairn_primitives::RecoveredTx>, String>;
-}
-
 /// What the RPC serves from.
 pub struct RpcContext {
     pub storage: Arc<Storage>,
@@ -84,7 +39,7 @@ pub struct RpcContext {
     /// The peg, on networks that have one.
     pub peg: Option<Arc<dyn crate::peg::PegSource>>,
     /// Dev-chain controls (`evm_mine`, `evm_increaseTime`...): `cairn dev` only.
-    pub dev: Option<Arc<dyn DevControl>>,
+    pub dev: Option<Arc<cairn_sequencer::DevChain>>,
     pub(crate) filters: Filters,
 }
 

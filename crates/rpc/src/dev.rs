@@ -20,9 +20,9 @@ use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 use serde::{Deserialize, Serialize};
 
-pub use crate::context::DevControl;
 use crate::context::RpcContext;
 use crate::error::RpcError;
+use cairn_sequencer::DevChain;
 
 /// `evm_mine`'s optional argument: a timestamp, or Ganache's `{timestamp, blocks}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,7 +115,7 @@ pub trait DevApi {
 pub(crate) struct DevRpc(pub(crate) Arc<RpcContext>);
 
 impl DevRpc {
-    fn control(&self, method: &str) -> Result<&dyn DevControl, ErrorObjectOwned> {
+    fn control(&self, method: &str) -> Result<&DevChain, ErrorObjectOwned> {
         self.0.dev.as_deref().ok_or_else(|| {
             ErrorObjectOwned::owned(
                 jsonrpsee::types::error::METHOD_NOT_FOUND_CODE,
@@ -133,8 +133,8 @@ fn to_u64(value: U256, what: &str) -> Result<u64, ErrorObjectOwned> {
         .map_err(|_| RpcError::InvalidParams(format!("{what} {value} is out of range")).into())
 }
 
-fn server(message: String) -> ErrorObjectOwned {
-    RpcError::Server(message).into()
+fn server(message: impl std::fmt::Display) -> ErrorObjectOwned {
+    RpcError::Server(message.to_string()).into()
 }
 
 /// The most blocks one mining call may seal.
@@ -159,11 +159,15 @@ impl DevApiServer for DevRpc {
         };
         if let Some(t) = timestamp {
             control
+                .producer()
                 .set_next_timestamp(to_u64(t, "timestamp")?)
                 .map_err(server)?;
         }
         let count = block_count(blocks)?;
-        control.mine(count.max(1), None).map_err(server)?;
+        control
+            .producer()
+            .mine(count.max(1), None)
+            .map_err(server)?;
         Ok("0x0".into())
     }
 
@@ -171,35 +175,40 @@ impl DevApiServer for DevRpc {
         let control = self.control("anvil_mine")?;
         let count = block_count(count)?;
         let interval = interval.map(|i| to_u64(i, "interval")).transpose()?;
-        control.mine(count, interval).map_err(server)?;
+        control.producer().mine(count, interval).map_err(server)?;
         Ok(())
     }
 
     fn increase_time(&self, value: U256) -> RpcResult<u64> {
         let control = self.control("evm_increaseTime")?;
-        Ok(control.increase_time(to_u64(value, "time increase")?))
+        Ok(control
+            .producer()
+            .increase_time(to_u64(value, "time increase")?))
     }
 
     fn set_next_block_timestamp(&self, timestamp: U256) -> RpcResult<()> {
         let control = self.control("evm_setNextBlockTimestamp")?;
         control
+            .producer()
             .set_next_timestamp(to_u64(timestamp, "timestamp")?)
             .map_err(server)
     }
 
     fn get_automine(&self) -> RpcResult<bool> {
-        Ok(self.control("hardhat_getAutomine")?.automine())
+        Ok(self.control("hardhat_getAutomine")?.producer().automine())
     }
 
     fn set_automine(&self, on: bool) -> RpcResult<()> {
-        self.control("evm_setAutomine")?.set_automine(on);
+        self.control("evm_setAutomine")?.producer().set_automine(on);
         Ok(())
     }
 
     fn set_interval_mining(&self, seconds: U256) -> RpcResult<()> {
         let control = self.control("anvil_setIntervalMining")?;
         let seconds = to_u64(seconds, "interval")?;
-        control.set_interval_mining((seconds > 0).then(|| Duration::from_secs(seconds)));
+        control
+            .producer()
+            .set_interval_mining((seconds > 0).then(|| Duration::from_secs(seconds)));
         Ok(())
     }
 
@@ -295,12 +304,15 @@ impl DevApiServer for DevRpc {
     fn set_next_block_base_fee(&self, base_fee: U256) -> RpcResult<()> {
         let control = self.control("anvil_setNextBlockBaseFeePerGas")?;
         control
+            .producer()
             .set_next_base_fee(to_u64(base_fee, "base fee")?)
             .map_err(server)
     }
 
     fn set_coinbase(&self, coinbase: Address) -> RpcResult<()> {
-        self.control("anvil_setCoinbase")?.set_coinbase(coinbase);
+        self.control("anvil_setCoinbase")?
+            .producer()
+            .set_coinbase(coinbase);
         Ok(())
     }
 
@@ -313,7 +325,10 @@ impl DevApiServer for DevRpc {
             ))
             .into());
         }
-        control.set_block_gas_limit(gas_limit).map_err(server)?;
+        control
+            .producer()
+            .set_block_gas_limit(gas_limit)
+            .map_err(server)?;
         Ok(true)
     }
 
@@ -349,15 +364,19 @@ impl DevApiServer for DevRpc {
                 "gasPrice": u128::from(base_fee) + c.suggested_tip(),
             },
             "forkConfig": {},
-            "coinbase": control.coinbase(),
-            "automine": control.automine(),
+            "coinbase": control.producer().coinbase(),
+            "automine": control.producer().automine(),
         }))
     }
 }
 
 impl DevRpc {
     fn edit(&self, method: &str, edit: SystemTx) -> RpcResult<()> {
-        self.control(method)?.edit_state(vec![edit]).map_err(server)
+        self.control(method)?
+            .producer()
+            .edit_state(vec![edit])
+            .map(|_| ())
+            .map_err(server)
     }
 }
 

@@ -6,10 +6,12 @@
 //! It must not know about RPC or Bitcoin: the RPC submits through [`Pool`] and
 //! reads blocks from storage; later the batcher reads sealed blocks from storage.
 
+pub mod dev;
 mod journal;
 mod pool;
 mod producer;
 
+pub use dev::DevChain;
 pub use pool::{Pool, PoolConfig, PoolError, PoolStatus};
 pub use producer::{ChainSnapshot, Producer, ProducerConfig, RevertError};
 

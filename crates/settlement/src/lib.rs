@@ -4,6 +4,7 @@
 //! - [`batcher`]: the sequencer's batcher, which posts batches as commit/reveal envelopes,
 //!   keeps a crash-safe outbox, bumps fees and reposts what reorgs drop;
 //! - [`derive`]: the L2 chain rebuilt (or, on the sequencer, verified) from Bitcoin;
+//! - [`forced`]: posting a transaction to Bitcoin that the sequencer must include;
 //! - [`l1blocks`]: the recent Bitcoin blocks derivation checks peg records against;
 //! - [`wallet`]: the batcher's own L1 wallet (BDK), kept in sync from
 //!   [`cairn_l1::ChainUpdate`]s and persisted in the batcher's directory.
@@ -15,6 +16,7 @@
 pub mod batch;
 pub mod batcher;
 pub mod derive;
+pub mod forced;
 pub mod fsutil;
 pub mod l1blocks;
 pub mod wallet;

@@ -5,16 +5,12 @@
 use alloy::primitives::Address;
 use bitcoin::FeeRate;
 use cairn_da::envelope::{scan_forced_transaction, scan_transaction};
-use cairn_node::commands::force_send::force_send;
+use cairn_settlement::forced::{ForceSendError, ForcedSend, force_send};
 
 use crate::harness::*;
 
 /// `cairn force-send` at 2 sat/vB from the devnet's wallet.
-async fn send(
-    devnet: &Devnet,
-    chain_id: u64,
-    raw: &[u8],
-) -> anyhow::Result<cairn_node::commands::force_send::ForcedSend> {
+async fn send(devnet: &Devnet, chain_id: u64, raw: &[u8]) -> Result<ForcedSend, ForceSendError> {
     force_send(
         &devnet.client,
         bitcoin::Network::Regtest,

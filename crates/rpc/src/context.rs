@@ -112,6 +112,16 @@ impl RpcContext {
         Ok(Some((entry, index)))
     }
 
+    /// [`RpcContext::recorded_transaction`], an error naming the hash if it is unknown
+    /// (for methods that must re-execute it).
+    pub(crate) fn known_transaction(
+        &self,
+        hash: &alloy_primitives::B256,
+    ) -> Result<(BlockWithReceipts, usize), RpcError> {
+        self.recorded_transaction(hash)?
+            .ok_or_else(|| RpcError::Server(format!("transaction {hash} not found")))
+    }
+
     /// The state after the block `id` names (default `latest`).
     pub(crate) fn state(
         &self,
@@ -123,7 +133,7 @@ impl RpcContext {
 
     /// The L1 data fee rate (sat/kwu) of the next block: the sequencer's current one, or
     /// on a follower the latest block's.
-    fn l1_fee_rate(&self) -> u64 {
+    pub(crate) fn l1_fee_rate(&self) -> u64 {
         match self.pool.l1_fee_rate().get().to_sat_per_kwu() {
             0 => l1_fee_rate_of(&self.storage.head().block.header),
             rate => rate,

@@ -74,9 +74,7 @@ impl DebugApiServer for DebugRpc {
         let options = options.unwrap_or_default();
         let timeout = trace_timeout(options.timeout.as_deref())?;
         traced(self.0.clone(), timeout, move |ctx| {
-            let (entry, index) = ctx
-                .recorded_transaction(&hash)?
-                .ok_or_else(|| RpcError::Server(format!("transaction {hash} not found")))?;
+            let (entry, index) = ctx.known_transaction(&hash)?;
             let number = entry.block.number();
             let mut inspector = debug_inspector(options)?;
             let mut replay = Replay::start(&ctx.storage, &ctx.spec, &entry.block)?;

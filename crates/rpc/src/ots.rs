@@ -246,12 +246,6 @@ impl OtsRpc {
         };
         self.with_receipts(found, first_page, last_page)
     }
-
-    fn recorded(&self, hash: &B256) -> Result<(BlockWithReceipts, usize), RpcError> {
-        self.0
-            .recorded_transaction(hash)?
-            .ok_or_else(|| RpcError::Server(format!("transaction {hash} not found")))
-    }
 }
 
 #[async_trait]
@@ -350,9 +344,8 @@ impl OtsApiServer for OtsRpc {
     }
 
     async fn get_internal_operations(&self, hash: B256) -> RpcResult<Vec<InternalOperation>> {
-        let rpc = OtsRpc(self.0.clone());
         traced(self.0.clone(), DEFAULT_TRACE_TIMEOUT, move |ctx| {
-            let (entry, index) = rpc.recorded(&hash)?;
+            let (entry, index) = ctx.known_transaction(&hash)?;
             let mut replay = Replay::start(&ctx.storage, &ctx.spec, &entry.block)?;
             replay.skip_to(index)?;
             // Internal only: the transaction's own value transfer is not an operation.
@@ -378,9 +371,8 @@ impl OtsApiServer for OtsRpc {
     }
 
     async fn trace_transaction(&self, hash: B256) -> RpcResult<Vec<TraceEntry>> {
-        let rpc = OtsRpc(self.0.clone());
         traced(self.0.clone(), DEFAULT_TRACE_TIMEOUT, move |ctx| {
-            let (entry, index) = rpc.recorded(&hash)?;
+            let (entry, index) = ctx.known_transaction(&hash)?;
             let mut replay = Replay::start(&ctx.storage, &ctx.spec, &entry.block)?;
             replay.skip_to(index)?;
             let mut inspector = TracingInspector::new(TracingInspectorConfig::default_parity());
@@ -416,9 +408,8 @@ impl OtsApiServer for OtsRpc {
     }
 
     async fn get_transaction_error(&self, hash: B256) -> RpcResult<Bytes> {
-        let rpc = OtsRpc(self.0.clone());
         traced(self.0.clone(), DEFAULT_TRACE_TIMEOUT, move |ctx| {
-            let (entry, index) = rpc.recorded(&hash)?;
+            let (entry, index) = ctx.known_transaction(&hash)?;
             if entry.receipts.get(index).is_some_and(|r| r.success) {
                 return Ok(Bytes::new());
             }

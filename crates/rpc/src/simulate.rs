@@ -79,7 +79,7 @@ fn simulate(
         &ctx.storage,
         &ctx.spec,
         &base.block,
-        ctx.caller().l1_fee_rate,
+        ctx.l1_fee_rate(),
         payload.validation,
         payload.trace_transfers,
     )

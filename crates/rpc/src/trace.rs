@@ -109,9 +109,7 @@ impl TraceApiServer for TraceRpc {
         trace_types: HashSet<TraceType, alloy_primitives::map::DefaultHashBuilder>,
     ) -> RpcResult<TraceResults> {
         traced(self.0.clone(), DEFAULT_TRACE_TIMEOUT, move |ctx| {
-            let (entry, index) = ctx
-                .recorded_transaction(&hash)?
-                .ok_or_else(|| RpcError::Server(format!("transaction {hash} not found")))?;
+            let (entry, index) = ctx.known_transaction(&hash)?;
             let mut replay = Replay::start(&ctx.storage, &ctx.spec, &entry.block)?;
             replay.skip_to(index)?;
             let mut inspector =

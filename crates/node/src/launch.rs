@@ -322,6 +322,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
                     l1_fee_rate: pool.l1_fee_rate().clone(),
                     peg: link,
                     pool: Some(pool.clone()),
+                    producer: Some(producer.clone()),
                 },
             )
             .await?;

@@ -18,7 +18,7 @@ use cairn_rpc::{BatchInfo, ForcedInfo, SettlementInfo, SettlementSource};
 use cairn_sequencer::Producer;
 use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
 use cairn_settlement::derive::{
-    AppliedBatch, BatchOutcome, DeriveError, Deriver, ForcedSeen, Role,
+    AppliedBatch, BatchOutcome, ChainWriter, DeriveError, Deriver, ForcedSeen, ForcedStatus, Role,
 };
 use cairn_storage::{BlockWithReceipts, Storage};
 
@@ -41,6 +41,10 @@ pub struct SettlementConfig {
     /// `cairn dev`: fund the batcher wallet with this much from the L1 node's own wallet
     /// (and mine a block) when its balance is below half of it.
     pub dev_funding: Option<Amount>,
+    /// Test hook: a sequencer that ignores transactions forced through Bitcoin (never
+    /// takes them into its mempool nor builds the block their deadline demands), to show
+    /// that followers include them themselves and refuse its later batches.
+    pub ignore_forced: bool,
 }
 
 impl SettlementConfig {
@@ -126,6 +130,25 @@ pub struct Links {
     pub peg: Option<PegLink>,
     /// The sequencer's mempool, which takes the transactions forced through Bitcoin.
     pub pool: Option<Arc<cairn_sequencer::Pool>>,
+    /// The sequencer's block producer, through which derivation seals the block for
+    /// overdue forced transactions.
+    pub producer: Option<Arc<Producer>>,
+}
+
+/// The sequencer's producer as derivation's [`ChainWriter`]: the block for overdue forced
+/// transactions is sealed between two of the producer's.
+struct ProducerWriter(Arc<Producer>);
+
+impl ChainWriter for ProducerWriter {
+    fn rewrite_from(
+        &self,
+        keep: u64,
+        write: &mut dyn FnMut() -> Result<(), DeriveError>,
+    ) -> Result<(), DeriveError> {
+        self.0
+            .rewrite_from(keep, write)
+            .map_err(|e| DeriveError::ForcedBlock(e.to_string()))?
+    }
 }
 
 /// Opens the batcher (sequencer only) and returns the task to run. It runs until aborted, or ends
@@ -147,6 +170,7 @@ pub async fn spawn(
         l1_fee_rate,
         peg,
         pool,
+        producer,
     } = links;
     let rollup = &config.rollup;
     let role = if config.is_follower() {
@@ -157,6 +181,12 @@ pub async fn spawn(
     let mut deriver = Deriver::new(storage.clone(), rollup, role)?;
     if let Some(link) = &peg {
         deriver = deriver.with_peg_verifier(Arc::new(PegChecker::new(link.peg.clone())));
+    }
+    if let Some(producer) = producer.filter(|_| !config.is_follower()) {
+        deriver = deriver.with_chain_writer(Arc::new(ProducerWriter(producer)));
+    }
+    if config.ignore_forced {
+        deriver = deriver.ignoring_forced();
     }
     let network = crate::rollup::bitcoin_network(rollup.l1.network);
     let mut batcher = match config.sequencer {
@@ -218,7 +248,7 @@ pub async fn spawn(
         priced_tip: None,
         coordinated_tip: None,
         peg,
-        pool: pool.filter(|_| !config.is_follower()),
+        pool: pool.filter(|_| !config.is_follower() && !config.ignore_forced),
         forced_offered: std::collections::HashMap::new(),
     };
     Ok((task.run(), status))
@@ -323,6 +353,7 @@ impl Task {
                 let mut outcomes = self.derive(move |deriver| deriver.apply(&update)).await?;
                 self.offer_forced();
                 outcomes.extend(self.fetch_wanted().await?);
+                self.after_forced_blocks(&outcomes).await;
                 derived_blocks += self.announce_from(before);
                 let Some(deriver) = &self.deriver else {
                     anyhow::bail!("derivation state lost");
@@ -365,6 +396,7 @@ impl Task {
                 let view = L1View {
                     tip,
                     applied: deriver.applied(),
+                    derived_head: deriver.derived_head(),
                     finality_depth: self.finality_depth,
                 };
                 if let Err(e) = batcher.step(&view).await {
@@ -396,7 +428,7 @@ impl Task {
             return;
         };
         for forced in deriver.forced() {
-            let Ok(tx) = &forced.tx else {
+            let (Ok(tx), ForcedStatus::Pending) = (&forced.tx, &forced.status) else {
                 continue;
             };
             if !matches!(self.storage.transaction_location(&tx.hash), Ok(None))
@@ -417,6 +449,22 @@ impl Task {
                 }
             }
             self.forced_offered.insert(tx.hash, outcome);
+        }
+    }
+
+    /// Derivation built blocks for overdue forced transactions: the sequencer's batcher
+    /// forgets what it signed from there on (Bitcoin will refuse it) and continues after
+    /// them.
+    async fn after_forced_blocks(&mut self, outcomes: &[BatchOutcome]) {
+        let Some(batcher) = &mut self.batcher else {
+            return;
+        };
+        for outcome in outcomes {
+            if let BatchOutcome::Forced(block) = outcome
+                && let Err(e) = batcher.forget_from(block.number).await
+            {
+                tracing::error!(target: TARGET, error = %e, number = block.number, "the batcher could not forget the blocks a forced-transaction block replaced");
+            }
         }
     }
 
@@ -515,12 +563,8 @@ impl Task {
             if s.applied.len() != applied.len() || s.applied.last() != applied.last() {
                 s.applied = applied.to_vec();
             }
-            let forced = deriver.forced();
-            if s.forced.len() != forced.len()
-                || s.forced.last().map(|f| f.txid) != forced.last().map(|f| f.txid)
-            {
-                s.forced = forced.to_vec();
-            }
+            // Few, and their statuses change in place.
+            s.forced = deriver.forced().to_vec();
         }
         if let Some(batcher) = &self.batcher {
             s.pending = batcher
@@ -586,8 +630,12 @@ impl SettlementSource for RpcSource {
             .map(|f| ForcedInfo {
                 l1_height: f.l1_height,
                 txid: f.txid.to_string(),
-                l2_hash: f.tx.as_ref().map(|tx| tx.hash).map_err(Clone::clone),
+                l2_hash: f.tx.as_ref().map(|tx| tx.hash).ok(),
                 deadline: f.deadline,
+                skipped: match &f.status {
+                    ForcedStatus::Skipped { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                },
             })
             .collect()
     }

@@ -74,10 +74,13 @@ pub struct ForcedInfo {
     /// The Bitcoin block that carries it, and the reveal transaction.
     pub l1_height: u32,
     pub txid: String,
-    /// The L2 transaction's hash, or why the envelope carries none.
-    pub l2_hash: Result<B256, String>,
+    /// The L2 transaction's hash (`None`: the envelope carries no signed transaction).
+    pub l2_hash: Option<B256>,
     /// The last Bitcoin height at which a batch may include it.
     pub deadline: u32,
+    /// Why derivation skipped it for good, if it did (not a signed transaction, or
+    /// invalid in the block built at its deadline).
+    pub skipped: Option<String>,
 }
 
 /// Where the RPC reads settlement from (the node's settlement task).
@@ -144,8 +147,9 @@ pub struct BatchView {
 }
 
 /// A forced transaction and where it stands: `pending` (not in an L2 block yet),
-/// `included` (in block `blockNumber`), or `invalid` (the envelope holds no signed
-/// transaction: `reason`).
+/// `included` (in block `blockNumber`), or `skipped` for good (`reason`: the envelope
+/// holds no signed transaction, or it was invalid in the block derivation built at its
+/// deadline).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForcedTransactionView {
@@ -305,9 +309,10 @@ impl SettlementApiServer for SettlementRpc {
             .forced(from)
             .into_iter()
             .map(|f| {
-                let (l2_tx_hash, status, block_number, reason) = match &f.l2_hash {
-                    Err(reason) => (None, "invalid", None, Some(reason.clone())),
-                    Ok(hash) => match c.storage.transaction_location(hash) {
+                let (l2_tx_hash, status, block_number, reason) = match (&f.l2_hash, &f.skipped) {
+                    (hash, Some(reason)) => (*hash, "skipped", None, Some(reason.clone())),
+                    (None, None) => (None, "pending", None, None),
+                    (Some(hash), None) => match c.storage.transaction_location(hash) {
                         Ok(Some((number, _))) => {
                             (Some(*hash), "included", Some(U64::from(number)), None)
                         }

@@ -475,6 +475,34 @@ impl Producer {
     /// were undone.
     pub fn rewind_to(&self, target: u64) -> Result<u64> {
         let _building = self.building.lock();
+        self.unwind_requeue(target)
+    }
+
+    /// Takes the chain back to block `target` like [`Producer::rewind_to`], then runs
+    /// `write` (which commits blocks of its own: derivation's block for overdue forced
+    /// transactions) before any other block is sealed; the blocks it committed leave the
+    /// pool and are announced like the producer's own.
+    /// The outer error is the producer's, the inner one `write`'s.
+    pub fn rewrite_from<E>(
+        &self,
+        target: u64,
+        write: impl FnOnce() -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<(), E>> {
+        let _building = self.building.lock();
+        self.unwind_requeue(target)?;
+        let result = write();
+        let head = self.storage.head_number();
+        for number in target + 1..=head {
+            if let Some(block) = self.storage.block_by_number(number)? {
+                self.pool.on_block(&block.block.transactions, &[]);
+                let _ = self.blocks.send(block);
+            }
+        }
+        Ok(result)
+    }
+
+    /// [`Producer::rewind_to`] under the building lock.
+    fn unwind_requeue(&self, target: u64) -> Result<u64> {
         let head = self.storage.head_number();
         if target >= head {
             return Ok(0);

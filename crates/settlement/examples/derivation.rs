@@ -165,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             .step(&L1View {
                 tip,
                 applied: own.applied(),
+                derived_head: own.derived_head(),
                 finality_depth: rollup.finality_depth,
             })
             .await?;

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256, address};
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Block, BlockHash, Txid};
@@ -21,10 +21,12 @@ use cairn_da::envelope::scan_forced_transaction;
 use cairn_da::{
     AssembledBatch, Assembler, AssemblerConfig, BatchHeader, decode_batch_body, scan_transaction,
 };
-use cairn_execution::{BlockInput, execute_input};
+use cairn_execution::{BlockBuilder, BlockInput, SkippedTx, execute_input};
 use cairn_l1::ChainUpdate;
-use cairn_primitives::{ChainSpec, Deposit, Payout, RollupConfig, decode_raw_transaction};
-use cairn_storage::{Finality, Storage};
+use cairn_primitives::{
+    ChainSpec, Deposit, Payout, RecoveredTx, RollupConfig, decode_raw_transaction,
+};
+use cairn_storage::{BlockWithReceipts, Finality, Storage};
 
 use crate::l1blocks::L1Blocks;
 
@@ -36,6 +38,12 @@ pub const MAX_DECOMPRESSED: usize = 256 << 20;
 /// Most batches kept while they wait for an earlier one (batches are independent
 /// transactions, so a block may carry batch n+1 before batch n).
 pub const MAX_WAITING_BATCHES: usize = 64;
+
+/// The fee recipient of a block derivation builds itself for forced transactions past
+/// their deadline: an address no one holds a key to, so the fees those transactions pay
+/// stay out of everyone's reach (they remain in the supply).
+pub const FORCED_BLOCK_BENEFICIARY: Address =
+    address!("0x00000000000000000000000000000000000f0ced");
 
 /// Whether derived blocks are executed or only verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,9 +73,28 @@ pub struct AppliedBatch {
     pub txids: Vec<Txid>,
 }
 
-/// What happened to one assembled batch.
+/// A block derivation built itself: the forced transactions whose deadline passed without
+/// a batch including them, on top of the last derived block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForcedBlock {
+    /// Its number and hash.
+    pub number: u64,
+    pub hash: B256,
+    /// The Bitcoin block whose arrival made it due (the first past the deadline).
+    pub l1_height: u32,
+    /// The forced transactions it holds, in L1 order.
+    pub included: Vec<B256>,
+    /// Those it skipped (invalid in its state), and why.
+    pub skipped: Vec<(B256, String)>,
+}
+
+/// What happened to one assembled batch (or, for [`BatchOutcome::Forced`], to the chain
+/// at a deadline).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOutcome {
+    /// Forced transactions were overdue: derivation added this block, and batches must
+    /// continue from it.
+    Forced(ForcedBlock),
     /// Accepted: its blocks are part of the chain.
     Applied(AppliedBatch),
     /// Refused: nothing of it was kept.
@@ -90,6 +117,9 @@ pub enum DeriveError {
     /// The rollup config's sequencer key is not a valid x-only key.
     #[error("rollup config: sequencerKey is not a valid x-only public key: {0}")]
     SequencerKey(String),
+    /// Building the block for overdue forced transactions failed.
+    #[error("cannot build the block for overdue forced transactions: {0}")]
+    ForcedBlock(String),
     /// A reorg is deeper than the state history this node keeps.
     #[error("cannot unwind to block {target}: {source}")]
     Unwind {
@@ -194,6 +224,21 @@ pub trait PegVerifier: Send + Sync {
     ) -> Result<(), PegRecordError>;
 }
 
+/// How derivation adds a block to a chain another part of the node also writes: the
+/// sequencer's block producer implements it, so the block for overdue forced transactions
+/// never races a block being sealed. Followers need none (derivation is their only
+/// writer).
+pub trait ChainWriter: Send + Sync {
+    /// Unwinds the chain to block `keep` (the transactions of the blocks undone go back to
+    /// the mempool, as a Bitcoin reorg's rewind does), then runs `write` while no other
+    /// block is sealed, and announces the blocks it committed.
+    fn rewrite_from(
+        &self,
+        keep: u64,
+        write: &mut dyn FnMut() -> Result<(), DeriveError>,
+    ) -> Result<(), DeriveError>;
+}
+
 /// The derivation state machine. Feed it every [`ChainUpdate`] from the network's L1
 /// start height on, in order.
 pub struct Deriver {
@@ -220,6 +265,13 @@ pub struct Deriver {
     forced: Vec<ForcedSeen>,
     /// Bitcoin blocks within which each must be included.
     forced_window: u32,
+    /// The blocks derivation built for overdue forced transactions, in order.
+    forced_blocks: Vec<ForcedBlock>,
+    /// Writes those blocks on a sequencer (see [`ChainWriter`]).
+    writer: Option<Arc<dyn ChainWriter>>,
+    /// Test hook: never build those blocks (a sequencer that ignores forced
+    /// transactions).
+    ignore_forced: bool,
 }
 
 /// A transaction forced through Bitcoin (a `cairn-force` envelope for this chain), in the
@@ -234,6 +286,32 @@ pub struct ForcedSeen {
     pub tx: Result<Arc<cairn_primitives::RecoveredTx>, String>,
     /// The last Bitcoin height at which a batch may include it.
     pub deadline: u32,
+    /// What became of it.
+    pub status: ForcedStatus,
+}
+
+/// What became of a forced transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForcedStatus {
+    /// Not in the derived chain yet.
+    Pending,
+    /// In the derived chain, in this L2 block.
+    Included(u64),
+    /// Never to be included.
+    Skipped {
+        /// Why.
+        reason: String,
+        /// The block derivation built at its deadline without it (`None`: the envelope
+        /// holds no signed transaction).
+        block: Option<u64>,
+    },
+}
+
+impl ForcedSeen {
+    /// Whether it is still pending at Bitcoin height `height`, past its deadline.
+    fn overdue(&self, height: u32) -> bool {
+        self.status == ForcedStatus::Pending && self.deadline < height
+    }
 }
 
 impl Deriver {
@@ -265,6 +343,9 @@ impl Deriver {
             wanted: std::collections::BTreeSet::new(),
             forced: Vec::new(),
             forced_window: rollup.forced_inclusion_window(),
+            forced_blocks: Vec::new(),
+            writer: None,
+            ignore_forced: false,
         };
         deriver.publish_finality();
         Ok(deriver)
@@ -274,6 +355,33 @@ impl Deriver {
     pub fn with_peg_verifier(mut self, verifier: Arc<dyn PegVerifier>) -> Self {
         self.deposits = Some(verifier);
         self
+    }
+
+    /// Seal the blocks for overdue forced transactions through `writer` (a sequencer,
+    /// whose producer also writes the chain).
+    pub fn with_chain_writer(mut self, writer: Arc<dyn ChainWriter>) -> Self {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// Test hook: a sequencer that ignores forced transactions never builds the block
+    /// their deadline demands (followers do, and refuse its later batches).
+    pub fn ignoring_forced(mut self) -> Self {
+        self.ignore_forced = true;
+        self
+    }
+
+    /// The blocks derivation built for overdue forced transactions, in order.
+    pub fn forced_blocks(&self) -> &[ForcedBlock] {
+        &self.forced_blocks
+    }
+
+    /// The last L2 block derivation has settled: the end of the last batch, or the last
+    /// block it built for forced transactions if that is later.
+    pub fn derived_head(&self) -> u64 {
+        let batch = self.applied.last().map_or(0, |b| b.last_block);
+        let forced = self.forced_blocks.last().map_or(0, |b| b.number);
+        batch.max(forced)
     }
 
     /// Batches accepted so far, in order.
@@ -340,10 +448,12 @@ impl Deriver {
     /// Forgets the applied batches covering L2 block `from` or later (the sequencer undid
     /// those blocks): the next batch must continue from the last one kept.
     pub fn forget_from(&mut self, from: u64) {
-        let before = self.applied.len();
+        let before = self.applied.len() + self.forced_blocks.len();
         self.applied.retain(|b| b.last_block < from);
-        if self.applied.len() < before {
-            tracing::warn!(target: TARGET, from, dropped = before - self.applied.len(), "forgot batches of undone L2 blocks");
+        self.forced_blocks.retain(|b| b.number < from);
+        self.reopen_forced();
+        if self.applied.len() + self.forced_blocks.len() < before {
+            tracing::warn!(target: TARGET, from, dropped = before - self.applied.len() - self.forced_blocks.len(), "forgot batches of undone L2 blocks");
             self.publish_finality();
         }
     }
@@ -357,8 +467,11 @@ impl Deriver {
             self.deferred = None;
             self.wanted.clear();
         }
-        let before = self.applied.len();
+        let before = self.applied.len() + self.forced_blocks.len();
         let tip = self.l1_height.unwrap_or(0);
+        while let Some(dropped) = self.forced_blocks.pop_if(|b| b.l1_height > keep) {
+            tracing::warn!(target: TARGET, number = dropped.number, l1_height = dropped.l1_height, "a Bitcoin reorg dropped the deadline that made a forced-transaction block");
+        }
         while let Some(dropped) = self.applied.pop_if(|b| b.l1_height > keep) {
             if tip + 1 >= dropped.l1_height + self.finality_depth {
                 tracing::error!(
@@ -370,9 +483,11 @@ impl Deriver {
                 );
             }
         }
-        if self.applied.len() < before {
-            let target = self.applied.last().map_or(0, |b| b.last_block);
-            tracing::warn!(target: TARGET, dropped = before - self.applied.len(), l1_height = keep, back_to_block = target, "a Bitcoin reorg dropped batches");
+        self.reopen_forced();
+        let after = self.applied.len() + self.forced_blocks.len();
+        if after < before {
+            let target = self.derived_head();
+            tracing::warn!(target: TARGET, dropped = before - after, l1_height = keep, back_to_block = target, "a Bitcoin reorg dropped derived batches or blocks");
             if self.role == Role::Follower && self.storage.head_number() > target {
                 self.storage
                     .unwind_to(target)
@@ -385,6 +500,11 @@ impl Deriver {
 
     fn scan_block(&mut self, height: u32, block: &Block) -> Result<Vec<BatchOutcome>, DeriveError> {
         let mut outcomes = Vec::new();
+        // Deadlines first: a batch in this block comes too late for a forced transaction
+        // whose window ended at the block before.
+        if self.deferred.is_none() {
+            outcomes.extend(self.force_overdue(height, u64::from(block.header.time))?);
+        }
         for tx in &block.txdata {
             self.scan_forced(height, tx);
             let chunks = scan_transaction(tx);
@@ -420,14 +540,223 @@ impl Deriver {
             let decoded = decode_raw_transaction(&envelope.raw)
                 .map(Arc::new)
                 .map_err(|e| format!("not a signed transaction: {e}"));
+            let status = match &decoded {
+                Ok(_) => ForcedStatus::Pending,
+                Err(reason) => ForcedStatus::Skipped {
+                    reason: reason.clone(),
+                    block: None,
+                },
+            };
             tracing::info!(target: TARGET, l1_height = height, %txid, l2_hash = ?decoded.as_ref().map(|t| t.hash).ok(), "forced transaction found on Bitcoin");
             self.forced.push(ForcedSeen {
                 l1_height: height,
                 txid,
                 tx: decoded,
                 deadline: height.saturating_add(self.forced_window),
+                status,
             });
         }
+    }
+
+    /// Pending forced transactions the derived chain up to block `upto` holds become
+    /// included.
+    fn mark_included(&mut self, upto: u64) -> Result<(), DeriveError> {
+        for forced in &mut self.forced {
+            let (ForcedStatus::Pending, Ok(tx)) = (&forced.status, &forced.tx) else {
+                continue;
+            };
+            if let Some((number, _)) = self.storage.transaction_location(&tx.hash)?
+                && number <= upto
+            {
+                forced.status = ForcedStatus::Included(number);
+            }
+        }
+        Ok(())
+    }
+
+    /// After blocks left the derived chain: forced transactions they included, or that a
+    /// dropped forced-transaction block skipped, are pending again.
+    fn reopen_forced(&mut self) {
+        let head = self.derived_head();
+        for forced in &mut self.forced {
+            let reopen = match &forced.status {
+                ForcedStatus::Included(number) => *number > head,
+                ForcedStatus::Skipped {
+                    block: Some(number),
+                    ..
+                } => *number > head,
+                _ => false,
+            };
+            if reopen {
+                forced.status = ForcedStatus::Pending;
+            }
+        }
+    }
+
+    /// The forced-inclusion rule, applied as Bitcoin block `height` (timestamp `time`)
+    /// arrives: every forced transaction whose deadline is below `height` and that no
+    /// derived block holds goes, in L1 order, into one block derivation builds on the last
+    /// derived block: timestamp `max(parent's, time)`, fees to
+    /// [`FORCED_BLOCK_BENEFICIARY`], no L1 data fee (its bytes are on Bitcoin already,
+    /// paid by whoever forced it). Those invalid in its state (signature aside: nonce,
+    /// funds, fee) are skipped for good; those that do not fit its gas wait for the next
+    /// Bitcoin block. Any batch from here on must continue from this block. A node that
+    /// has the block already (it restarted) checks it instead of building it.
+    fn force_overdue(&mut self, height: u32, time: u64) -> Result<Vec<BatchOutcome>, DeriveError> {
+        if self.ignore_forced || !self.forced.iter().any(|f| f.overdue(height)) {
+            return Ok(Vec::new());
+        }
+        let tip = self.derived_head();
+        self.mark_included(tip)?;
+        let due: Vec<Arc<RecoveredTx>> = self
+            .forced
+            .iter()
+            .filter(|f| f.overdue(height))
+            .filter_map(|f| f.tx.as_ref().ok().cloned())
+            .collect();
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parent = self.storage.block_by_number(tip)?.ok_or_else(|| {
+            DeriveError::ForcedBlock(format!("the last derived block {tip} is missing"))
+        })?;
+        let timestamp = parent.block.header.timestamp.max(time);
+        let known = self
+            .storage
+            .block_by_number(tip + 1)?
+            .and_then(|local| self.known_forced_block(&local, timestamp, &due));
+        let block = match known {
+            Some(block) => block,
+            None => {
+                let mut built = None;
+                let mut write = || -> Result<(), DeriveError> {
+                    built = Some(self.build_forced_block(tip, timestamp, &due)?);
+                    Ok(())
+                };
+                match &self.writer {
+                    Some(writer) => writer.rewrite_from(tip, &mut write)?,
+                    None => write()?,
+                }
+                built.ok_or_else(|| DeriveError::ForcedBlock("nothing was built".into()))?
+            }
+        };
+        let block = ForcedBlock {
+            l1_height: height,
+            ..block
+        };
+        for forced in &mut self.forced {
+            let Ok(tx) = &forced.tx else { continue };
+            if block.included.contains(&tx.hash) {
+                forced.status = ForcedStatus::Included(block.number);
+            } else if let Some((_, reason)) = block.skipped.iter().find(|(h, _)| *h == tx.hash)
+                && forced.status == ForcedStatus::Pending
+            {
+                forced.status = ForcedStatus::Skipped {
+                    reason: reason.clone(),
+                    block: Some(block.number),
+                };
+            }
+        }
+        tracing::warn!(target: TARGET, number = block.number, l1_height = height, included = block.included.len(), skipped = block.skipped.len(), "forced transactions were overdue: derivation built their block, batches continue from it");
+        self.forced_blocks.push(block.clone());
+        Ok(vec![BatchOutcome::Forced(block)])
+    }
+
+    /// Builds and commits the block for the overdue forced transactions `due` on block
+    /// `tip` (unwinding anything above it first).
+    fn build_forced_block(
+        &self,
+        tip: u64,
+        timestamp: u64,
+        due: &[Arc<RecoveredTx>],
+    ) -> Result<ForcedBlock, DeriveError> {
+        if self.storage.head_number() > tip {
+            self.storage
+                .unwind_to(tip)
+                .map_err(|source| DeriveError::Unwind {
+                    target: tip,
+                    source,
+                })?;
+        }
+        let parent = self.storage.head().block;
+        let mut builder = BlockBuilder::new(
+            &self.storage,
+            &self.spec,
+            &parent,
+            timestamp,
+            FORCED_BLOCK_BENEFICIARY,
+            0,
+        );
+        let mut included = Vec::new();
+        let mut skipped = Vec::new();
+        for tx in due {
+            match builder.push(tx.clone()) {
+                Ok(()) => included.push(tx.hash),
+                Err(SkippedTx::Invalid(reason)) => skipped.push((tx.hash, reason)),
+                // First in an empty block and still too big: it never fits.
+                Err(SkippedTx::BlockFull) if builder.transaction_count() == 0 => skipped.push((
+                    tx.hash,
+                    format!("gas limit {} is above the block gas limit", tx.gas_limit()),
+                )),
+                Err(SkippedTx::BlockFull) => {}
+            }
+        }
+        for (hash, reason) in &skipped {
+            self.storage.record_forced_skip(hash, reason)?;
+        }
+        let built = builder
+            .finish()
+            .map_err(|e| DeriveError::ForcedBlock(e.to_string()))?;
+        let committed = self
+            .storage
+            .commit(built.block, built.receipts, built.changes)?;
+        Ok(ForcedBlock {
+            number: committed.block.number(),
+            hash: committed.block.hash,
+            l1_height: 0,
+            included,
+            skipped,
+        })
+    }
+
+    /// `local` as the block for the overdue forced transactions `due`, if that is what it
+    /// is: their timestamp and fee recipient, no peg records, and only those transactions,
+    /// in their order. What it left out was skipped (the reason recorded when it was
+    /// built) or did not fit.
+    fn known_forced_block(
+        &self,
+        local: &BlockWithReceipts,
+        timestamp: u64,
+        due: &[Arc<RecoveredTx>],
+    ) -> Option<ForcedBlock> {
+        let block = &local.block;
+        if block.header.timestamp != timestamp
+            || block.header.beneficiary != FORCED_BLOCK_BENEFICIARY
+            || !block.deposits.is_empty()
+            || !block.payouts.is_empty()
+        {
+            return None;
+        }
+        let mut rest = due.iter();
+        for tx in &block.transactions {
+            rest.find(|d| d.hash == tx.hash)?;
+        }
+        let included: Vec<B256> = block.transactions.iter().map(|tx| tx.hash).collect();
+        let skipped = due
+            .iter()
+            .filter(|d| !included.contains(&d.hash))
+            .filter_map(|d| {
+                let reason = self.storage.forced_skip(&d.hash).ok().flatten()?;
+                Some((d.hash, reason))
+            })
+            .collect();
+        Some(ForcedBlock {
+            number: block.number(),
+            hash: block.hash,
+            l1_height: 0,
+            included,
+            skipped,
+        })
     }
 
     /// Takes a complete batch found at L1 height `height`: applies it if it is the next
@@ -496,10 +825,11 @@ impl Deriver {
                 reason,
             }
         };
-        let (next_number, prev_hash, next_block) = match self.applied.last() {
-            Some(last) => (last.number + 1, last.hash, last.last_block + 1),
-            None => (0, B256::ZERO, 1),
+        let (next_number, prev_hash) = match self.applied.last() {
+            Some(last) => (last.number + 1, last.hash),
+            None => (0, B256::ZERO),
         };
+        let next_block = self.derived_head() + 1;
         if header.number != next_number
             || header.prev_hash != prev_hash
             || header.first_block != next_block
@@ -537,6 +867,7 @@ impl Deriver {
                 };
                 tracing::info!(target: TARGET, number = applied.number, blocks = ?(applied.first_block..=applied.last_block), l1_height = applied.l1_height, "batch derived");
                 self.applied.push(applied.clone());
+                self.mark_included(applied.last_block)?;
                 Ok(Some(BatchOutcome::Applied(applied)))
             }
             Err(Refusal::Reject(reason)) => Ok(Some(reject(reason))),
@@ -735,13 +1066,21 @@ impl Deriver {
     /// buried `finality_depth` deep.
     fn publish_finality(&self) {
         let tip = self.l1_height.unwrap_or(0);
-        let safe = self.applied.last().map_or(0, |b| b.last_block);
-        let finalized = self
+        let safe = self.derived_head();
+        let deep = |l1_height: u32| tip + 1 >= l1_height + self.finality_depth;
+        let batch = self
             .applied
             .iter()
             .rev()
-            .find(|b| tip + 1 >= b.l1_height + self.finality_depth)
+            .find(|b| deep(b.l1_height))
             .map_or(0, |b| b.last_block);
+        let forced = self
+            .forced_blocks
+            .iter()
+            .rev()
+            .find(|b| deep(b.l1_height))
+            .map_or(0, |b| b.number);
+        let finalized = batch.max(forced);
         self.storage.set_finality(Finality { safe, finalized });
     }
 }

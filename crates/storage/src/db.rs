@@ -14,7 +14,8 @@ const ACCOUNT_V1: u8 = 1;
 pub(crate) struct Tables {
     pub db: Database,
     /// "head" → block number; "chain" → chain spec JSON; "local_from" → the first block
-    /// only this node has; "history_index" → the address index's version.
+    /// only this node has; "history_index" → the address index's version;
+    /// "forced_skip/" ‖ tx hash → why derivation skipped that forced transaction.
     pub meta: Keyspace,
     /// block number → encoded block.
     pub blocks: Keyspace,

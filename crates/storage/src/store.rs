@@ -490,6 +490,22 @@ impl Storage {
             .map_or(head, |from| head.min(from.saturating_sub(1)))
     }
 
+    /// Records why derivation skipped the forced transaction `hash` (it was not valid where
+    /// it had to be included): the reason outlives a restart, when derivation finds the
+    /// block again instead of building it.
+    pub fn record_forced_skip(&self, hash: &B256, reason: &str) -> Result<()> {
+        self.tables
+            .meta
+            .insert(forced_skip_key(hash), reason.as_bytes())?;
+        Ok(())
+    }
+
+    /// Why derivation skipped the forced transaction `hash`, if it did.
+    pub fn forced_skip(&self, hash: &B256) -> Result<Option<String>> {
+        let value = self.tables.meta.get(forced_skip_key(hash))?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
     /// Records how far Bitcoin has settled the chain (see [`Finality`]).
     pub fn set_finality(&self, finality: Finality) {
         *self.finality.write() = Some(finality);
@@ -652,4 +668,9 @@ impl Storage {
             receipts: Arc::new(receipts),
         }))
     }
+}
+
+/// The meta key of a skipped forced transaction's reason.
+fn forced_skip_key(hash: &B256) -> Vec<u8> {
+    [b"forced_skip/".as_slice(), hash.as_slice()].concat()
 }

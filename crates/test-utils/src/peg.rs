@@ -77,14 +77,18 @@ pub async fn peg_sequencer_edited(
     signers.truncate(local);
     seq_config.peg.local_signers = signers;
     seq_config.peg.signer_urls = urls;
-    edit(&mut rollup, &mut seq_config);
-    rollup.validate().expect("a valid network");
     seq_config.settlement = Some(SettlementConfig {
         rollup: rollup.clone(),
         sequencer: Some(key),
         batcher: Default::default(),
         dev_funding: Some(Amount::from_int_btc(5)),
+        ignore_forced: false,
     });
+    edit(&mut rollup, &mut seq_config);
+    rollup.validate().expect("a valid network");
+    if let Some(settlement) = &mut seq_config.settlement {
+        settlement.rollup = rollup.clone();
+    }
     let started = seq_config.clone();
     let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
     (devnet, sequencer, rollup, started)
@@ -258,6 +262,7 @@ pub fn follower_config(
         sequencer: None,
         batcher: Default::default(),
         dev_funding: None,
+        ignore_forced: false,
     });
     config
 }

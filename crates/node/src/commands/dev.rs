@@ -85,6 +85,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         sequencer: Some(sequencer),
         batcher: args.batcher.config()?,
         dev_funding: Some(bitcoin::Amount::from_int_btc(10)),
+        ignore_forced: false,
     });
     let mut node = crate::launch(config).await?;
     println!("{banner}");

@@ -91,6 +91,7 @@ pub(super) async fn run_with(args: NodeArgs, signer: Option<SignerRuntime>) -> a
             sequencer,
             batcher: args.batcher.config()?,
             dev_funding: None,
+            ignore_forced: false,
         });
     }
     config.l1 = Some(l1);

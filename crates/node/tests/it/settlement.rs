@@ -83,6 +83,7 @@ async fn the_batcher_posts_and_a_follower_derives_through_a_reorg() {
         sequencer: Some(key),
         batcher: Default::default(),
         dev_funding: Some(Amount::from_int_btc(5)),
+        ignore_forced: false,
     });
     let sequencer = TestNode::start_with(sequencer_dir, accounts, seq_config).await;
     let status = settlement(&sequencer.node);
@@ -413,6 +414,7 @@ async fn a_follower_refuses_another_bitcoin_chain() {
         sequencer: None,
         batcher: Default::default(),
         dev_funding: None,
+        ignore_forced: false,
     });
     let err = format!("{:#}", launch(config).await.err().expect("refused"));
     assert!(err.contains("wrong Bitcoin chain"), "{err}");
@@ -436,6 +438,7 @@ async fn settling_sequencer(devnet: &Devnet) -> TestNode {
         sequencer: Some(key),
         batcher: Default::default(),
         dev_funding: Some(Amount::from_int_btc(5)),
+        ignore_forced: false,
     });
     let node = TestNode::start_with(dir, accounts, seq_config).await;
     wait_for(|| {

@@ -123,6 +123,9 @@ pub struct L1View<'a> {
     pub tip: (u32, BlockHash),
     /// The batches derived from Bitcoin so far, in order.
     pub applied: &'a [AppliedBatch],
+    /// The last block derivation settled: the end of the last batch, or a later block it
+    /// built itself for overdue forced transactions (which no batch carries).
+    pub derived_head: u64,
     /// Confirmations that make a batch final.
     pub finality_depth: u32,
 }
@@ -420,7 +423,8 @@ impl Batcher {
     }
 
     /// The next batch's number, previous hash and first block: after the last one signed,
-    /// or after the last one derived if that is further (the outbox was lost).
+    /// or after the last one derived if that is further (the outbox was lost); never at
+    /// or before a block derivation built itself.
     fn next_position(&self, view: &L1View<'_>) -> (u64, B256, u64) {
         let signed = self.outbox.last();
         let derived = view.applied.last().map(|b| BatchRef {
@@ -434,10 +438,11 @@ impl Batcher {
             (Some(s), _) => Some(s),
             (None, d) => d,
         };
-        match last {
+        let (number, prev_hash, first_block) = match last {
             Some(last) => (last.number + 1, last.hash, last.last_block + 1),
             None => (0, B256::ZERO, 1),
-        }
+        };
+        (number, prev_hash, first_block.max(view.derived_head + 1))
     }
 
     /// The fee rate to sign at: the estimate (or the fallback), within the relay minimum

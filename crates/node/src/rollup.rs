@@ -195,6 +195,8 @@ async fn new_config(
         finality_depth,
         peg,
         forced_inclusion_window: None,
+        sequencers: Vec::new(),
+        sequencer_timeout: None,
     };
     config.validate()?;
     Ok(config)

@@ -14,7 +14,7 @@ use bitcoin::{Amount, BlockHash};
 use cairn_execution::L1FeeRate;
 use cairn_l1::{BlockSource, BlockSourceConfig, Client};
 use cairn_primitives::RollupConfig;
-use cairn_rpc::{BatchInfo, ForcedInfo, SettlementInfo, SettlementSource};
+use cairn_rpc::{ActiveSequencer, BatchInfo, ForcedInfo, SettlementInfo, SettlementSource};
 use cairn_sequencer::Producer;
 use cairn_settlement::batcher::{BatchRef, Batcher, BatcherConfig, L1View};
 use cairn_settlement::derive::{
@@ -94,6 +94,18 @@ pub struct SettlementStatus {
     pub finality_depth: u32,
     /// Transactions forced through Bitcoin, in L1 order.
     pub forced: Vec<ForcedSeen>,
+    /// The sequencer set's keys, in takeover order.
+    pub sequencers: Vec<String>,
+    /// Bitcoin blocks of silence after which the next in the set may post.
+    pub sequencer_timeout: u32,
+    /// The member whose batches count at the next Bitcoin block.
+    pub turn: usize,
+    /// The member that posted the last derived batch, and that batch's Bitcoin height.
+    pub last_post: (usize, u32),
+    /// This node's index in the set (a node with a sequencer key).
+    pub own: Option<usize>,
+    /// Whether this node is the active sequencer now (seals blocks, posts batches).
+    pub active: bool,
 }
 
 /// The shared, live status.
@@ -179,11 +191,34 @@ pub async fn spawn(
         Role::Sequencer
     };
     let mut deriver = Deriver::new(storage.clone(), rollup, role)?;
+    let own = match &config.sequencer {
+        Some(key) => {
+            let xonly = key.x_only_public_key().0;
+            let index = deriver
+                .sequencers()
+                .iter()
+                .position(|k| *k == xonly)
+                .with_context(|| {
+                    format!("the sequencer key {xonly} is not in the network's sequencer set (rollup.json sequencerKey/sequencers)")
+                })?;
+            deriver = deriver.with_own_key(index);
+            Some(index)
+        }
+        None => None,
+    };
+    // A member of a set of several waits for derivation to say whose turn it is; a lone
+    // sequencer is always the active one.
+    let set_size = deriver.sequencers().len();
+    let active = own.is_some() && set_size == 1;
+    if let (Some(producer), true) = (&producer, own.is_some() && !active) {
+        producer.set_active(false);
+    }
     if let Some(link) = &peg {
         deriver = deriver.with_peg_verifier(Arc::new(PegChecker::new(link.peg.clone())));
     }
-    if let Some(producer) = producer.filter(|_| !config.is_follower()) {
-        deriver = deriver.with_chain_writer(Arc::new(ProducerWriter(producer)));
+    let producer = producer.filter(|_| !config.is_follower());
+    if let Some(producer) = &producer {
+        deriver = deriver.with_chain_writer(Arc::new(ProducerWriter(producer.clone())));
     }
     if config.ignore_forced {
         deriver = deriver.ignoring_forced();
@@ -210,6 +245,10 @@ pub async fn spawn(
         sequencer: batcher.is_some(),
         l1_start: rollup.l1.height,
         finality_depth: rollup.finality_depth,
+        sequencers: rollup.sequencer_set(),
+        sequencer_timeout: rollup.sequencer_timeout(),
+        own,
+        active,
         ..SettlementStatus::default()
     }));
     if let Some(batcher) = &mut batcher {
@@ -250,6 +289,10 @@ pub async fn spawn(
         peg,
         pool: pool.filter(|_| !config.is_follower() && !config.ignore_forced),
         forced_offered: std::collections::HashMap::new(),
+        producer,
+        own,
+        active,
+        turn_known: active,
     };
     Ok((task.run(), status))
 }
@@ -294,6 +337,16 @@ struct Task {
     pool: Option<Arc<cairn_sequencer::Pool>>,
     /// What the mempool last said to each forced transaction offered.
     forced_offered: std::collections::HashMap<alloy_primitives::B256, Result<(), String>>,
+    /// The block producer (a node with a sequencer key).
+    producer: Option<Arc<Producer>>,
+    /// This node's index in the sequencer set.
+    own: Option<usize>,
+    /// Whether this node is the active sequencer: it seals blocks, posts batches and
+    /// coordinates payouts only then.
+    active: bool,
+    /// Whether `active` has been decided (a member of a set of several decides once
+    /// derivation has caught up).
+    turn_known: bool,
 }
 
 /// What settlement needs of the peg: the watcher, and on the sequencer the producer that
@@ -381,7 +434,11 @@ impl Task {
                 // Deposits offered to a block that failed to build are offered again.
                 link.offer(link.peg.ready());
             }
+            if caught_up {
+                self.take_turn().await;
+            }
             if caught_up
+                && self.active
                 && let (Some(batcher), Some(tip), Some(deriver)) =
                     (&mut self.batcher, self.source.tip(), &self.deriver)
             {
@@ -424,7 +481,7 @@ impl Task {
     /// of its blocks includes it (one refused for its fee or nonce may become valid later).
     /// Refusals are logged once per reason.
     fn offer_forced(&mut self) {
-        let (Some(pool), Some(deriver)) = (&self.pool, &self.deriver) else {
+        let (Some(pool), Some(deriver), true) = (&self.pool, &self.deriver, self.active) else {
             return;
         };
         for forced in deriver.forced() {
@@ -452,6 +509,50 @@ impl Task {
         }
     }
 
+    /// A member of the sequencer set follows the rule: when the next Bitcoin block's
+    /// batches count only from this node it becomes the active sequencer (taking over
+    /// from the last batch on Bitcoin: whatever it had beyond the derived chain from an
+    /// earlier turn is dropped); when they count from another member it stands by,
+    /// dropping the blocks it sealed and never got onto Bitcoin (their transactions go
+    /// back to its mempool) and what its batcher had signed for them.
+    async fn take_turn(&mut self) {
+        let (Some(own), Some(deriver), Some((tip, _)), Some(producer)) = (
+            self.own,
+            &self.deriver,
+            self.source.tip(),
+            self.producer.clone(),
+        ) else {
+            return;
+        };
+        let turn = deriver.sequencer_at(tip + 1);
+        let active = turn == own;
+        if active == self.active && self.turn_known {
+            return;
+        }
+        self.turn_known = true;
+        let head = deriver.derived_head();
+        let keep_own_blocks = active && deriver.is_last_poster();
+        if active {
+            tracing::warn!(target: TARGET, index = own, l1_tip = tip, from_block = head + 1, "this node's turn: it is the active sequencer");
+        } else {
+            producer.set_active(false);
+            tracing::warn!(target: TARGET, index = own, active = turn, l1_tip = tip, back_to_block = head, "another sequencer's turn: this node stands by");
+        }
+        if !keep_own_blocks {
+            if let Err(e) = producer.rewind_to(head) {
+                tracing::error!(target: TARGET, error = %e, "cannot drop the blocks Bitcoin never settled");
+                return;
+            }
+            if let Some(batcher) = &mut self.batcher
+                && let Err(e) = batcher.forget_from(head + 1).await
+            {
+                tracing::error!(target: TARGET, error = %e, "the batcher could not forget the dropped blocks");
+            }
+        }
+        producer.set_active(active);
+        self.active = active;
+    }
+
     /// Derivation built blocks for overdue forced transactions: the sequencer's batcher
     /// forgets what it signed from there on (Bitcoin will refuse it) and continues after
     /// them.
@@ -471,7 +572,7 @@ impl Task {
     /// Announces the blocks derivation added after `before` (followers; the sequencer's
     /// producer announces its own); returns how many.
     fn announce_from(&self, before: u64) -> u64 {
-        if self.batcher.is_some() {
+        if self.active {
             return 0;
         }
         let head = self.storage.head_number();
@@ -557,8 +658,11 @@ impl Task {
         let mut s = self.status.write();
         s.l1_tip = self.source.tip();
         s.caught_up = caught_up;
+        s.active = self.active;
         if let Some(deriver) = &self.deriver {
             s.l1_derived = deriver.l1_height();
+            s.last_post = deriver.last_post();
+            s.turn = deriver.sequencer_at(s.l1_tip.map_or(0, |(h, _)| h) + 1);
             let applied = deriver.applied();
             if s.applied.len() != applied.len() || s.applied.last() != applied.last() {
                 s.applied = applied.to_vec();
@@ -643,7 +747,18 @@ impl SettlementSource for RpcSource {
     fn info(&self) -> SettlementInfo {
         let s = self.0.read();
         SettlementInfo {
-            role: if s.sequencer { "sequencer" } else { "follower" },
+            role: match (s.own, s.active) {
+                (Some(_), true) => "sequencer",
+                (Some(_), false) => "standby",
+                (None, _) => "follower",
+            },
+            active_sequencer: ActiveSequencer {
+                index: s.turn,
+                key: s.sequencers.get(s.turn).cloned().unwrap_or_default(),
+                last_batch_l1_height: (s.last_post.0 == s.turn).then_some(s.last_post.1),
+                set_size: s.sequencers.len(),
+                timeout: s.sequencer_timeout,
+            },
             l1_start: s.l1_start,
             l1_tip: s.l1_tip.map(|(h, hash)| (h, hash.to_string())),
             l1_derived: s.l1_derived,

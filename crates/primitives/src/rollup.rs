@@ -72,8 +72,18 @@ pub struct RollupConfig {
     /// The L2 chain: id, gas limit, base fee floor, genesis allocations.
     pub chain: ChainSpec,
     /// The sequencer's BIP340 x-only public key (64 hex characters): only batches it
-    /// signed are derived.
+    /// signed are derived (with a sequencer set, the first of the set).
     pub sequencer_key: String,
+    /// The sequencer set, in takeover order, starting with `sequencerKey` (absent: that
+    /// key alone). Batches count only from the one the rule makes active at their
+    /// Bitcoin height (see [`RollupConfig::sequencer_timeout`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequencers: Vec<String>,
+    /// Bitcoin blocks the active sequencer may stay silent (post no batch) before the
+    /// next in the set may take over (default: 6 on regtest, 36 elsewhere; see
+    /// [`RollupConfig::sequencer_timeout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer_timeout: Option<u32>,
     /// The Bitcoin network and start height.
     pub l1: L1Start,
     /// Bitcoin confirmations of a batch after which its L2 blocks are `finalized`.
@@ -230,6 +240,26 @@ impl RollupConfig {
             })
     }
 
+    /// The sequencer set, in takeover order: `sequencers`, or `sequencerKey` alone.
+    pub fn sequencer_set(&self) -> Vec<String> {
+        if self.sequencers.is_empty() {
+            vec![self.sequencer_key.clone()]
+        } else {
+            self.sequencers.clone()
+        }
+    }
+
+    /// Bitcoin blocks after the active sequencer's last batch from which the next in the
+    /// set may post instead: 6 on regtest (an hour of mainnet blocks would stall tests),
+    /// 36 elsewhere (six hours: a sequencer whose batches are priced out for a few blocks
+    /// keeps its turn; a dead one is replaced well within the forced-inclusion window).
+    pub fn sequencer_timeout(&self) -> u32 {
+        self.sequencer_timeout.unwrap_or(match self.l1.network {
+            L1Network::Regtest => 6,
+            _ => 36,
+        })
+    }
+
     /// Checks what can be checked without Bitcoin.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.version != ROLLUP_CONFIG_VERSION {
@@ -239,11 +269,33 @@ impl RollupConfig {
             )));
         }
         self.chain.validate()?;
-        let key_ok = self.sequencer_key.len() == 64
-            && self.sequencer_key.bytes().all(|b| b.is_ascii_hexdigit());
-        if !key_ok {
+        let is_key = |key: &str| key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_key(&self.sequencer_key) {
             return Err(ConfigError::Invalid(
                 "sequencerKey must be a 32-byte x-only public key in hex (64 characters)".into(),
+            ));
+        }
+        if !self.sequencers.is_empty() {
+            if !self.sequencers.iter().all(|k| is_key(k)) {
+                return Err(ConfigError::Invalid(
+                    "sequencers must be 32-byte x-only public keys in hex (64 characters)".into(),
+                ));
+            }
+            if !self.sequencers[0].eq_ignore_ascii_case(&self.sequencer_key) {
+                return Err(ConfigError::Invalid(
+                    "sequencers must start with sequencerKey".into(),
+                ));
+            }
+            let mut keys: Vec<String> = self.sequencers.iter().map(|k| k.to_lowercase()).collect();
+            keys.sort();
+            keys.dedup();
+            if keys.len() != self.sequencers.len() {
+                return Err(ConfigError::Invalid("sequencers has a key twice".into()));
+            }
+        }
+        if self.sequencer_timeout == Some(0) {
+            return Err(ConfigError::Invalid(
+                "sequencerTimeout must be at least 1".into(),
             ));
         }
         let hash_ok =
@@ -319,6 +371,8 @@ mod tests {
             finality_depth: 2,
             peg: None,
             forced_inclusion_window: None,
+            sequencers: Vec::new(),
+            sequencer_timeout: None,
         }
     }
 

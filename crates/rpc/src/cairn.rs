@@ -46,8 +46,11 @@ pub struct BatchInfo {
 /// What the settlement task reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SettlementInfo {
-    /// `sequencer` or `follower`.
+    /// `sequencer` (the active one), `standby` (a member of the sequencer set whose turn
+    /// it is not) or `follower`.
     pub role: &'static str,
+    /// Whose batches count at the next Bitcoin block.
+    pub active_sequencer: ActiveSequencer,
     /// The network's L1 start height.
     pub l1_start: u32,
     /// The L1 tip seen: height and hash.
@@ -66,6 +69,20 @@ pub struct SettlementInfo {
     pub pending: u64,
     /// The batcher wallet's funding address and balance in satoshis (sequencer).
     pub batcher: Option<(String, u64)>,
+}
+
+/// The sequencer set's active member, as the rule makes it from Bitcoin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActiveSequencer {
+    /// Its index in the set and its key.
+    pub index: usize,
+    pub key: String,
+    /// The Bitcoin height of its last derived batch (`None`: it has not posted in this
+    /// turn yet: a takeover is due).
+    pub last_batch_l1_height: Option<u32>,
+    /// The set's size and the timeout (Bitcoin blocks) after which the next takes over.
+    pub set_size: usize,
+    pub timeout: u32,
 }
 
 /// A transaction forced through Bitcoin, as derivation found it.
@@ -112,6 +129,7 @@ pub struct SyncStatusView {
 #[serde(rename_all = "camelCase")]
 pub struct SettlementView {
     pub role: String,
+    pub active_sequencer: ActiveSequencerView,
     pub l1_start_height: U64,
     pub l1_tip_height: Option<U64>,
     pub l1_tip_hash: Option<String>,
@@ -122,6 +140,16 @@ pub struct SettlementView {
     pub last_signed_batch: Option<U64>,
     pub pending_batches: U64,
     pub batcher: Option<BatcherView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveSequencerView {
+    pub index: U64,
+    pub key: String,
+    pub last_batch_l1_height: Option<U64>,
+    pub set_size: U64,
+    pub timeout: U64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -261,8 +289,16 @@ impl SettlementApiServer for SettlementRpc {
         let finality = c.storage.finality();
         let settlement = c.settlement.as_ref().map(|s| {
             let info = s.info();
+            let active = &info.active_sequencer;
             SettlementView {
                 role: info.role.to_owned(),
+                active_sequencer: ActiveSequencerView {
+                    index: U64::from(active.index),
+                    key: active.key.clone(),
+                    last_batch_l1_height: active.last_batch_l1_height.map(U64::from),
+                    set_size: U64::from(active.set_size),
+                    timeout: U64::from(active.timeout),
+                },
                 l1_start_height: U64::from(info.l1_start),
                 l1_tip_height: info.l1_tip.as_ref().map(|(h, _)| U64::from(*h)),
                 l1_tip_hash: info.l1_tip.map(|(_, hash)| hash),

@@ -25,8 +25,8 @@ pub mod trace;
 
 pub use api::{EthApiClient, EthApiServer};
 pub use cairn::{
-    BatchInfo, ForcedInfo, SettlementApiClient, SettlementApiServer, SettlementInfo,
-    SettlementSource,
+    ActiveSequencer, BatchInfo, ForcedInfo, SettlementApiClient, SettlementApiServer,
+    SettlementInfo, SettlementSource,
 };
 pub use context::RpcContext;
 pub use error::RpcError;

@@ -46,6 +46,9 @@ pub struct Producer {
     next_timestamp: Mutex<Option<u64>>,
     /// What `cairn dev`'s controls changed about how blocks are made.
     dev: Mutex<DevKnobs>,
+    /// Whether it is this node's turn to seal blocks (a member of a sequencer set that is
+    /// not the active one stands by).
+    active: AtomicBool,
 }
 
 /// How `cairn dev`'s controls change block production (Anvil's and Hardhat's knobs).
@@ -121,7 +124,19 @@ impl Producer {
             time_offset: AtomicU64::new(0),
             next_timestamp: Mutex::new(None),
             dev: Mutex::new(DevKnobs::default()),
+            active: AtomicBool::new(true),
         }
+    }
+
+    /// Seal blocks on schedule (`true`, the default) or stand by: another member of the
+    /// sequencer set is the active one.
+    pub fn set_active(&self, active: bool) {
+        self.active.store(active, Ordering::SeqCst);
+    }
+
+    /// Whether the production loop seals blocks.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
     }
 
     /// Sealed blocks, as they are committed.
@@ -551,7 +566,7 @@ impl Producer {
                 // Building took longer than a block time: don't try to catch up.
                 next_tick = Instant::now() + tick;
             }
-            if manual {
+            if manual || !self.is_active() {
                 continue;
             }
             let idle_due =

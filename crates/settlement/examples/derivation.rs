@@ -86,6 +86,8 @@ async fn main() -> anyhow::Result<()> {
         finality_depth: 2,
         peg: None,
         forced_inclusion_window: None,
+        sequencers: Vec::new(),
+        sequencer_timeout: None,
     };
     let options = StorageOptions {
         sync_writes: false,

@@ -71,6 +71,8 @@ pub struct AppliedBatch {
     pub l1_height: u32,
     /// The reveal transactions carrying it, by chunk index.
     pub txids: Vec<Txid>,
+    /// Which member of the sequencer set signed it (its index).
+    pub signer: usize,
 }
 
 /// A block derivation built itself: the forced transactions whose deadline passed without
@@ -114,8 +116,8 @@ pub enum DeriveError {
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] cairn_storage::StorageError),
-    /// The rollup config's sequencer key is not a valid x-only key.
-    #[error("rollup config: sequencerKey is not a valid x-only public key: {0}")]
+    /// A key of the rollup config's sequencer set is not a valid x-only key.
+    #[error("rollup config: a sequencer key is not a valid x-only public key: {0}")]
     SequencerKey(String),
     /// Building the block for overdue forced transactions failed.
     #[error("cannot build the block for overdue forced transactions: {0}")]
@@ -272,6 +274,14 @@ pub struct Deriver {
     /// Test hook: never build those blocks (a sequencer that ignores forced
     /// transactions).
     ignore_forced: bool,
+    /// The sequencer set, in takeover order.
+    sequencers: Vec<XOnlyPublicKey>,
+    /// Bitcoin blocks of silence after which the next in the set may post.
+    sequencer_timeout: u32,
+    /// The network's L1 start height (the set's first member is active from there).
+    l1_start: u32,
+    /// This node's index in the sequencer set (a node holding one of its keys).
+    own: Option<usize>,
 }
 
 /// A transaction forced through Bitcoin (a `cairn-force` envelope for this chain), in the
@@ -321,11 +331,13 @@ impl Deriver {
         rollup: &RollupConfig,
         role: Role,
     ) -> Result<Self, DeriveError> {
-        let sequencer: XOnlyPublicKey = rollup
-            .sequencer_key
-            .parse()
-            .map_err(|e: bitcoin::secp256k1::Error| DeriveError::SequencerKey(e.to_string()))?;
-        let mut config = AssemblerConfig::new(rollup.chain.chain_id, sequencer);
+        let sequencers = rollup
+            .sequencer_set()
+            .iter()
+            .map(|key| key.parse::<XOnlyPublicKey>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DeriveError::SequencerKey(e.to_string()))?;
+        let mut config = AssemblerConfig::for_set(rollup.chain.chain_id, sequencers.clone());
         // Keep completed batches' chunks at least as long as a reorg may matter.
         config.reorg_window = config.reorg_window.max(rollup.finality_depth * 2);
         let deriver = Self {
@@ -346,6 +358,10 @@ impl Deriver {
             forced_blocks: Vec::new(),
             writer: None,
             ignore_forced: false,
+            sequencers,
+            sequencer_timeout: rollup.sequencer_timeout(),
+            l1_start: rollup.l1.height,
+            own: (role == Role::Sequencer).then_some(0),
         };
         deriver.publish_finality();
         Ok(deriver)
@@ -382,6 +398,48 @@ impl Deriver {
         let batch = self.applied.last().map_or(0, |b| b.last_block);
         let forced = self.forced_blocks.last().map_or(0, |b| b.number);
         batch.max(forced)
+    }
+
+    /// This node holds key `index` of the sequencer set (a [`Role::Sequencer`] is the
+    /// set's first member unless told otherwise). Its own batches are verified against
+    /// the blocks it sealed; the others' are executed, like a follower's.
+    pub fn with_own_key(mut self, index: usize) -> Self {
+        self.own = Some(index);
+        self
+    }
+
+    /// Whether this node is the sequencer that posted last (whose chain a reorg does not
+    /// unwind: its batcher posts again).
+    pub fn is_last_poster(&self) -> bool {
+        self.own == Some(self.last_post().0)
+    }
+
+    /// The sequencer set's keys, in takeover order.
+    pub fn sequencers(&self) -> &[XOnlyPublicKey] {
+        &self.sequencers
+    }
+
+    /// The active sequencer's index in the set and the Bitcoin height it last posted at:
+    /// the signer of the last derived batch and its height, or the set's first member
+    /// from the network's start.
+    pub fn last_post(&self) -> (usize, u32) {
+        self.applied
+            .last()
+            .map_or((0, self.l1_start), |b| (b.signer, b.l1_height))
+    }
+
+    /// The member of the set whose batches count at Bitcoin height `height`: the one that
+    /// posted last, until it has been silent for `sequencerTimeout` blocks; then the next
+    /// in order, and after each further timeout the one after (wrapping around), until one
+    /// of them posts and so becomes the active one.
+    pub fn sequencer_at(&self, height: u32) -> usize {
+        let (active, since) = self.last_post();
+        let silent = height.saturating_sub(since);
+        if silent <= self.sequencer_timeout {
+            return active;
+        }
+        let turns = ((silent - 1) / self.sequencer_timeout) as usize;
+        (active + turns) % self.sequencers.len().max(1)
     }
 
     /// Batches accepted so far, in order.
@@ -468,6 +526,7 @@ impl Deriver {
             self.wanted.clear();
         }
         let before = self.applied.len() + self.forced_blocks.len();
+        let was_last_poster = self.is_last_poster();
         let tip = self.l1_height.unwrap_or(0);
         while let Some(dropped) = self.forced_blocks.pop_if(|b| b.l1_height > keep) {
             tracing::warn!(target: TARGET, number = dropped.number, l1_height = dropped.l1_height, "a Bitcoin reorg dropped the deadline that made a forced-transaction block");
@@ -488,7 +547,7 @@ impl Deriver {
         if after < before {
             let target = self.derived_head();
             tracing::warn!(target: TARGET, dropped = before - after, l1_height = keep, back_to_block = target, "a Bitcoin reorg dropped derived batches or blocks");
-            if self.role == Role::Follower && self.storage.head_number() > target {
+            if !was_last_poster && self.storage.head_number() > target {
                 self.storage
                     .unwind_to(target)
                     .map_err(|source| DeriveError::Unwind { target, source })?;
@@ -844,9 +903,28 @@ impl Deriver {
                 next_block - 1
             ))));
         }
+        let found_at = height.max(batch.l1_height());
+        let allowed = self.sequencer_at(found_at);
+        if batch.signer != allowed {
+            return Ok(Some(reject(format!(
+                "signed by sequencer {} of the set, but sequencer {allowed} is the one whose batches count at Bitcoin height {found_at}",
+                batch.signer
+            ))));
+        }
+        // This node's own batches are checked against the blocks it sealed; anyone else's
+        // win over blocks this node has beyond the derived chain (which Bitcoin never
+        // settled: blocks it sealed as a sequencer and never posted).
+        let own = self.own == Some(batch.signer);
         let outcome = if header.last_block <= self.storage.head_number() {
-            self.verify_known(&header)?.map_err(Refusal::Reject)
-        } else if self.role == Role::Sequencer {
+            match self.verify_known(&header)? {
+                Err(reason) if !own => {
+                    tracing::warn!(target: TARGET, number = header.number, %reason, "this node's blocks are not the batch's: Bitcoin wins, replacing them");
+                    self.unwind(header.first_block - 1)?;
+                    self.execute(&header, &batch.body, found_at)?
+                }
+                verdict => verdict.map_err(Refusal::Reject),
+            }
+        } else if own && self.role == Role::Sequencer {
             Err(Refusal::Reject(format!(
                 "covers blocks up to {} but this sequencer's head is {}",
                 header.last_block,
@@ -864,6 +942,7 @@ impl Deriver {
                     last_block: header.last_block,
                     l1_height: height.max(batch.l1_height()),
                     txids: batch.positions.iter().map(|p| p.txid).collect(),
+                    signer: batch.signer,
                 };
                 tracing::info!(target: TARGET, number = applied.number, blocks = ?(applied.first_block..=applied.last_block), l1_height = applied.l1_height, "batch derived");
                 self.applied.push(applied.clone());
@@ -910,12 +989,15 @@ impl Deriver {
         if let Err(refusal) = self.verify_deposits(&blocks, l1_height) {
             return Ok(Err(refusal));
         }
-        let start = self.storage.head_number();
-        let have = start.saturating_sub(header.first_block - 1) as usize;
+        let mut start = self.storage.head_number();
+        let mut have = start.saturating_sub(header.first_block - 1) as usize;
         if let Err(reason) =
             self.check_known_prefix(header.first_block, &blocks[..have.min(blocks.len())])
         {
-            return Ok(Err(Refusal::Reject(reason)));
+            tracing::warn!(target: TARGET, number = header.number, %reason, "this node's blocks after the derived chain are not the batch's: Bitcoin wins, replacing them");
+            start = header.first_block - 1;
+            self.unwind(start)?;
+            have = 0;
         }
         let result = self.execute_blocks(&blocks[have.min(blocks.len())..]);
         let result = result.and_then(|()| {
@@ -930,14 +1012,19 @@ impl Deriver {
             }
         });
         if result.is_err() && self.storage.head_number() > start {
-            self.storage
-                .unwind_to(start)
-                .map_err(|source| DeriveError::Unwind {
-                    target: start,
-                    source,
-                })?;
+            self.unwind(start)?;
         }
         Ok(result.map_err(Refusal::Reject))
+    }
+
+    /// Unwinds the chain to block `target` if it is above.
+    fn unwind(&self, target: u64) -> Result<(), DeriveError> {
+        if self.storage.head_number() > target {
+            self.storage
+                .unwind_to(target)
+                .map_err(|source| DeriveError::Unwind { target, source })?;
+        }
+        Ok(())
     }
 
     /// Local blocks from `first` on must have exactly the batch's inputs.

@@ -53,6 +53,8 @@ pub fn rollup_for(
         finality_depth: 2,
         peg: None,
         forced_inclusion_window: None,
+        sequencers: Vec::new(),
+        sequencer_timeout: None,
     }
 }
 

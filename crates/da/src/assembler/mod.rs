@@ -31,12 +31,13 @@ use pending::{GroupKey, Pending, PendingSet, Stored};
 const TARGET: &str = "cairn::da::assembler";
 
 /// Limits and trust roots of an [`Assembler`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssemblerConfig {
     /// The L2 chain id batches must carry.
     pub chain_id: u64,
-    /// The sequencer's key: only batches it signed come out.
-    pub sequencer: XOnlyPublicKey,
+    /// The sequencer set's keys: only batches one of them signed come out (which one is
+    /// active is derivation's question).
+    pub sequencers: Vec<XOnlyPublicKey>,
     /// Incomplete batches first seen more than this many L1 blocks ago are dropped, and
     /// completed batch hashes are remembered (to refuse re-posts) this long.
     pub max_age: u32,
@@ -54,9 +55,14 @@ pub struct AssemblerConfig {
 impl AssemblerConfig {
     /// Defaults: a day of L1 blocks, 64 MiB buffered, 16 MiB bodies, 12-block rewinds.
     pub fn new(chain_id: u64, sequencer: XOnlyPublicKey) -> Self {
+        Self::for_set(chain_id, vec![sequencer])
+    }
+
+    /// [`AssemblerConfig::new`] for a sequencer set.
+    pub fn for_set(chain_id: u64, sequencers: Vec<XOnlyPublicKey>) -> Self {
         Self {
             chain_id,
-            sequencer,
+            sequencers,
             max_age: 144,
             max_buffered_bytes: 64 << 20,
             max_body_len: 16 << 20,
@@ -87,6 +93,8 @@ pub struct AssembledBatch {
     pub body: Vec<u8>,
     /// The envelope key the chunks were posted under.
     pub batcher: XOnlyPublicKey,
+    /// Which key of the sequencer set signed it (its index).
+    pub signer: usize,
     /// Where each chunk was found, by chunk index.
     pub positions: Vec<ChunkPosition>,
 }
@@ -272,12 +280,12 @@ impl Assembler {
             return;
         }
         self.tip = l1_height;
-        let cfg = self.config;
-        self.pending.expire(l1_height.saturating_sub(cfg.max_age));
+        let (max_age, reorg_window) = (self.config.max_age, self.config.reorg_window);
+        self.pending.expire(l1_height.saturating_sub(max_age));
         self.done
-            .retain(|_, d| d.completed_at.saturating_add(cfg.max_age) >= l1_height);
+            .retain(|_, d| d.completed_at.saturating_add(max_age) >= l1_height);
         for done in self.done.values_mut() {
-            if done.completed_at.saturating_add(cfg.reorg_window) < l1_height {
+            if done.completed_at.saturating_add(reorg_window) < l1_height {
                 done.chunks = None;
             }
         }
@@ -400,10 +408,16 @@ impl Assembler {
         if signed.header.body_len > self.config.max_body_len {
             return Err(bad(Error::InvalidHeader("body longer than max_body_len")));
         }
-        signed
-            .verify(&self.config.sequencer)
-            .map_err(|_| Rejected::Forged(batch))?;
+        self.signer_of(&signed).ok_or(Rejected::Forged(batch))?;
         Ok(signed)
+    }
+
+    /// The index of the set's key that signed `signed`.
+    fn signer_of(&self, signed: &SignedBatchHeader) -> Option<usize> {
+        self.config
+            .sequencers
+            .iter()
+            .position(|key| signed.verify(key).is_ok())
     }
 
     /// Joins a complete group's chunks, checks the body, and records the batch as done.
@@ -430,10 +444,12 @@ impl Assembler {
             return Err(Rejected::Corrupt { batch, error });
         }
         let positions: Vec<ChunkPosition> = chunks.values().map(|s| s.pos).collect();
+        let signer = self.signer_of(&header).unwrap_or_default();
         let assembled = AssembledBatch {
             header,
             body,
             batcher: key.0,
+            signer,
             positions,
         };
         self.pending.remove_batch(&batch);

@@ -204,7 +204,7 @@ fn buffer_cap_evicts_unverified_batches_first() {
     let stream = 234 + body.len();
     let mut config = AssemblerConfig::new(CHAIN_ID, xonly(&sequencer()));
     config.max_buffered_bytes = stream + 3 * 128 + 500;
-    let mut asm = Assembler::new(config);
+    let mut asm = Assembler::new(config.clone());
     // Unverified junk from a stranger fills the buffer first.
     for n in 0..4u8 {
         let header = ChunkHeader {

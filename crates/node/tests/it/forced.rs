@@ -351,7 +351,11 @@ async fn a_stopped_sequencer_returns_on_top_of_the_block_followers_built() {
         matches!(s, ForcedStatus::Included(_))
     })
     .await;
-    let number = included_in(&follower);
+    assert_eq!(
+        included_in(&follower),
+        number,
+        "built again at the same height"
+    );
     let block = follower
         .node
         .storage

@@ -15,4 +15,5 @@ mod recovery;
 mod settlement;
 mod simulate;
 mod subscriptions;
+mod takeover;
 mod tracing;

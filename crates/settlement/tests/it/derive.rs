@@ -70,6 +70,8 @@ async fn world() -> World {
         finality_depth: 2,
         peg: None,
         forced_inclusion_window: None,
+        sequencers: Vec::new(),
+        sequencer_timeout: None,
     };
     let l2 = Arc::new(
         Storage::open(

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use alloy_primitives::B256;
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::hashes::Hash as _;
+use bitcoin::key::Keypair;
 use bitcoin::secp256k1::{XOnlyPublicKey, schnorr};
 use bitcoin::{FeeRate, OutPoint, Transaction, TxOut, Txid};
 use cairn_l1::Client;
@@ -167,10 +168,13 @@ pub struct Coordinator {
     policy: FeePolicy,
     path: PathBuf,
     outbox: tokio::sync::Mutex<Outbox>,
+    /// The sequencer key that authorizes its proposals.
+    sequencer: Keypair,
 }
 
 impl Coordinator {
-    /// A coordinator asking `signers`, persisting into `dir`.
+    /// A coordinator asking `signers`, persisting into `dir`, proposing as the sequencer
+    /// of `sequencer` (signers sign only for the active member of the sequencer set).
     pub fn open(
         peg: Arc<Peg>,
         storage: Arc<Storage>,
@@ -178,6 +182,7 @@ impl Coordinator {
         signers: Vec<SignerLink>,
         policy: FeePolicy,
         dir: &Path,
+        sequencer: Keypair,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         let path = dir.join("payouts.json");
@@ -210,6 +215,7 @@ impl Coordinator {
             policy,
             path,
             outbox: tokio::sync::Mutex::new(outbox),
+            sequencer,
         })
     }
 
@@ -424,7 +430,7 @@ impl Coordinator {
         let (_, federation) = spending_set(&self.peg, &ledger, &proposal.tx)?;
         let prevouts = ledger.prevouts(&inputs)?;
         let leaf = multisig_script(&federation.signers);
-        let wire = ProposalWire::of(&proposal);
+        let wire = ProposalWire::of(&proposal, &self.sequencer);
         // Local signers outside the spending set would only refuse; remote ones say who
         // they are by answering.
         let asked: Vec<&SignerLink> = self

@@ -36,6 +36,6 @@ pub use coordinator::{Coordinator, SignerLink};
 pub use error::{Error, Result};
 pub use ledger::Ledger;
 pub use peg::Peg;
-pub use signer::Signer;
+pub use signer::{ActiveSequencer, Signer};
 pub use verifier::PegChecker;
 pub use watcher::Ready;

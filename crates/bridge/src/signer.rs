@@ -62,7 +62,14 @@ pub struct Signer {
     journal: PathBuf,
     /// What it signed; the lock also serializes signing.
     signed: Mutex<Vec<SignedEntry>>,
+    /// The sequencer set's member this node's derivation makes active: the only one
+    /// whose proposals it signs.
+    active: ActiveSequencer,
 }
+
+/// The sequencer whose turn it is, as a node's derivation says (`None` until it knows):
+/// the settlement task writes it, signers read it.
+pub type ActiveSequencer = Arc<parking_lot::RwLock<Option<XOnlyPublicKey>>>;
 
 impl Signer {
     /// The signer of `keypair`, journaling into `dir`. Refuses a key that is not one of
@@ -73,6 +80,7 @@ impl Signer {
         keypair: Keypair,
         policy: FeePolicy,
         dir: &Path,
+        active: ActiveSequencer,
     ) -> Result<Self> {
         let key = keypair.x_only_public_key().0;
         if !peg
@@ -92,6 +100,7 @@ impl Signer {
             policy,
             journal,
             signed: Mutex::new(signed),
+            active,
         })
     }
 
@@ -173,7 +182,22 @@ impl Signer {
 
     /// [`Signer::sign`] for a proposal off the wire.
     pub fn sign_wire(&self, wire: &ProposalWire) -> Result<SignatureSet> {
-        let signatures = self.sign(&wire.decode()?)?;
+        let proposal = wire.decode()?;
+        let from = wire.authorized_by(&proposal)?;
+        match *self.active.read() {
+            Some(active) if active == from => {}
+            Some(active) => {
+                return Err(Error::Refused(format!(
+                    "the proposal comes from sequencer {from}, but {active} is the active one"
+                )));
+            }
+            None => {
+                return Err(Error::Refused(
+                    "this signer's node does not know the active sequencer yet".into(),
+                ));
+            }
+        }
+        let signatures = self.sign(&proposal)?;
         Ok(SignatureSet {
             signer: self.key().to_string(),
             signatures: signatures.iter().map(|s| hex::encode(s.as_ref())).collect(),

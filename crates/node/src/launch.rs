@@ -264,6 +264,8 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
             .context("--peg-max-fee-rate is too high")?,
     };
     let peg_dir = config.data_dir.join("peg");
+    // Which sequencer signers sign for: the settlement task sets it from derivation.
+    let active_sequencer = cairn_bridge::ActiveSequencer::default();
     let signer = match (&peg, config.peg.signer_key) {
         (Some(peg), Some(key)) => Some(Arc::new(Signer::open(
             peg.clone(),
@@ -271,18 +273,26 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
             key,
             policy,
             &peg_dir,
+            active_sequencer.clone(),
         )?)),
         (None, Some(_)) => anyhow::bail!("this network has no peg: there is nothing to sign"),
         _ => None,
     };
-    let coordinator = match (&peg, &l1) {
-        (Some(peg), Some(l1))
-            if !config.is_follower()
-                && (!config.peg.local_signers.is_empty() || !config.peg.signer_urls.is_empty()) =>
+    let sequencer_key = config.settlement.as_ref().and_then(|s| s.sequencer);
+    let coordinator = match (&peg, &l1, sequencer_key) {
+        (Some(peg), Some(l1), Some(sequencer_key))
+            if !config.peg.local_signers.is_empty() || !config.peg.signer_urls.is_empty() =>
         {
             let mut links = Vec::new();
             for key in &config.peg.local_signers {
-                let signer = Signer::open(peg.clone(), storage.clone(), *key, policy, &peg_dir)?;
+                let signer = Signer::open(
+                    peg.clone(),
+                    storage.clone(),
+                    *key,
+                    policy,
+                    &peg_dir,
+                    active_sequencer.clone(),
+                )?;
                 links.push(SignerLink::Local(Arc::new(signer)));
             }
             for url in &config.peg.signer_urls {
@@ -295,6 +305,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
                 links,
                 policy,
                 &peg_dir,
+                sequencer_key,
             )?))
         }
         _ => None,
@@ -323,6 +334,7 @@ pub async fn launch(config: LaunchConfig) -> anyhow::Result<Node> {
                     peg: link,
                     pool: Some(pool.clone()),
                     producer: Some(producer.clone()),
+                    active_sequencer: active_sequencer.clone(),
                 },
             )
             .await?;

@@ -145,6 +145,9 @@ pub struct Links {
     /// The sequencer's block producer, through which derivation seals the block for
     /// overdue forced transactions.
     pub producer: Option<Arc<Producer>>,
+    /// Where the active member of the sequencer set is published for this node's
+    /// signers (set once derivation has caught up).
+    pub active_sequencer: cairn_bridge::ActiveSequencer,
 }
 
 /// The sequencer's producer as derivation's [`ChainWriter`]: the block for overdue forced
@@ -183,6 +186,7 @@ pub async fn spawn(
         peg,
         pool,
         producer,
+        active_sequencer,
     } = links;
     let rollup = &config.rollup;
     let role = if config.is_follower() {
@@ -293,6 +297,7 @@ pub async fn spawn(
         own,
         active,
         turn_known: active,
+        active_sequencer,
     };
     Ok((task.run(), status))
 }
@@ -347,6 +352,8 @@ struct Task {
     /// Whether `active` has been decided (a member of a set of several decides once
     /// derivation has caught up).
     turn_known: bool,
+    /// The active member, for this node's signers.
+    active_sequencer: cairn_bridge::ActiveSequencer,
 }
 
 /// What settlement needs of the peg: the watcher, and on the sequencer the producer that
@@ -663,6 +670,9 @@ impl Task {
             s.l1_derived = deriver.l1_height();
             s.last_post = deriver.last_post();
             s.turn = deriver.sequencer_at(s.l1_tip.map_or(0, |(h, _)| h) + 1);
+            if caught_up {
+                *self.active_sequencer.write() = deriver.sequencers().get(s.turn).copied();
+            }
             let applied = deriver.applied();
             if s.applied.len() != applied.len() || s.applied.last() != applied.last() {
                 s.applied = applied.to_vec();

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
-use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::{Amount, Transaction, Txid};
 use cairn_l1::types::AddressType;
 use cairn_node::launch;
@@ -192,10 +191,21 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
     // not exist, and one paying an existing withdrawal to someone else.
     let head = sequencer.node.storage.head_number();
     wait_for(|| signer.storage.head_number() >= head).await;
-    let forged = |tx: &Transaction, withdrawals: Vec<u64>| ProposalWire {
-        tx: serialize_hex(tx),
-        withdrawals,
+    // Proposals carry the sequencer's authorization (peg_sequencer's key), forged or not.
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let sequencer_key = bitcoin::key::Keypair::from_seckey_slice(&secp, &[5; 32]).expect("key");
+    let stranger = bitcoin::key::Keypair::from_seckey_slice(&secp, &[9; 32]).expect("key");
+    let authorized = |tx: &Transaction, withdrawals: Vec<u64>, by: &bitcoin::key::Keypair| {
+        ProposalWire::of(
+            &cairn_peg::policy::PayoutProposal {
+                tx: tx.clone(),
+                withdrawals,
+            },
+            by,
+        )
     };
+    let forged =
+        |tx: &Transaction, withdrawals: Vec<u64>| authorized(tx, withdrawals, &sequencer_key);
     let ledger = {
         let peg = cairn_bridge::Peg::open(signer_dir.path(), &rollup, signer.storage.clone())
             .expect("peg")
@@ -231,8 +241,22 @@ async fn two_of_five_pay_nothing_a_third_signer_resumes_and_forgeries_are_refuse
             ProposalWire {
                 tx: "00".into(),
                 withdrawals: vec![0],
+                sequencer: String::new(),
+                authorization: String::new(),
             },
             "undecodable transaction",
+        ),
+        // Only the active sequencer proposes.
+        (
+            authorized(&honest.tx, vec![0], &stranger),
+            "is the active one",
+        ),
+        (
+            ProposalWire {
+                authorization: "00".repeat(64),
+                ..forged(&honest.tx, vec![0])
+            },
+            "the signature does not verify",
         ),
     ] {
         let err = signer_rpc.sign_payout(proposal).await.expect_err(reason);

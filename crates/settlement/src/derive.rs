@@ -906,6 +906,7 @@ impl Deriver {
         let found_at = height.max(batch.l1_height());
         let allowed = self.sequencer_at(found_at);
         if batch.signer != allowed {
+            self.assembler.forget(&hash);
             return Ok(Some(reject(format!(
                 "signed by sequencer {} of the set, but sequencer {allowed} is the one whose batches count at Bitcoin height {found_at}",
                 batch.signer

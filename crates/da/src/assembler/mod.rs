@@ -238,6 +238,14 @@ impl Assembler {
         result
     }
 
+    /// Forgets that batch `hash` was assembled, so another copy of it can be: derivation
+    /// refused this one for who signed it (a member of the sequencer set whose turn it was
+    /// not, perhaps copying the active one's batch to get in first), and the active
+    /// member's own copy must still count.
+    pub fn forget(&mut self, hash: &B256) {
+        self.done.remove(hash);
+    }
+
     /// Forgets every chunk found above `l1_height` (an L1 reorg). Batches completed
     /// above it go back to pending with their remaining chunks; their hashes are
     /// returned in batch-number order, so the caller can undo what it derived from

@@ -411,3 +411,74 @@ async fn a_batch_found_before_its_predecessor_waits_for_it() {
     assert!(deriver.applied().is_empty());
     assert_eq!(follower.head_number(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_member_of_the_set_whose_turn_it_is_counts() {
+    let mut w = world().await;
+    let second = Keypair::from_seckey_slice(&Secp256k1::new(), &[4; 32]).expect("key");
+    w.rollup.sequencers = vec![
+        w.rollup.sequencer_key.clone(),
+        second.x_only_public_key().0.to_string(),
+    ];
+    w.rollup.sequencer_timeout = Some(3);
+    seal_blocks(&w, 3, 1);
+    let (_dir, _storage, mut deriver) = follower(&w, StorageOptions::default());
+    let w = w;
+    let mut source = source(&w);
+    let miner = w.client.get_new_address(None, None).await.expect("address");
+    let mut prev = B256::ZERO;
+    let rejected = |o: &BatchOutcome, who: usize| match o {
+        BatchOutcome::Rejected { reason, .. } => {
+            assert!(reason.contains(&format!("signed by sequencer {who}")), "{reason}")
+        }
+        other => panic!("not rejected: {other:?}"),
+    };
+    let applied = |o: &BatchOutcome, who: usize| match o {
+        BatchOutcome::Applied(b) => assert_eq!(b.signer, who),
+        other => panic!("not applied: {other:?}"),
+    };
+
+    // From the start the first member's turn: the second's copy of its batch does not
+    // count, nor block the first's own.
+    let (o, _) = outcome(&w, &mut source, &mut deriver, 0, &second, prev).await;
+    rejected(&o, 1);
+    let (o, hash) = outcome(&w, &mut source, &mut deriver, 0, &w.sequencer, prev).await;
+    applied(&o, 0);
+    prev = hash;
+    let (o, _) = outcome(&w, &mut source, &mut deriver, 1, &second, prev).await;
+    rejected(&o, 1);
+    // Silent for three blocks after its last batch: from the fourth the second's turn.
+    w.client.generate_to_address(2, &miner).await.expect("mine");
+    let (o, _) = outcome(&w, &mut source, &mut deriver, 1, &w.sequencer, prev).await;
+    rejected(&o, 0);
+    let (o, hash) = outcome(&w, &mut source, &mut deriver, 1, &second, prev).await;
+    applied(&o, 1);
+    prev = hash;
+    assert_eq!(deriver.last_post().0, 1);
+    // The first member, back, does not count until the second is silent as long.
+    let (o, _) = outcome(&w, &mut source, &mut deriver, 2, &w.sequencer, prev).await;
+    rejected(&o, 0);
+    w.client.generate_to_address(2, &miner).await.expect("mine");
+    assert!(sync(&mut source, &mut deriver).await.is_empty());
+    assert_eq!(deriver.sequencer_at(deriver.l1_height().expect("height") + 1), 0);
+    let (o, _) = outcome(&w, &mut source, &mut deriver, 2, &w.sequencer, prev).await;
+    applied(&o, 0);
+}
+
+/// Posts batch `number` (of block `number + 1`, after `prev`) signed by `key`; what
+/// derivation made of it and its hash.
+async fn outcome(
+    w: &World,
+    source: &mut BlockSource,
+    deriver: &mut Deriver,
+    number: u64,
+    key: &Keypair,
+    prev: B256,
+) -> (BatchOutcome, B256) {
+    let (signed, body) = batch(w, number, prev, (number + 1, number + 1), l1_tip(w).await);
+    let signed = signed.header.sign(key).expect("sign");
+    post(w, &signed, &body, key).await;
+    let outcomes = sync(source, deriver).await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    (outcomes[0].clone(), signed.hash())
+}

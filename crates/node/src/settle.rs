@@ -413,7 +413,7 @@ impl Task {
                 let mut outcomes = self.derive(move |deriver| deriver.apply(&update)).await?;
                 self.offer_forced();
                 outcomes.extend(self.fetch_wanted().await?);
-                self.after_forced_blocks(&outcomes).await;
+                self.after_outcomes(&outcomes).await;
                 derived_blocks += self.announce_from(before);
                 let Some(deriver) = &self.deriver else {
                     anyhow::bail!("derivation state lost");
@@ -560,18 +560,28 @@ impl Task {
         self.active = active;
     }
 
-    /// Derivation built blocks for overdue forced transactions: the sequencer's batcher
-    /// forgets what it signed from there on (Bitcoin will refuse it) and continues after
-    /// them.
-    async fn after_forced_blocks(&mut self, outcomes: &[BatchOutcome]) {
+    /// What the sequencer's batcher learns from derivation. Blocks built for overdue
+    /// forced transactions: it forgets what it signed from there on (every node refuses
+    /// it) and continues after them. One of its own batches refused (mined where the rule
+    /// did not count it, e.g. moved before its turn by a Bitcoin reorg): it forgets it
+    /// and posts those blocks again.
+    async fn after_outcomes(&mut self, outcomes: &[BatchOutcome]) {
         let Some(batcher) = &mut self.batcher else {
             return;
         };
         for outcome in outcomes {
-            if let BatchOutcome::Forced(block) = outcome
-                && let Err(e) = batcher.forget_from(block.number).await
-            {
-                tracing::error!(target: TARGET, error = %e, number = block.number, "the batcher could not forget the blocks a forced-transaction block replaced");
+            let from = match outcome {
+                BatchOutcome::Forced(block) => block.number,
+                BatchOutcome::Rejected { hash, .. } => {
+                    match batcher.pending().iter().find(|p| p.batch.hash == *hash) {
+                        Some(posting) => posting.batch.first_block,
+                        None => continue,
+                    }
+                }
+                BatchOutcome::Applied(_) => continue,
+            };
+            if let Err(e) = batcher.forget_from(from).await {
+                tracing::error!(target: TARGET, error = %e, from, "the batcher could not forget what derivation refused");
             }
         }
     }

@@ -108,6 +108,15 @@ async fn the_next_sequencer_takes_over_from_a_dead_one_and_the_old_one_stands_by
     );
     assert_eq!(settlement(&follower.node).last_post.0, 1);
 
+    // A Bitcoin reorg across the takeover: its batch may land one block earlier, before
+    // the turn passed, where no node counts it; the new member posts again and every
+    // node converges.
+    devnet.reorg(2).await;
+    let again = transfer_on(&second, Address::repeat_byte(0x53)).await;
+    mine_until_batched(&devnet, &follower.node, "after the reorg", again).await;
+    assert_same_block(&second.node, &follower.node, again);
+    assert_eq!(settlement(&follower.node).last_post.0, 1);
+
     // Payouts continue: the new active member coordinates them.
     let (_, hash) = withdraw_to_wallet(&devnet, &second, AddressType::Bech32, 100_000).await;
     mine_until_paid(&devnet, &second.provider(0), &[hash]).await;

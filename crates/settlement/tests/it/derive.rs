@@ -429,7 +429,10 @@ async fn only_the_member_of_the_set_whose_turn_it_is_counts() {
     let mut prev = B256::ZERO;
     let rejected = |o: &BatchOutcome, who: usize| match o {
         BatchOutcome::Rejected { reason, .. } => {
-            assert!(reason.contains(&format!("signed by sequencer {who}")), "{reason}")
+            assert!(
+                reason.contains(&format!("signed by sequencer {who}")),
+                "{reason}"
+            )
         }
         other => panic!("not rejected: {other:?}"),
     };
@@ -460,7 +463,10 @@ async fn only_the_member_of_the_set_whose_turn_it_is_counts() {
     rejected(&o, 0);
     w.client.generate_to_address(2, &miner).await.expect("mine");
     assert!(sync(&mut source, &mut deriver).await.is_empty());
-    assert_eq!(deriver.sequencer_at(deriver.l1_height().expect("height") + 1), 0);
+    assert_eq!(
+        deriver.sequencer_at(deriver.l1_height().expect("height") + 1),
+        0
+    );
     let (o, _) = outcome(&w, &mut source, &mut deriver, 2, &w.sequencer, prev).await;
     applied(&o, 0);
 }

@@ -226,6 +226,20 @@ pub struct InitOptions {
     pub peg: Option<PegSpec>,
     /// Smallest withdrawal in satoshis (with a peg).
     pub min_withdrawal_sat: u64,
+    /// Standby members of the sequencer set to create keys for (`sequencer-2.key`, …,
+    /// handed to their operators), in takeover order after the first.
+    pub standby_sequencers: u32,
+    /// Bitcoin blocks of silence before the next member takes over (`None`: the
+    /// network's default).
+    pub sequencer_timeout: Option<u32>,
+}
+
+/// The key file of the set's member `index` (0: `sequencer.key`).
+pub fn sequencer_key_file(index: u32) -> String {
+    match index {
+        0 => SEQUENCER_KEY_FILE.to_owned(),
+        i => format!("sequencer-{}.key", i + 1),
+    }
 }
 
 /// Creates `rollup.json` and `sequencer.key` in `options.out`; refuses to overwrite either.
@@ -260,7 +274,18 @@ pub async fn init(options: &InitOptions) -> anyhow::Result<(PathBuf, PathBuf)> {
         chain.validate()?;
     }
     let keypair = create_sequencer_key(&key_path)?;
-    let config = new_config(chain, &keypair, &client, depth, peg).await?;
+    let mut config = new_config(chain, &keypair, &client, depth, peg).await?;
+    if options.standby_sequencers > 0 {
+        config.sequencers = vec![config.sequencer_key.clone()];
+        for index in 1..=options.standby_sequencers {
+            let path = options.out.join(sequencer_key_file(index));
+            config
+                .sequencers
+                .push(public_key_hex(&create_sequencer_key(&path)?));
+        }
+    }
+    config.sequencer_timeout = options.sequencer_timeout;
+    config.validate()?;
     write_config(&config_path, &config)?;
     Ok((config_path, key_path))
 }

@@ -399,4 +399,36 @@ mod tests {
         let typo = text.replace("finalityDepth", "finalityDeph");
         assert!(RollupConfig::from_json(typo.as_bytes()).is_err());
     }
+
+    #[test]
+    fn a_sequencer_set_starts_with_the_sequencer_key_and_names_each_key_once() {
+        assert_eq!(sample().sequencer_set(), vec!["11".repeat(32)]);
+        assert_eq!(sample().sequencer_timeout(), 6);
+        let set = RollupConfig {
+            sequencers: vec!["11".repeat(32), "33".repeat(32)],
+            sequencer_timeout: Some(3),
+            ..sample()
+        };
+        let parsed = RollupConfig::from_json(&set.to_json()).expect("valid");
+        assert_eq!(parsed.sequencer_set().len(), 2);
+        assert_eq!(parsed.sequencer_timeout(), 3);
+        for (sequencers, timeout, wanted) in [
+            (vec!["33".repeat(32)], None, "must start with sequencerKey"),
+            (vec!["11".repeat(32), "11".repeat(32)], None, "a key twice"),
+            (
+                vec!["11".repeat(32), "zz".into()],
+                None,
+                "x-only public keys",
+            ),
+            (Vec::new(), Some(0), "sequencerTimeout must be at least 1"),
+        ] {
+            let bad = RollupConfig {
+                sequencers,
+                sequencer_timeout: timeout,
+                ..sample()
+            };
+            let err = bad.validate().expect_err(wanted);
+            assert!(err.to_string().contains(wanted), "{err}");
+        }
+    }
 }

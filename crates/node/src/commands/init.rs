@@ -26,6 +26,14 @@ pub struct InitArgs {
     /// networks, 2 on regtest).
     #[arg(long)]
     pub finality_depth: Option<u32>,
+    /// Standby sequencers to create keys for (`sequencer-2.key`, …): each takes over, in
+    /// order, when the one before stays silent on Bitcoin for `--sequencer-timeout` blocks.
+    #[arg(long, default_value_t = 0)]
+    pub standby_sequencers: u32,
+    /// Bitcoin blocks without a batch after which the next sequencer of the set takes over
+    /// (default: 6 on regtest, 36 elsewhere).
+    #[arg(long)]
+    pub sequencer_timeout: Option<u32>,
     #[command(flatten)]
     pub peg: PegArgs,
 }
@@ -44,6 +52,8 @@ impl InitArgs {
             finality_depth: self.finality_depth,
             peg,
             min_withdrawal_sat: self.peg.min_withdrawal_sat,
+            standby_sequencers: self.standby_sequencers,
+            sequencer_timeout: self.sequencer_timeout,
         })
     }
 }
@@ -62,6 +72,20 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
         key_path.display()
     );
     println!("  sequencer:       {}", config.sequencer_key);
+    for (index, key) in config.sequencers.iter().enumerate().skip(1) {
+        println!(
+            "  standby {index}:       {key} ({}, for its operator)",
+            args.out
+                .join(rollup::sequencer_key_file(index as u32))
+                .display()
+        );
+    }
+    if config.sequencers.len() > 1 {
+        println!(
+            "  takeover after:  {} silent Bitcoin blocks",
+            config.sequencer_timeout()
+        );
+    }
     println!("  chain id:        {}", config.chain.chain_id);
     println!(
         "  L1 start height: {} ({})",

@@ -76,11 +76,13 @@ pub(super) async fn run_with(args: NodeArgs, signer: Option<SignerRuntime>) -> a
             Some(key_path) => {
                 let key = crate::rollup::load_sequencer_key(key_path)?;
                 anyhow::ensure!(
-                    crate::rollup::public_key_hex(&key) == rollup.sequencer_key,
-                    "{} is not the sequencer key of {} (its sequencerKey is {})",
+                    rollup
+                        .sequencer_set()
+                        .contains(&crate::rollup::public_key_hex(&key)),
+                    "{} is not a sequencer key of {} (its sequencer set is {})",
                     key_path.display(),
                     path.display(),
-                    rollup.sequencer_key
+                    rollup.sequencer_set().join(", ")
                 );
                 Some(key)
             }

@@ -210,6 +210,8 @@ async fn init_creates_a_network_at_the_l1_tip_once() {
         chain_id: 4242,
         gas_limit: 30_000_000,
         finality_depth: None,
+        standby_sequencers: 1,
+        sequencer_timeout: Some(4),
         peg: cairn_node::commands::PegArgs {
             peg_signers: (1..=3u8).map(x_only_hex).collect(),
             peg_threshold: Some(2),
@@ -261,6 +263,18 @@ async fn init_creates_a_network_at_the_l1_tip_once() {
         config.sequencer_key,
         cairn_node::rollup::public_key_hex(&key)
     );
+    // A standby sequencer, with its key beside the first's.
+    let standby =
+        cairn_node::rollup::load_sequencer_key(&dir.path().join("net").join("sequencer-2.key"))
+            .expect("standby key");
+    assert_eq!(
+        config.sequencers,
+        vec![
+            config.sequencer_key.clone(),
+            cairn_node::rollup::public_key_hex(&standby)
+        ]
+    );
+    assert_eq!(config.sequencer_timeout(), 4);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -5,16 +5,12 @@
 //!
 //! `cargo run --release -p cairn-settlement --example forced_cost`
 
-use std::net::SocketAddr;
-
 use alloy_consensus::{SignableTransaction as _, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718 as _;
 use alloy_network::TxSignerSync as _;
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_signer_local::PrivateKeySigner;
 use bitcoin::{FeeRate, Network};
-use cairn_devnet::{DevnetConfig, DevnetServer};
-use cairn_l1::{Auth, Client, Config};
 use cairn_settlement::forced::force_send;
 
 const CHAIN_ID: u64 = 777;
@@ -38,19 +34,8 @@ fn signed(signer: &PrivateKeySigner, to: Address, value: u64, input: Vec<u8>, ga
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let devnet = DevnetServer::start(DevnetConfig {
-        data_dir: dir.path().join("bitcoin"),
-        rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        rpc_user: None,
-        block_time: None,
-        initial_blocks: 110,
-    })
-    .await?;
-    let rpc = Config::new(
-        devnet.rpc_url(),
-        Auth::CookieFile(devnet.cookie_path().to_owned()),
-    );
-    let client = Client::connect(&rpc, Network::Regtest).await?;
+    let devnet = cairn_test_utils::Devnet::start(dir.path(), 110).await;
+    let client = &devnet.client;
     let user = PrivateKeySigner::random();
     let mut erc20 = vec![0xa9, 0x05, 0x9c, 0xbb];
     erc20.extend_from_slice(&[0u8; 12]);
@@ -87,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|");
     for (what, raw) in cases {
         let sent = force_send(
-            &client,
+            client,
             Network::Regtest,
             CHAIN_ID,
             &raw,

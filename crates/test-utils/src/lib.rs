@@ -15,7 +15,7 @@ pub mod settle;
 pub mod tx;
 
 pub use devnet::{Devnet, devnet, empty_block, received, transaction};
-pub use node::{TestNode, assert_nonce, config, free_port, init_logs};
+pub use node::{Stopped, TestNode, assert_nonce, config, free_port, init_logs};
 pub use peg::*;
 pub use proxy::FlakyProxy;
 pub use settle::{mine_until, mine_until_batched, rollup_for, settlement, wait_for};

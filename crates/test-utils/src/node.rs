@@ -121,6 +121,29 @@ impl TestNode {
     pub async fn shutdown(self) {
         self.node.shutdown().await;
     }
+
+    /// Stops the node and keeps its data dir, to start it again.
+    pub async fn stop(self) -> Stopped {
+        self.node.shutdown().await;
+        Stopped {
+            accounts: self.accounts,
+            dir: self._dir,
+        }
+    }
+}
+
+/// A [`TestNode`] that was stopped: its accounts and data dir.
+pub struct Stopped {
+    /// Its dev accounts.
+    pub accounts: Vec<DevAccount>,
+    dir: tempfile::TempDir,
+}
+
+impl Stopped {
+    /// Launches it again from `config` (whose data dir is the one kept).
+    pub async fn start(self, config: LaunchConfig) -> TestNode {
+        TestNode::start_with(self.dir, self.accounts, config).await
+    }
 }
 
 /// Asserts that `who` has sent exactly `expected` transactions on the node behind

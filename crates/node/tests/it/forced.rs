@@ -12,7 +12,6 @@ use bitcoin::FeeRate;
 use cairn_da::envelope::{scan_forced_transaction, scan_transaction};
 use cairn_execution::withdraw::{WITHDRAWAL_CONTRACT, withdrawCall};
 use cairn_l1::types::AddressType;
-use cairn_node::launch;
 use cairn_settlement::derive::{FORCED_BLOCK_BENEFICIARY, ForcedStatus};
 use cairn_settlement::forced::{ForceSendError, ForcedSend, force_send};
 
@@ -322,13 +321,8 @@ async fn a_stopped_sequencer_returns_on_top_of_the_block_followers_built() {
     mine_until_batched(&devnet, &follower.node, "a first batch", first).await;
 
     // The sequencer stops (its unposted blocks stay on its disk only).
-    let TestNode {
-        node,
-        accounts,
-        _dir,
-    } = sequencer;
-    node.shutdown().await;
-    let signer = accounts[1].signer.clone();
+    let stopped = sequencer.stop().await;
+    let signer = stopped.accounts[1].signer.clone();
     let to = Address::repeat_byte(0x48);
     let sent = send(&devnet, CHAIN_ID, &paid_transfer(&signer, 0, to))
         .await
@@ -366,12 +360,7 @@ async fn a_stopped_sequencer_returns_on_top_of_the_block_followers_built() {
     assert_eq!(follower.node.storage.head_number(), number);
 
     // Back, it derives the same block (dropping what it had sealed there) and builds on it.
-    let node = launch(started.clone()).await.expect("restarts");
-    let sequencer = TestNode {
-        node,
-        accounts,
-        _dir,
-    };
+    let sequencer = stopped.start(started.clone()).await;
     wait_forced(&sequencer, "the sequencer derives it too", |s| {
         *s == ForcedStatus::Included(number)
     })

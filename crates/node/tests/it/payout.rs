@@ -494,18 +494,8 @@ async fn a_stuck_payout_is_replaced_at_a_higher_fee_and_paid_once_across_a_resta
     );
 
     // The sequencer restarts with the payout in flight: it neither forgets nor repeats it.
-    let TestNode {
-        node,
-        accounts,
-        _dir,
-    } = sequencer;
-    node.shutdown().await;
-    let node = launch(started.clone()).await.expect("restarts");
-    let sequencer = TestNode {
-        node,
-        accounts,
-        _dir,
-    };
+    let stopped = sequencer.stop().await;
+    let sequencer = stopped.start(started.clone()).await;
     let provider = sequencer.provider(0);
 
     // Miners leave it out: after three blocks it is replaced at a higher fee rate.

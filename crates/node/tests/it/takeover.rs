@@ -8,7 +8,6 @@ use alloy::primitives::Address;
 use alloy::providers::Provider as _;
 use bitcoin::secp256k1::{Keypair, Secp256k1};
 use cairn_l1::types::AddressType;
-use cairn_node::launch;
 
 use crate::harness::*;
 
@@ -73,12 +72,7 @@ async fn the_next_sequencer_takes_over_from_a_dead_one_and_the_old_one_stands_by
 
     // The first member dies. After `sequencerTimeout` (6) silent Bitcoin blocks the second
     // takes over.
-    let TestNode {
-        node,
-        accounts,
-        _dir,
-    } = first;
-    node.shutdown().await;
+    let stopped = first.stop().await;
     let mut mined = 0;
     while !settlement(&second.node).active {
         assert!(mined < 12, "no takeover after {mined} blocks");
@@ -122,12 +116,7 @@ async fn the_next_sequencer_takes_over_from_a_dead_one_and_the_old_one_stands_by
     mine_until_paid(&devnet, &second.provider(0), &[hash]).await;
 
     // The old member comes back: it is not its turn, so it stands by and follows.
-    let node = launch(started.clone()).await.expect("restarts");
-    let first = TestNode {
-        node,
-        accounts,
-        _dir,
-    };
+    let first = stopped.start(started.clone()).await;
     let head = second.node.storage.head_number();
     mine_until_batched(&devnet, &first.node, "the old member follows", head).await;
     assert_same_block(&second.node, &first.node, head);

@@ -616,6 +616,8 @@ async fn sigterm_mid_load_shuts_down_cleanly_and_loses_nothing_acknowledged() {
         provider,
     } = Dev::start().await;
 
+    let cookie = dir.path().join("bitcoin").join(".cookie");
+    assert!(cookie.exists(), "the devnet's cookie {}", cookie.display());
     let mut acked: Vec<B256> = Vec::new();
     let started = Instant::now();
     let mut terminated = None;
@@ -641,6 +643,9 @@ async fn sigterm_mid_load_shuts_down_cleanly_and_loses_nothing_acknowledged() {
     }
     let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exits after SIGTERM");
     assert!(status.success(), "a clean shutdown ({status:?})");
+    // As bitcoind does, the devnet takes its cookie with it: a client that starts it again
+    // never reads a stale secret.
+    assert!(!cookie.exists(), "{} left behind", cookie.display());
     assert!(
         acked.len() > 10,
         "enough load before SIGTERM ({})",

@@ -6,7 +6,7 @@ use std::path::Path;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
-use crate::state::{Account, FlatState};
+use crate::state::{Account, ChangeSet, FlatState};
 use crate::{Result, StorageError};
 
 const ACCOUNT_V1: u8 = 1;
@@ -42,6 +42,10 @@ pub(crate) struct Tables {
     pub creations: Keyspace,
     /// sender ‖ nonce → block number ‖ index.
     pub sender_nonces: Keyspace,
+    /// block number → what the block overwrote (its reverse change set,
+    /// [`encode_change_set`]), for the last `history_blocks` blocks: historical reads and
+    /// unwinds survive a restart.
+    pub changesets: Keyspace,
 }
 
 impl Tables {
@@ -62,6 +66,7 @@ impl Tables {
             by_address: ks("by_address")?,
             creations: ks("creations")?,
             sender_nonces: ks("sender_nonces")?,
+            changesets: ks("changesets")?,
             db,
         })
     }
@@ -71,6 +76,29 @@ impl Tables {
             None => Ok(None),
             Some(v) => Ok(Some(decode_u64(&v, "meta")?)),
         }
+    }
+
+    /// The reverse change sets of the blocks up to `head`, newest back to the first gap
+    /// or `keep` blocks, oldest first.
+    pub fn load_change_sets(
+        &self,
+        head: u64,
+        keep: usize,
+    ) -> Result<Vec<(u64, std::sync::Arc<ChangeSet>)>> {
+        let mut sets = Vec::new();
+        let mut number = head;
+        while sets.len() < keep {
+            let Some(raw) = self.changesets.get(number.to_be_bytes())? else {
+                break;
+            };
+            sets.push((number, std::sync::Arc::new(decode_change_set(&raw)?)));
+            if number == 0 {
+                break;
+            }
+            number -= 1;
+        }
+        sets.reverse();
+        Ok(sets)
     }
 
     /// Load the whole flat state into memory.
@@ -170,6 +198,90 @@ pub(crate) fn decode_location(
     }
 }
 
+const CHANGE_SET_V1: u8 = 1;
+
+/// A reverse change set on disk: version 1, then accounts (`u32` count; each address,
+/// `0` absent before or `1` and the 73-byte account), slots (`u32` count; address, slot,
+/// previous value), wiped accounts (`u32` count; address, `u32` count, slot ‖ value).
+pub(crate) fn encode_change_set(set: &ChangeSet) -> Vec<u8> {
+    let mut out = vec![CHANGE_SET_V1];
+    out.extend_from_slice(&(set.accounts.len() as u32).to_be_bytes());
+    for (address, previous) in &set.accounts {
+        out.extend_from_slice(address.as_slice());
+        match previous {
+            None => out.push(0),
+            Some(account) => {
+                out.push(1);
+                out.extend_from_slice(&encode_account(account));
+            }
+        }
+    }
+    out.extend_from_slice(&(set.storage.len() as u32).to_be_bytes());
+    for ((address, slot), value) in &set.storage {
+        out.extend_from_slice(address.as_slice());
+        out.extend_from_slice(&slot.to_be_bytes::<32>());
+        out.extend_from_slice(&value.to_be_bytes::<32>());
+    }
+    out.extend_from_slice(&(set.wiped.len() as u32).to_be_bytes());
+    for (address, slots) in &set.wiped {
+        out.extend_from_slice(address.as_slice());
+        out.extend_from_slice(&(slots.len() as u32).to_be_bytes());
+        for (slot, value) in slots {
+            out.extend_from_slice(&slot.to_be_bytes::<32>());
+            out.extend_from_slice(&value.to_be_bytes::<32>());
+        }
+    }
+    out
+}
+
+/// Reads [`encode_change_set`]'s bytes back; anything else is corruption.
+pub(crate) fn decode_change_set(bytes: &[u8]) -> Result<ChangeSet> {
+    let bad = || corrupt("changesets", "truncated or unknown change set");
+    let mut rest = bytes;
+    let mut take = |n: usize| -> Result<&[u8]> {
+        if rest.len() < n {
+            return Err(bad());
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    if take(1)? != [CHANGE_SET_V1] {
+        return Err(bad());
+    }
+    let count = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap_or_default()) as usize;
+    let mut set = ChangeSet::default();
+    for _ in 0..count(take(4)?) {
+        let address = Address::from_slice(take(20)?);
+        let previous = match take(1)?[0] {
+            0 => None,
+            1 => Some(decode_account(take(73)?)?),
+            _ => return Err(bad()),
+        };
+        set.accounts.insert(address, previous);
+    }
+    for _ in 0..count(take(4)?) {
+        let address = Address::from_slice(take(20)?);
+        let slot = U256::from_be_slice(take(32)?);
+        let value = U256::from_be_slice(take(32)?);
+        set.storage.insert((address, slot), value);
+    }
+    for _ in 0..count(take(4)?) {
+        let address = Address::from_slice(take(20)?);
+        let mut slots = std::collections::HashMap::new();
+        for _ in 0..count(take(4)?) {
+            let slot = U256::from_be_slice(take(32)?);
+            let value = U256::from_be_slice(take(32)?);
+            slots.insert(slot, value);
+        }
+        set.wiped.insert(address, slots);
+    }
+    if !rest.is_empty() {
+        return Err(bad());
+    }
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +301,38 @@ mod tests {
         let mut wrong_version = encode_account(&account);
         wrong_version[0] = 9;
         assert!(decode_account(&wrong_version).is_err());
+    }
+
+    #[test]
+    fn change_sets_round_trip_and_refuse_damage() {
+        let mut set = ChangeSet::default();
+        let a = Address::repeat_byte(1);
+        let b = Address::repeat_byte(2);
+        set.accounts.insert(a, None);
+        set.accounts.insert(
+            b,
+            Some(Account {
+                nonce: 3,
+                balance: U256::from(7),
+                ..Default::default()
+            }),
+        );
+        set.storage.insert((b, U256::from(1)), U256::from(9));
+        set.wiped
+            .insert(a, [(U256::from(4), U256::from(5))].into_iter().collect());
+        let bytes = encode_change_set(&set);
+        let back = decode_change_set(&bytes).expect("decodes");
+        assert_eq!(back.accounts, set.accounts);
+        assert_eq!(back.storage, set.storage);
+        assert_eq!(back.wiped, set.wiped);
+        for cut in [0, 1, 5, bytes.len() - 1] {
+            assert!(decode_change_set(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_change_set(&longer).is_err());
+        let mut other_version = bytes;
+        other_version[0] = 9;
+        assert!(decode_change_set(&other_version).is_err());
     }
 }

@@ -155,39 +155,81 @@ impl FlatState {
 
     /// Apply a block's changes and remember what they overwrote.
     pub(crate) fn apply(&mut self, number: u64, changes: &StateChanges, keep: usize) {
+        let set = Arc::new(self.reverse_of(changes));
+        self.apply_with(number, changes, set, keep);
+    }
+
+    /// What applying `changes` would overwrite (the block's reverse change set), without
+    /// applying them: accounts as they were, slots as they were (zero for those of an
+    /// account the same changes delete first), and the storage of deleted accounts.
+    pub(crate) fn reverse_of(&self, changes: &StateChanges) -> ChangeSet {
         let mut set = ChangeSet::default();
+        let mut deleted = std::collections::HashSet::new();
+        for (address, info) in &changes.accounts {
+            set.accounts
+                .entry(*address)
+                .or_insert_with(|| self.accounts.get(address).copied());
+            if info.is_none() && deleted.insert(*address) {
+                if let Some(slots) = self.storage.get(address) {
+                    set.wiped.insert(
+                        *address,
+                        slots.iter().map(|(slot, value)| (*slot, *value)).collect(),
+                    );
+                }
+            }
+        }
+        for (address, slot, _) in &changes.storage {
+            set.storage.entry((*address, *slot)).or_insert_with(|| {
+                if deleted.contains(address) {
+                    U256::ZERO
+                } else {
+                    self.storage
+                        .get(address)
+                        .and_then(|slots| slots.get(slot))
+                        .copied()
+                        .unwrap_or_default()
+                }
+            });
+        }
+        set
+    }
+
+    /// Applies `changes`, keeping `set` (their [`FlatState::reverse_of`]) as block
+    /// `number`'s history while the window of `keep` blocks holds it.
+    pub(crate) fn apply_with(
+        &mut self,
+        number: u64,
+        changes: &StateChanges,
+        set: Arc<ChangeSet>,
+        keep: usize,
+    ) {
         for (hash, code) in &changes.codes {
             self.codes.entry(*hash).or_insert_with(|| code.clone());
         }
         for (address, info) in &changes.accounts {
-            let previous = self.accounts.get(address).copied();
-            set.accounts.entry(*address).or_insert(previous);
             match info {
                 Some(info) => {
                     self.accounts.insert(*address, *info);
                 }
                 None => {
                     self.accounts.remove(address);
-                    if let Some(slots) = self.storage.remove(address) {
-                        set.wiped.insert(*address, slots.into_iter().collect());
-                    }
+                    self.storage.remove(address);
                 }
             }
         }
         for (address, slot, value) in &changes.storage {
             let slots = self.storage.entry(*address).or_default();
-            let previous = if value.is_zero() {
-                slots.remove(slot).unwrap_or_default()
+            if value.is_zero() {
+                slots.remove(slot);
             } else {
-                slots.insert(*slot, *value).unwrap_or_default()
-            };
-            set.storage.entry((*address, *slot)).or_insert(previous);
+                slots.insert(*slot, *value);
+            }
             if slots.is_empty() {
                 self.storage.remove(address);
             }
         }
         if keep > 0 {
-            self.history.push_back((number, Arc::new(set)));
+            self.history.push_back((number, set));
             while self.history.len() > keep {
                 self.history.pop_front();
             }

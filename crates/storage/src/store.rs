@@ -181,7 +181,10 @@ impl Storage {
             )));
         }
         let started = std::time::Instant::now();
-        let state = tables.load_state()?;
+        let mut state = tables.load_state()?;
+        state.history = tables
+            .load_change_sets(head, options.history_blocks)?
+            .into();
         let mut commitment = Commitment::from_state(&state);
         let root = commitment.root();
         let storage = Self {
@@ -288,15 +291,27 @@ impl Storage {
         }
         crate::history::index_block(t, &mut batch, &block, &receipts, false);
         self.write_state(&mut batch, &changes);
+        // What the block overwrites, on disk with it: unwinds and historical reads
+        // survive a restart.
+        let keep = self.options.history_blocks;
+        let set = Arc::new(self.state.read().reverse_of(&changes));
+        if keep > 0 {
+            batch.insert(
+                &t.changesets,
+                number.to_be_bytes(),
+                crate::db::encode_change_set(&set),
+            );
+            if let Some(old) = number.checked_sub(keep as u64) {
+                batch.remove(&t.changesets, old.to_be_bytes());
+            }
+        }
         batch.insert(&t.meta, "head", number.to_be_bytes());
         batch.commit()?;
         if self.options.sync_writes {
             t.db.persist(PersistMode::SyncData)?;
         }
 
-        self.state
-            .write()
-            .apply(number, &changes, self.options.history_blocks);
+        self.state.write().apply_with(number, &changes, set, keep);
         let entry = BlockWithReceipts {
             block: Arc::new(block),
             receipts: Arc::new(receipts),
@@ -378,6 +393,7 @@ impl Storage {
                 .ok_or(StorageError::BlockNotFound(number))?;
             batch.remove(&t.blocks, number.to_be_bytes());
             batch.remove(&t.receipts, number.to_be_bytes());
+            batch.remove(&t.changesets, number.to_be_bytes());
             batch.remove(&t.hashes, block.block.hash.as_slice());
             for tx in &block.block.transactions {
                 batch.remove(&t.txs, tx.hash.as_slice());

@@ -136,6 +136,23 @@ fn commits_persist_and_history_reads_back() {
     assert!(storage.block_by_number(3).expect("read").is_none());
     let hash = storage.head().block.hash;
     assert_eq!(storage.block_number_by_hash(&hash).expect("read"), Some(2));
+    // The change sets were on disk with their blocks: history reads survive the reopen.
+    assert_eq!(
+        storage
+            .state_at(0)
+            .expect("kept across the reopen")
+            .account(&a)
+            .map(|x| x.balance),
+        Some(U256::from(1_000))
+    );
+    drop(storage);
+    // A shorter window keeps only that many blocks' history.
+    let options = StorageOptions {
+        history_blocks: 1,
+        ..StorageOptions::default()
+    };
+    let storage = Storage::open(dir.path(), &spec(), options).expect("reopen");
+    assert!(storage.state_at(1).is_ok());
     assert_history_unavailable(storage.state_at(0));
 }
 
@@ -268,8 +285,16 @@ fn unwinding_restores_an_earlier_head_exactly() {
         root_1
     );
     assert_eq!(storage.latest_state().storage(&c, &slot(2)), slot(20));
-    // Without history there is nothing to unwind through.
-    assert_history_unavailable(storage.unwind_to(0));
+    // The change sets survive the reopen: the unwind to genesis still works, and checks
+    // the state root it arrives at.
+    let genesis = storage.block_by_number(0).expect("read").expect("genesis");
+    storage.unwind_to(0).expect("unwind after a reopen");
+    assert_eq!(storage.head().block.hash, genesis.block.hash);
+    assert_eq!(storage.latest_state().account(&d), None);
+    assert_eq!(storage.latest_state().storage(&c, &slot(2)), U256::ZERO);
+    drop(storage);
+    let storage = Storage::open(dir.path(), &spec(), StorageOptions::default()).expect("reopen");
+    assert_eq!(storage.head_number(), 0, "the unwind was durable");
 }
 
 #[test]

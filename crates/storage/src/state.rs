@@ -169,13 +169,14 @@ impl FlatState {
             set.accounts
                 .entry(*address)
                 .or_insert_with(|| self.accounts.get(address).copied());
-            if info.is_none() && deleted.insert(*address) {
-                if let Some(slots) = self.storage.get(address) {
-                    set.wiped.insert(
-                        *address,
-                        slots.iter().map(|(slot, value)| (*slot, *value)).collect(),
-                    );
-                }
+            if info.is_none()
+                && deleted.insert(*address)
+                && let Some(slots) = self.storage.get(address)
+            {
+                set.wiped.insert(
+                    *address,
+                    slots.iter().map(|(slot, value)| (*slot, *value)).collect(),
+                );
             }
         }
         for (address, slot, _) in &changes.storage {

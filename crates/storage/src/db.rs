@@ -303,8 +303,38 @@ mod tests {
         assert!(decode_account(&wrong_version).is_err());
     }
 
-    #[test]
-    fn change_sets_round_trip_and_refuse_damage() {
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Damaged or arbitrary bytes in the changesets table: an error or a set whose
+        /// encoding decodes to it again, never a panic.
+        #[test]
+        fn change_set_decoder(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            flips in proptest::collection::vec((0usize..300, proptest::prelude::any::<u8>()), 0..4),
+        ) {
+            for candidate in [bytes.clone(), damaged(flips)] {
+                if let Ok(set) = decode_change_set(&candidate) {
+                    let again = decode_change_set(&encode_change_set(&set)).expect("re-decodes");
+                    proptest::prop_assert_eq!(again.accounts, set.accounts);
+                    proptest::prop_assert_eq!(again.storage, set.storage);
+                    proptest::prop_assert_eq!(again.wiped, set.wiped);
+                }
+            }
+        }
+    }
+
+    /// The sample set's encoding with `flips` applied.
+    fn damaged(flips: Vec<(usize, u8)>) -> Vec<u8> {
+        let mut bytes = encode_change_set(&sample());
+        for (i, b) in flips {
+            let i = i % bytes.len();
+            bytes[i] ^= b;
+        }
+        bytes
+    }
+
+    fn sample() -> ChangeSet {
         let mut set = ChangeSet::default();
         let a = Address::repeat_byte(1);
         let b = Address::repeat_byte(2);
@@ -320,6 +350,12 @@ mod tests {
         set.storage.insert((b, U256::from(1)), U256::from(9));
         set.wiped
             .insert(a, [(U256::from(4), U256::from(5))].into_iter().collect());
+        set
+    }
+
+    #[test]
+    fn change_sets_round_trip_and_refuse_damage() {
+        let set = sample();
         let bytes = encode_change_set(&set);
         let back = decode_change_set(&bytes).expect("decodes");
         assert_eq!(back.accounts, set.accounts);

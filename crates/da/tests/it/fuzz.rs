@@ -7,6 +7,7 @@ use bitcoin::hashes::Hash as _;
 use bitcoin::transaction::Version;
 use bitcoin::{OutPoint, ScriptBuf, Sequence, Transaction, TxIn, Txid, Witness, absolute};
 use cairn_da::compress::decompress_brotli;
+use cairn_da::envelope::forced::{forced_leaf, parse_forced_leaf};
 use cairn_da::envelope::script::{envelope_leaf, parse_leaf};
 use cairn_da::envelope::{ChunkHeader, scan_input};
 use cairn_da::{
@@ -154,6 +155,16 @@ proptest! {
     }
 
     #[test]
+    fn forced_leaf_parser(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        check_forced_leaf(&bytes)?;
+    }
+
+    #[test]
+    fn mutated_forced_leaves(bytes in mutated(valid_forced_leaf())) {
+        check_forced_leaf(&bytes)?;
+    }
+
+    #[test]
     fn assembler_never_yields_unsigned_batches(
         chunks in prop::collection::vec((0u16..4, 1u16..4, 0u8..3, prop::collection::vec(any::<u8>(), 1..300)), 0..40)
     ) {
@@ -182,6 +193,24 @@ fn check_leaf(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Some(Ok(chunk)) = parse_leaf(bytes) {
         let leaf =
             envelope_leaf(&chunk.key, &chunk.header, &chunk.data).expect("parsed chunks re-encode");
+        prop_assert_eq!(leaf.as_bytes(), bytes);
+    }
+    Ok(())
+}
+
+fn valid_forced_leaf() -> Vec<u8> {
+    let key = batcher().x_only_public_key().0;
+    forced_leaf(&key, crate::harness::CHAIN_ID, &[0x02; 700])
+        .expect("leaf")
+        .to_bytes()
+}
+
+/// `parse_forced_leaf` never panics, and what it accepts is the canonical leaf of its
+/// envelope.
+fn check_forced_leaf(bytes: &[u8]) -> Result<(), TestCaseError> {
+    if let Some(Ok(envelope)) = parse_forced_leaf(bytes) {
+        let leaf = forced_leaf(&envelope.key, envelope.chain_id, &envelope.raw)
+            .expect("parsed envelopes re-encode");
         prop_assert_eq!(leaf.as_bytes(), bytes);
     }
     Ok(())

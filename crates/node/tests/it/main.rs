@@ -6,6 +6,7 @@ mod dev_methods;
 mod errors;
 mod forced;
 mod harness;
+mod hostile;
 mod l1;
 mod ots;
 mod payout;

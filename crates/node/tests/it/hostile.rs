@@ -143,6 +143,25 @@ async fn the_ethereum_rpc_survives_hostile_clients() {
     );
     assert!(statuses.contains(&413), "the oversized ones: {statuses:?}");
 
+    // Params nested two million deep (4 MiB, under the body limit): refused as invalid
+    // params, without recursing into them.
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_call","params":{}{}}}"#,
+        "[".repeat(2_000_000),
+        "]".repeat(2_000_000)
+    );
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .expect("http")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+
     // Slow connections that never finish do not keep others out.
     let held = slowloris(node.node.rpc_addr, 200).await;
     assert_eq!(held.len(), 200);
